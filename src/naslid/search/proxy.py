@@ -1,0 +1,141 @@
+"""Proxy evaluation: an architecture's accuracy with the weights of the (sub-)supernet that owns it.
+
+Evaluation runs on a held-out split kept on the device as ready batches. BatchNorm statistics are
+re-estimated for each architecture on a few training batches (on by default: a supernet's running
+statistics mix every path), and the supernet's buffers are restored afterwards.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from naslid.spaces import Arch
+
+logger = logging.getLogger(__name__)
+
+Batch = tuple[torch.Tensor, torch.Tensor]
+
+
+@dataclass
+class ProxyConfig:
+    """How the proxy score is measured."""
+
+    calibration_batches: int = 4  # BN recalibration batches per architecture; 0 keeps the supernet's statistics
+    precision: str = "auto"  # "auto": bf16 on CUDA, fp32 elsewhere; or "fp32", "bf16"
+
+    def __post_init__(self) -> None:
+        if self.calibration_batches < 0:
+            raise ValueError(f"calibration_batches={self.calibration_batches}; expected >= 0")
+        if self.precision not in ("auto", "fp32", "bf16"):
+            raise ValueError(f"precision={self.precision!r}; expected 'auto', 'fp32' or 'bf16'")
+
+
+def _batchnorms(net: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:
+    return [m for m in net.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
+
+
+@contextmanager
+def preserved_state(net: nn.Module) -> Iterator[None]:
+    """Restore BatchNorm buffers, momenta and train/eval mode of `net` on exit."""
+    layers = _batchnorms(net)
+    saved = [(m.running_mean.clone(), m.running_var.clone(), m.num_batches_tracked.clone(), m.momentum)
+             for m in layers]
+    modes = {m: m.training for m in net.modules()}
+    try:
+        yield
+    finally:
+        for m, (mean, var, count, momentum) in zip(layers, saved, strict=True):
+            m.running_mean.copy_(mean)
+            m.running_var.copy_(var)
+            m.num_batches_tracked.copy_(count)
+            m.momentum = momentum
+        for m, mode in modes.items():
+            m.training = mode
+
+
+def _autocast(device: torch.device, precision: str):
+    use_bf16 = precision == "bf16" or (precision == "auto" and device.type == "cuda")
+    if use_bf16:
+        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+    return torch.autocast(device_type=device.type, enabled=False)
+
+
+@torch.no_grad()
+def recalibrate_batchnorm(net: nn.Module, arch: Arch, images: Iterable[torch.Tensor], precision: str = "auto") -> None:
+    """Replace BN running statistics by the exact average over `images` for the path `arch`.
+
+    Mutates `net`'s buffers: call inside `preserved_state` to keep the supernet unchanged.
+    """
+    device = next(net.parameters()).device
+    layers = _batchnorms(net)
+    for m in layers:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average over the calibration batches
+    net.train()
+    with _autocast(device, precision):
+        for batch in images:
+            net(batch, arch)
+    net.eval()
+
+
+@torch.no_grad()
+def accuracy(net: nn.Module, arch: Arch, batches: Iterable[Batch], precision: str = "auto") -> float:
+    """Top-1 accuracy (in [0, 1]) of `net` on path `arch` over `batches`, in eval mode."""
+    device = next(net.parameters()).device
+    net.eval()
+    correct = torch.zeros((), device=device, dtype=torch.long)
+    total = 0
+    with _autocast(device, precision):
+        for images, labels in batches:
+            correct += (net(images, arch).argmax(1) == labels).sum()
+            total += labels.shape[0]
+    if total == 0:
+        raise ValueError("no evaluation batch: the held-out split is empty")
+    return correct.item() / total
+
+
+class ProxyEvaluator:
+    """Scores architectures with inherited weights: `owner(arch)` gives the supernet that holds each one.
+
+    `evaluation` are (images, labels) batches of the held-out split, `calibration` training images for BN
+    recalibration; both should already be on the supernets' device.
+    """
+
+    def __init__(
+        self,
+        owner: Callable[[Arch], nn.Module],
+        evaluation: Sequence[Batch],
+        calibration: Sequence[torch.Tensor] = (),
+        config: ProxyConfig | None = None,
+    ) -> None:
+        self.owner = owner
+        self.evaluation = list(evaluation)
+        self.config = config or ProxyConfig()
+        self.calibration = list(calibration)[: self.config.calibration_batches]
+        if self.config.calibration_batches and not self.calibration:
+            raise ValueError("BN recalibration is on but no calibration batch was given")
+        self.evaluations = 0
+
+    def __call__(self, arch: Arch) -> float:
+        net = self.owner(arch)
+        with preserved_state(net):
+            if self.calibration:
+                recalibrate_batchnorm(net, arch, self.calibration, self.config.precision)
+            score = accuracy(net, arch, self.evaluation, self.config.precision)
+        self.evaluations += 1
+        return score
+
+    def evaluate_many(self, archs: Sequence[Arch], progress: bool = False) -> list[float]:
+        """Scores of `archs`, in order."""
+        iterator: Iterable[Arch] = archs
+        if progress:
+            from tqdm.auto import tqdm
+
+            iterator = tqdm(archs, desc="evaluate", leave=False, dynamic_ncols=True)
+        return [self(arch) for arch in iterator]

@@ -1,0 +1,19 @@
+"""SPOS training of (sub-)supernets, with exact resume from atomic checkpoints."""
+
+from naslid.train.checkpoint import CHECKPOINT_SCHEMA, load_checkpoint, save_checkpoint
+from naslid.train.spos import (
+    TrainConfig,
+    TrainState,
+    autocast_for,
+    checkpoint_dict,
+    create_optimizer,
+    lr_at,
+    new_train_state,
+    restore_train_state,
+    train_supernet,
+)
+
+__all__ = [
+    "CHECKPOINT_SCHEMA", "TrainConfig", "TrainState", "autocast_for", "checkpoint_dict", "create_optimizer",
+    "load_checkpoint", "lr_at", "new_train_state", "restore_train_state", "save_checkpoint", "train_supernet",
+]

@@ -1,0 +1,42 @@
+"""Checkpoints of (sub-)supernet training: one plain dict, written atomically, read back with checks."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+CHECKPOINT_SCHEMA = "naslid.checkpoint/1"
+
+
+def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> Path:
+    """Write `state` to `path` through a temporary file and a rename, so a crash never leaves half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    os.close(handle)
+    try:
+        torch.save({"schema": CHECKPOINT_SCHEMA, **state}, temporary)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Read a checkpoint written by `save_checkpoint`; a wrong or missing file is a clear error."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint {path} not found; expected a file written by naslid train")
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=False)
+    except Exception as error:  # torch raises many types for a damaged file
+        raise ValueError(f"checkpoint {path} could not be read ({error}); is it a naslid checkpoint?") from error
+    schema = state.get("schema") if isinstance(state, dict) else None
+    if schema != CHECKPOINT_SCHEMA:
+        raise ValueError(f"checkpoint {path} has schema {schema!r}; this naslid reads {CHECKPOINT_SCHEMA!r}")
+    return state

@@ -1,0 +1,230 @@
+"""Single-path one-shot (SPOS) training of a (sub-)supernet: one uniformly sampled path per step.
+
+The learning rate is a pure function of the global epoch (`lr_at`), so a child sub-supernet that inherits
+its parent's weights and optimizer at epoch 20 continues the same cosine schedule. Every epoch ends with
+an atomic checkpoint holding all state needed to continue exactly (weights, optimizer, sampler RNG).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from naslid.spaces import SubSpace
+from naslid.train.checkpoint import load_checkpoint, save_checkpoint
+
+logger = logging.getLogger(__name__)
+
+
+class EpochLoader(Protocol):
+    """What training needs from a data loader: deterministic batches for a given epoch index."""
+
+    def __len__(self) -> int: ...
+
+    def epoch(self, epoch_index: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]: ...
+
+
+@dataclass
+class TrainConfig:
+    """SPOS training settings; defaults follow the NB201 / NAS-LID reference recipe."""
+
+    epochs: int = 100  # length of the cosine schedule; NAS-LID splits at 20/40/60/80 of 100
+    batch_size: int = 64  # reference recipe (the loader is built with it)
+    learning_rate: float = 0.025  # SGD, NB201 search recipe
+    min_learning_rate: float = 0.001
+    warmup_epochs: float = 0.0
+    momentum: float = 0.9
+    nesterov: bool = True
+    weight_decay: float = 5e-4
+    grad_clip: float = 5.0  # max gradient norm; 0 disables
+    label_smoothing: float = 0.0
+    precision: str = "auto"  # "auto" (bf16 on CUDA, fp32 elsewhere), "fp32" or "bf16"
+    channels_last: bool | None = None  # None: on for CUDA
+    seed: int = 0  # seeds the path sampler
+
+    def __post_init__(self) -> None:
+        if self.precision not in ("auto", "fp32", "bf16"):
+            raise ValueError(f"precision={self.precision!r}; expected 'auto', 'fp32' or 'bf16'")
+        if self.epochs < 1:
+            raise ValueError(f"epochs={self.epochs}; expected at least 1")
+        if self.learning_rate <= 0 or self.min_learning_rate < 0:
+            raise ValueError("learning rates must be positive")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class TrainState:
+    """Where training stands: epochs done, optimizer, the path sampler and per-epoch history."""
+
+    optimizer: torch.optim.Optimizer
+    sampler: np.random.Generator
+    epoch: int = 0
+    step: int = 0
+    history: list[dict] = field(default_factory=list)
+
+
+def lr_at(epoch: float, cfg: TrainConfig) -> float:
+    """Learning rate at a (fractional) global epoch: optional linear warm-up, then cosine to the minimum."""
+    if cfg.warmup_epochs > 0 and epoch < cfg.warmup_epochs:
+        return cfg.learning_rate * (epoch + 1e-3) / cfg.warmup_epochs
+    progress = min(max((epoch - cfg.warmup_epochs) / max(cfg.epochs - cfg.warmup_epochs, 1e-9), 0.0), 1.0)
+    span = cfg.learning_rate - cfg.min_learning_rate
+    return cfg.min_learning_rate + 0.5 * span * (1 + math.cos(math.pi * progress))
+
+
+def autocast_for(device: torch.device, precision: str) -> AbstractContextManager:
+    """bf16 autocast on CUDA when asked (or by default), nothing elsewhere."""
+    use_bf16 = precision == "bf16" or (precision == "auto" and device.type == "cuda")
+    if not use_bf16:
+        return nullcontext()
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+
+
+def create_optimizer(net: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    return torch.optim.SGD(
+        net.parameters(), lr=cfg.learning_rate, momentum=cfg.momentum, nesterov=cfg.nesterov,
+        weight_decay=cfg.weight_decay,
+    )
+
+
+def new_train_state(net: nn.Module, cfg: TrainConfig) -> TrainState:
+    return TrainState(optimizer=create_optimizer(net, cfg), sampler=np.random.default_rng(cfg.seed))
+
+
+def checkpoint_dict(net: nn.Module, state: TrainState, cfg: TrainConfig, subspace: SubSpace,
+                    extra: dict | None = None) -> dict[str, Any]:
+    """Everything needed to continue training exactly, as one plain dict."""
+    return {
+        "model": net.state_dict(),
+        "model_config": getattr(getattr(net, "config", None), "to_dict", dict)(),
+        "optimizer": state.optimizer.state_dict(),
+        "sampler": state.sampler.bit_generator.state,
+        "torch_rng": torch.get_rng_state(),
+        "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "epoch": state.epoch,
+        "step": state.step,
+        "history": state.history,
+        "train_config": cfg.to_dict(),
+        "subspace": subspace.to_json(),
+        **(extra or {}),
+    }
+
+
+def restore_train_state(net: nn.Module, checkpoint: dict[str, Any], cfg: TrainConfig) -> TrainState:
+    """Load weights, optimizer and sampler from a checkpoint dict into `net` and a fresh TrainState."""
+    net.load_state_dict(checkpoint["model"])
+    state = new_train_state(net, cfg)
+    state.optimizer.load_state_dict(checkpoint["optimizer"])
+    state.sampler.bit_generator.state = checkpoint["sampler"]
+    state.epoch, state.step = int(checkpoint["epoch"]), int(checkpoint["step"])
+    state.history = list(checkpoint.get("history", []))
+    torch.set_rng_state(checkpoint["torch_rng"])
+    if checkpoint.get("cuda_rng") and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(checkpoint["cuda_rng"])
+    return state
+
+
+def _progress_bar(iterable: Iterable, total: int, description: str, enabled: bool):
+    if not enabled:
+        return iterable
+    from tqdm.auto import tqdm
+
+    return tqdm(iterable, total=total, desc=description, leave=False, dynamic_ncols=True)
+
+
+def train_supernet(
+    net: nn.Module,
+    subspace: SubSpace,
+    loader: EpochLoader,
+    cfg: TrainConfig,
+    *,
+    until_epoch: int | None = None,
+    state: TrainState | None = None,
+    checkpoint_path: str | os.PathLike | None = None,
+    checkpoint_extra: dict | None = None,
+    progress: bool = False,
+) -> TrainState:
+    """Train `net` with uniform single paths from `subspace` up to `until_epoch` (default `cfg.epochs`).
+
+    Continues from `state` if given, else from `checkpoint_path` if that file exists, else from scratch.
+    After every epoch the state is saved to `checkpoint_path` (when given), so an interrupted run resumes
+    at its last finished epoch and ends with the same weights as an uninterrupted one.
+    """
+    until_epoch = cfg.epochs if until_epoch is None else until_epoch
+    device = next(net.parameters()).device
+    if state is None:
+        if checkpoint_path is not None and Path(checkpoint_path).is_file():
+            state = restore_train_state(net, load_checkpoint(checkpoint_path, map_location=device), cfg)
+            logger.info("resumed from %s at epoch %d", checkpoint_path, state.epoch)
+        else:
+            state = new_train_state(net, cfg)
+    channels_last = cfg.channels_last if cfg.channels_last is not None else device.type == "cuda"
+    if channels_last:
+        net.to(memory_format=torch.channels_last)
+    net.train()
+    steps_per_epoch = len(loader)
+    if steps_per_epoch == 0:
+        raise ValueError("the training loader yields no batch: the dataset is smaller than one batch")
+    while state.epoch < until_epoch:
+        metrics = _train_one_epoch(net, subspace, loader, cfg, state, device, channels_last, progress)
+        state.epoch += 1
+        state.history.append({"epoch": state.epoch, **metrics})
+        logger.info("epoch %d: loss %.4f acc %.2f%% %.0f img/s", state.epoch, metrics["loss"],
+                    100 * metrics["accuracy"], metrics["images_per_second"])
+        if checkpoint_path is not None:
+            save_checkpoint(checkpoint_path, checkpoint_dict(net, state, cfg, subspace, checkpoint_extra))
+    return state
+
+
+def _train_one_epoch(net, subspace, loader, cfg, state, device, channels_last, progress) -> dict[str, float]:
+    steps = len(loader)
+    total_loss = torch.zeros((), device=device)
+    total_correct = torch.zeros((), device=device)
+    seen = 0
+    start = time.perf_counter()
+    batches = _progress_bar(loader.epoch(state.epoch), steps, f"epoch {state.epoch + 1}", progress)
+    for index, (images, labels) in enumerate(batches):
+        for group in state.optimizer.param_groups:
+            group["lr"] = lr_at(state.epoch + index / steps, cfg)
+        if channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        arch = subspace.sample(state.sampler)
+        with autocast_for(device, cfg.precision):
+            logits = net(images, arch)
+            loss = F.cross_entropy(logits.float(), labels, label_smoothing=cfg.label_smoothing)
+        state.optimizer.zero_grad(set_to_none=True)  # off-path weights keep grad None: no decay, no momentum
+        loss.backward()
+        if cfg.grad_clip > 0:
+            nn.utils.clip_grad_norm_([p for p in net.parameters() if p.grad is not None], cfg.grad_clip)
+        state.optimizer.step()
+        state.step += 1
+        total_loss += loss.detach() * labels.shape[0]
+        total_correct += (logits.argmax(1) == labels).sum()
+        seen += labels.shape[0]
+        if progress and index % 10 == 0 and hasattr(batches, "set_postfix"):
+            elapsed = time.perf_counter() - start
+            batches.set_postfix(loss=f"{loss.item():.3f}", img_s=f"{seen / max(elapsed, 1e-9):.0f}")
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    elapsed = time.perf_counter() - start
+    return {
+        "loss": float(total_loss) / max(seen, 1),
+        "accuracy": float(total_correct) / max(seen, 1),
+        "images_per_second": seen / max(elapsed, 1e-9),
+        "seconds": elapsed,
+        "learning_rate": lr_at(state.epoch + 1, cfg),
+    }
