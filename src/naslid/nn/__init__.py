@@ -11,8 +11,10 @@ from naslid.nn.nb201 import (
     extract_network,
 )
 from naslid.nn.ops import OPS, ReLUConvBN, Zero, create_op
+from naslid.nn.state import batchnorm_layers, preserved_state
 
 __all__ = [
     "OPS", "FixedPath", "NB201Config", "NB201Network", "NB201SuperNet", "ReLUConvBN", "ResidualReduction",
-    "SearchCell", "Zero", "count_flops", "count_parameters", "create_op", "extract_network",
+    "SearchCell", "Zero", "batchnorm_layers", "count_flops", "count_parameters", "create_op", "extract_network",
+    "preserved_state",
 ]

@@ -8,13 +8,13 @@ statistics mix every path), and the supernet's buffers are restored afterwards.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
+from naslid.nn.state import batchnorm_layers, preserved_state
 from naslid.spaces import Arch
 
 logger = logging.getLogger(__name__)
@@ -36,29 +36,6 @@ class ProxyConfig:
             raise ValueError(f"precision={self.precision!r}; expected 'auto', 'fp32' or 'bf16'")
 
 
-def _batchnorms(net: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:
-    return [m for m in net.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
-
-
-@contextmanager
-def preserved_state(net: nn.Module) -> Iterator[None]:
-    """Restore BatchNorm buffers, momenta and train/eval mode of `net` on exit."""
-    layers = _batchnorms(net)
-    saved = [(m.running_mean.clone(), m.running_var.clone(), m.num_batches_tracked.clone(), m.momentum)
-             for m in layers]
-    modes = {m: m.training for m in net.modules()}
-    try:
-        yield
-    finally:
-        for m, (mean, var, count, momentum) in zip(layers, saved, strict=True):
-            m.running_mean.copy_(mean)
-            m.running_var.copy_(var)
-            m.num_batches_tracked.copy_(count)
-            m.momentum = momentum
-        for m, mode in modes.items():
-            m.training = mode
-
-
 def _autocast(device: torch.device, precision: str):
     use_bf16 = precision == "bf16" or (precision == "auto" and device.type == "cuda")
     if use_bf16:
@@ -73,7 +50,7 @@ def recalibrate_batchnorm(net: nn.Module, arch: Arch, images: Iterable[torch.Ten
     Mutates `net`'s buffers: call inside `preserved_state` to keep the supernet unchanged.
     """
     device = next(net.parameters()).device
-    layers = _batchnorms(net)
+    layers = batchnorm_layers(net)
     for m in layers:
         m.reset_running_stats()
         m.momentum = None  # cumulative average over the calibration batches

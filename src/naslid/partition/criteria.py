@@ -1,0 +1,169 @@
+"""Split criteria: op-by-op similarity matrices for one edge of a (sub-)supernet.
+
+- ``lid`` (NAS-LID): the 17-value layer-wise LID profile of each candidate op, with the other edges on one
+  shared random path per batch (a paired comparison); each layer's LID is computed inside its forward
+  hook, so no more than one layer's features are alive at a time. Forward passes only.
+- ``gradient`` (GM-NAS): per candidate op, the gradient of the shared weights (all but the edge's own op
+  weights) after a forward and backward on the same batch and path; cosine similarity.
+- ``random``: a random symmetric matrix, as a control.
+
+Measuring never changes the model: BN buffers and train/eval modes are restored, gradients are taken with
+`torch.autograd.grad` (no `.grad` is written) and no optimizer is touched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from naslid.lid.mle import mle_lid
+from naslid.nn.state import preserved_state
+from naslid.spaces import Arch, SubSpace
+
+Batch = tuple[torch.Tensor, torch.Tensor]
+
+SIMILARITIES = ("euclidean", "pearson", "cosine")
+BN_MODES = ("batch", "eval")
+
+
+@dataclass
+class SplitConfig:
+    """How a split decision is measured; defaults follow the NAS-LID paper and reference code."""
+
+    criterion: str = "lid"  # "lid", "gradient" (GM-NAS) or "random"
+    similarity: str = "euclidean"  # for "lid": euclidean 1/(1+|a-b|) (paper's best), "pearson" or "cosine"
+    edge_score: str = "intra"  # "intra": intra-group similarity (paper); "cross": cross-group (reference code)
+    batches: int = 50  # similarity averaged over this many batches (reference: 50)
+    batch_size: int = 128  # n of each LID estimate (reference: 128)
+    k: int = 20  # neighbours of the MLE (reference: 20)
+    bn_mode: str = "batch"  # "batch": BN on batch statistics as in training, buffers restored; "eval": running
+    seed: int = 0  # draws the shared random paths
+
+    def __post_init__(self) -> None:
+        if self.criterion not in CRITERIA:
+            raise ValueError(f"criterion={self.criterion!r}; expected one of {sorted(CRITERIA)}")
+        if self.similarity not in SIMILARITIES:
+            raise ValueError(f"similarity={self.similarity!r}; expected one of {list(SIMILARITIES)}")
+        if self.edge_score not in ("intra", "cross"):
+            raise ValueError(f"edge_score={self.edge_score!r}; expected 'intra' or 'cross'")
+        if self.bn_mode not in BN_MODES:
+            raise ValueError(f"bn_mode={self.bn_mode!r}; expected one of {list(BN_MODES)}")
+        if self.batches < 1:
+            raise ValueError(f"batches={self.batches}; expected at least 1")
+        if self.k < 2 or self.k >= self.batch_size:
+            raise ValueError(f"k={self.k}; expected 2 <= k < batch_size ({self.batch_size})")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def similarity_matrix(vectors: torch.Tensor, kind: str) -> torch.Tensor:
+    """Pairwise similarity of the rows of `vectors` (ops x features)."""
+    vectors = vectors.double()
+    if kind == "euclidean":
+        return 1.0 / (1.0 + torch.cdist(vectors, vectors))
+    if kind == "cosine":
+        unit = F.normalize(vectors, dim=1)
+        return unit @ unit.T
+    if kind == "pearson":
+        centred = vectors - vectors.mean(dim=1, keepdim=True)
+        unit = F.normalize(centred, dim=1)
+        return unit @ unit.T
+    raise ValueError(f"similarity={kind!r}; expected one of {list(SIMILARITIES)}")
+
+
+@torch.no_grad()
+def lid_profile(net: nn.Module, arch: Arch, images: torch.Tensor, k: int) -> torch.Tensor:
+    """The per-layer LID (one value per block of `net.cells`) of path `arch` on `images`, on the device."""
+    values: list[torch.Tensor] = []
+
+    def reduce_to_lid(module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
+        values.append(mle_lid(output.flatten(1), k).mean())
+
+    handles = [cell.register_forward_hook(reduce_to_lid) for cell in net.cells]
+    try:
+        net(images, arch)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return torch.stack(values)
+
+
+def _lid_similarities(net, subspace, edges, batches, cfg, rng) -> dict[int, np.ndarray]:
+    totals = {edge: torch.zeros(len(subspace.allowed[edge]), len(subspace.allowed[edge]), dtype=torch.float64)
+              for edge in edges}
+    for images, _ in batches:
+        path = subspace.sample(rng)  # one shared path per batch: every op is compared on it
+        for edge in edges:
+            profiles = torch.stack([lid_profile(net, path.replace(edge, op), images, cfg.k)
+                                    for op in subspace.allowed[edge]])
+            totals[edge] += similarity_matrix(profiles, cfg.similarity).cpu()
+    return {edge: (total / len(batches)).numpy() for edge, total in totals.items()}
+
+
+def _gradient_similarities(net, subspace, edges, batches, cfg, rng) -> dict[int, np.ndarray]:
+    totals = {edge: torch.zeros(len(subspace.allowed[edge]), len(subspace.allowed[edge]), dtype=torch.float64)
+              for edge in edges}
+    named = list(net.named_parameters())
+    for images, labels in batches:
+        path = subspace.sample(rng)
+        for edge in edges:
+            own = f".edges.{edge}."  # the candidate edge's own op weights, in every cell
+            shared = [p for name, p in named if own not in name]
+            gradients = []
+            for op in subspace.allowed[edge]:
+                loss = F.cross_entropy(net(images, path.replace(edge, op)), labels)
+                grads = torch.autograd.grad(loss, shared, allow_unused=True)
+                gradients.append(torch.cat([
+                    (g if g is not None else torch.zeros_like(p)).reshape(-1).float()
+                    for g, p in zip(grads, shared, strict=True)
+                ]))
+                del loss, grads
+            totals[edge] += similarity_matrix(torch.stack(gradients), "cosine").cpu()
+            del gradients
+    return {edge: (total / len(batches)).numpy() for edge, total in totals.items()}
+
+
+def _random_similarities(net, subspace, edges, batches, cfg, rng) -> dict[int, np.ndarray]:
+    matrices = {}
+    for edge in edges:
+        size = len(subspace.allowed[edge])
+        upper = np.triu(rng.random((size, size)), 1)
+        matrices[edge] = upper + upper.T + np.eye(size)
+    return matrices
+
+
+CRITERIA: dict[str, Callable] = {
+    "lid": _lid_similarities,
+    "gradient": _gradient_similarities,
+    "random": _random_similarities,
+}
+
+
+def edge_similarities(
+    net: nn.Module,
+    subspace: SubSpace,
+    batches: Sequence[Batch],
+    cfg: SplitConfig,
+    edges: Sequence[int] | None = None,
+) -> dict[int, np.ndarray]:
+    """Op-by-op similarity of every edge in `edges` (default: every edge with more than one op).
+
+    Matrices are averaged over `batches` ((images, labels) pairs on the model's device); rows and
+    columns follow `subspace.allowed[edge]`. The model is left exactly as it was.
+    """
+    edges = list(subspace.splittable_edges() if edges is None else edges)
+    for edge in edges:
+        if len(subspace.allowed[edge]) < 2:
+            raise ValueError(f"edge {edge} allows only {subspace.allowed[edge]}: nothing to compare")
+    if not batches:
+        raise ValueError("no batch given to measure the split criterion on")
+    rng = np.random.default_rng(cfg.seed)
+    with preserved_state(net):
+        net.train(cfg.bn_mode == "batch")
+        return CRITERIA[cfg.criterion](net, subspace, edges, batches, cfg, rng)

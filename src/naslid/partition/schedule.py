@@ -1,0 +1,69 @@
+"""The split schedule as data: which method, when to split, how to fine-tune the leaves.
+
+- ``spos``: no split; one supernet trained for all the epochs.
+- ``few-shot`` (Zhao et al. 2021): one-shot training, then one edge split into one child per op.
+- ``split``: NAS-LID / GM-NAS / random splits into two groups at each split epoch (2^levels leaves).
+Then every leaf is fine-tuned.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+METHODS = ("spos", "few-shot", "split")
+FINETUNE_MODES = ("inherit", "restart")
+
+
+@dataclass
+class ScheduleConfig:
+    """When to split and how to fine-tune; defaults follow the NAS-LID reference (16 leaves)."""
+
+    method: str = "split"
+    split_epochs: tuple[int, ...] = (20, 40, 60, 80)  # cumulative epochs; each level doubles the leaves
+    finetune_epochs: int = 10  # per leaf after the last split (reference: 10)
+    finetune: str = "inherit"  # "inherit" the parent's weights (default) or "restart" from scratch (reference)
+    fewshot_edge: int = 0  # edge split one child per op by few-shot NAS (its release splits 1<-0)
+
+    def __post_init__(self) -> None:
+        self.split_epochs = tuple(int(e) for e in self.split_epochs)
+        if self.method not in METHODS:
+            raise ValueError(f"method={self.method!r}; expected one of {list(METHODS)}")
+        if self.finetune not in FINETUNE_MODES:
+            raise ValueError(f"finetune={self.finetune!r}; expected one of {list(FINETUNE_MODES)}")
+        if not self.split_epochs or any(e < 1 for e in self.split_epochs):
+            raise ValueError(f"split_epochs={self.split_epochs}; expected positive epochs")
+        if list(self.split_epochs) != sorted(set(self.split_epochs)):
+            raise ValueError(f"split_epochs={self.split_epochs}; expected strictly increasing cumulative epochs")
+        if self.finetune_epochs < 0:
+            raise ValueError(f"finetune_epochs={self.finetune_epochs}; expected >= 0")
+        if not 0 <= self.fewshot_edge < 6:
+            raise ValueError(f"fewshot_edge={self.fewshot_edge}; expected an edge index 0..5")
+
+    @property
+    def split_points(self) -> tuple[int, ...]:
+        """Epochs at which a split happens for this method."""
+        if self.method == "spos":
+            return ()
+        if self.method == "few-shot":
+            return (self.split_epochs[-1],)
+        return self.split_epochs
+
+    @property
+    def total_epochs(self) -> int:
+        """The length of the training schedule: the last split epoch plus the fine-tuning."""
+        return self.split_epochs[-1] + self.finetune_epochs
+
+    def supernet_epochs(self) -> int:
+        """Supernet-epochs the schedule trains in all (a cost measure comparable across methods)."""
+        if self.method == "spos":
+            return self.total_epochs
+        if self.method == "few-shot":
+            return self.split_epochs[-1] + 5 * self.finetune_epochs
+        total, leaves, previous = 0, 1, 0
+        for epoch in self.split_epochs:
+            total += leaves * (epoch - previous)
+            leaves, previous = leaves * 2, epoch
+        return total + leaves * self.finetune_epochs
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "split_epochs": list(self.split_epochs)}

@@ -1,0 +1,77 @@
+"""The configuration of a run: one dataclass per stage, gathered in `RunConfig` and saved as JSON."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+import torch
+
+from naslid.nn import NB201Config
+from naslid.partition import ScheduleConfig, SplitConfig
+from naslid.runs.datasets import DataConfig
+from naslid.search import ProxyConfig, SearchConfig
+from naslid.train import TrainConfig
+
+RUN_CONFIG_SCHEMA = "naslid.run_config/1"
+
+
+@dataclass
+class RunConfig:
+    """Everything that decides what a run computes."""
+
+    data: DataConfig = field(default_factory=lambda: DataConfig(dataset="digits"))
+    network: NB201Config = field(default_factory=NB201Config)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    split: SplitConfig = field(default_factory=SplitConfig)
+    proxy: ProxyConfig = field(default_factory=ProxyConfig)
+    search: SearchConfig = field(default_factory=SearchConfig)
+    device: str = "auto"  # "auto": CUDA when available, else CPU
+    seed: int = 0  # seeds the supernet initialisation
+
+    def to_dict(self) -> dict:
+        out: dict = {"schema": RUN_CONFIG_SCHEMA}
+        for item in fields(self):
+            value = getattr(self, item.name)
+            out[item.name] = value.to_dict() if hasattr(value, "to_dict") else _plain(value)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict) -> RunConfig:
+        schema = data.get("schema")
+        if schema != RUN_CONFIG_SCHEMA:
+            raise ValueError(f"run config schema {schema!r} is not {RUN_CONFIG_SCHEMA!r}")
+        types = {"data": DataConfig, "network": NB201Config, "train": TrainConfig, "schedule": ScheduleConfig,
+                 "split": SplitConfig, "proxy": ProxyConfig, "search": SearchConfig}
+        kwargs = {name: kind(**data[name]) for name, kind in types.items() if name in data}
+        return cls(**kwargs, device=data.get("device", "auto"), seed=int(data.get("seed", 0)))
+
+    def save(self, path: Path) -> None:
+        path.write_text(json.dumps(self.to_dict(), indent=1) + "\n")
+
+    @classmethod
+    def load(cls, path: Path) -> RunConfig:
+        return cls.from_dict(json.loads(Path(path).read_text()))
+
+
+def _plain(value: object) -> object:
+    if hasattr(value, "__dataclass_fields__"):
+        return {f.name: _plain(getattr(value, f.name)) for f in fields(value)}
+    if isinstance(value, tuple):
+        return list(value)
+    return value
+
+
+def resolve_device(name: str) -> torch.device:
+    """'auto' picks CUDA when available; anything else is passed to torch.device, with a clear error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError as error:
+        raise ValueError(f"device {name!r} is not a torch device (try 'cpu', 'cuda' or 'cuda:1')") from error
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {name!r} asked for, but this torch build sees no CUDA device")
+    return device

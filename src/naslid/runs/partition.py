@@ -1,0 +1,200 @@
+"""The partition pipeline: train, split, train the children, split again, then fine-tune every leaf.
+
+It owns the run directory: `config.json`, `split.json` (train/valid indices), `partition_tree.json` and
+`nodes/node<ID>.pt`. Each step is recorded as soon as it finishes, so a killed run resumes where it stopped
+and reaches the same tree and weights as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import replace
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from naslid.nn import NB201SuperNet
+from naslid.partition import (
+    JobRunner,
+    PartitionNode,
+    PartitionTree,
+    SequentialRunner,
+    SplitRecord,
+    edge_similarities,
+    partition_ops,
+)
+from naslid.runs.config import RunConfig, resolve_device
+from naslid.runs.datasets import RunData, prepare_data
+from naslid.spaces import edge_name
+from naslid.train import load_checkpoint, save_checkpoint, train_supernet
+
+logger = logging.getLogger(__name__)
+
+TREE_FILE = "partition_tree.json"
+CONFIG_FILE = "config.json"
+
+
+def _node_seed(seed: int, node_id: int) -> int:
+    return int(np.random.SeedSequence([seed, node_id]).generate_state(1)[0])
+
+
+def build_supernet(cfg: RunConfig, device: torch.device, seed: int | None = None) -> NB201SuperNet:
+    """A freshly initialised supernet; the initialisation is seeded without touching the global RNG."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(cfg.seed if seed is None else seed)
+        net = NB201SuperNet(config=cfg.network)
+    return net.to(device)
+
+
+def open_run(run_dir: Path, cfg: RunConfig) -> RunConfig:
+    """Create the run directory, or check that an existing one was made with the same configuration."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    path = run_dir / CONFIG_FILE
+    if path.is_file():
+        stored = RunConfig.load(path)
+        if stored.to_dict() != cfg.to_dict():
+            raise ValueError(
+                f"{run_dir} holds a run with a different configuration ({path}); resume it with the same "
+                "settings, or choose a new run directory"
+            )
+    else:
+        cfg.save(path)
+    return cfg
+
+
+class PartitionRun:
+    """Drives one method's schedule in one run directory."""
+
+    def __init__(self, run_dir: str | Path, cfg: RunConfig, progress: bool = False,
+                 runner: JobRunner | None = None, data: RunData | None = None) -> None:
+        self.run_dir = Path(run_dir)
+        self.cfg = open_run(self.run_dir, cfg)
+        self.device = resolve_device(cfg.device)
+        self.progress = progress
+        self.runner = runner or SequentialRunner()
+        self.data = data or prepare_data(cfg.data, cfg.train.batch_size, self.device, self.run_dir,
+                                         channels_last=self.device.type == "cuda")
+        self.train_cfg = replace(cfg.train, epochs=cfg.schedule.total_epochs)
+        tree_path = self.run_dir / TREE_FILE
+        self.tree = PartitionTree.load(tree_path) if tree_path.is_file() else PartitionTree(protocol=self._protocol())
+
+    def _protocol(self) -> dict:
+        return {
+            "method": self.cfg.schedule.method,
+            "criterion": self.cfg.split.criterion if self.cfg.schedule.method == "split" else None,
+            "schedule": self.cfg.schedule.to_dict(),
+            "split": self.cfg.split.to_dict(),
+            "data": self.cfg.data.to_dict(),
+            "seed": self.cfg.seed,
+        }
+
+    def save_tree(self) -> None:
+        self.tree.save(self.run_dir / TREE_FILE)
+
+    def checkpoint_path(self, node: PartitionNode) -> Path:
+        return self.run_dir / "nodes" / f"node{node.id}.pt"
+
+    def load_network(self, node: PartitionNode) -> NB201SuperNet:
+        """The supernet holding `node`'s current weights."""
+        net = build_supernet(self.cfg, self.device)
+        if node.checkpoint is not None:
+            net.load_state_dict(load_checkpoint(self.run_dir / node.checkpoint, self.device)["model"])
+        return net
+
+    def run(self) -> PartitionTree:
+        """Every level of splits, then the fine-tuning of the leaves; returns the finished tree."""
+        for level, split_epoch in enumerate(self.cfg.schedule.split_points):
+            for node in [n for n in self.tree.leaves() if n.depth == level]:
+                self.train_node(node, split_epoch)
+                if node.is_leaf and node.subspace.splittable_edges():
+                    self.split_node(node)
+        pending = [leaf for leaf in self.tree.leaves() if not leaf.finetuned]
+        results = self.runner.run([partial(self.finetune_leaf, leaf.id) for leaf in pending])
+        for leaf, checkpoint in zip(pending, results, strict=True):
+            leaf.finetuned, leaf.checkpoint = True, checkpoint
+            leaf.trained_epochs = self.train_cfg.epochs
+        self.save_tree()
+        return self.tree
+
+    def train_node(self, node: PartitionNode, until_epoch: int) -> None:
+        """Train `node`'s sub-supernet up to `until_epoch` (resuming from its checkpoint file)."""
+        if node.trained_epochs >= until_epoch:
+            return
+        path = self.checkpoint_path(node)
+        net = build_supernet(self.cfg, self.device)
+        logger.info("node %d (%d archs): training epochs %d-%d", node.id, node.subspace.size(),
+                    node.trained_epochs, until_epoch)
+        train_supernet(net, node.subspace, self.data.train_loader, self.train_cfg, until_epoch=until_epoch,
+                       checkpoint_path=path, checkpoint_extra={"node": node.id}, progress=self.progress)
+        node.trained_epochs, node.checkpoint = until_epoch, str(path.relative_to(self.run_dir))
+        self.save_tree()
+
+    def decide_split(self, node: PartitionNode) -> SplitRecord:
+        """Measure the criterion on every splittable edge and pick the edge and groups to split."""
+        schedule, split_cfg = self.cfg.schedule, self.cfg.split
+        if schedule.method == "few-shot":
+            edge = schedule.fewshot_edge
+            return SplitRecord(edge=edge, groups=[[op] for op in node.subspace.allowed[edge]], criterion="few-shot",
+                               edge_scores={}, similarities={})
+        net = self.load_network(node)
+        seed = _node_seed(split_cfg.seed, node.id)
+        batches = self.data.batches(split_cfg.batches, split_cfg.batch_size, seed=seed % (2**31))
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+            torch.cuda.reset_peak_memory_stats(self.device)
+        baseline = torch.cuda.memory_allocated(self.device) if self.device.type == "cuda" else 0
+        start = time.perf_counter()
+        matrices = edge_similarities(net, node.subspace, batches, replace(split_cfg, seed=seed))
+        seconds = time.perf_counter() - start
+        peak = torch.cuda.max_memory_allocated(self.device) - baseline if self.device.type == "cuda" else None
+        partitions = {edge: partition_ops(m, node.subspace.allowed[edge], split_cfg.edge_score)
+                      for edge, m in matrices.items()}
+        scores = {edge: p.score(split_cfg.edge_score) for edge, p in partitions.items()}
+        best = max(scores, key=lambda edge: (scores[edge], -edge))  # ties go to the lowest edge index
+        return SplitRecord(
+            edge=best, groups=[list(g) for g in partitions[best].groups], criterion=split_cfg.criterion,
+            edge_scores={edge_name(e): s for e, s in scores.items()},
+            similarities={edge_name(e): {"ops": list(node.subspace.allowed[e]), "matrix": m.tolist()}
+                          for e, m in matrices.items()},
+            seconds=seconds, peak_memory_bytes=peak,
+        )
+
+    def split_node(self, node: PartitionNode) -> None:
+        """Split `node`; each child starts from a copy of the parent's checkpoint with its own path sampler."""
+        record = self.decide_split(node)
+        parent_state = load_checkpoint(self.run_dir / node.checkpoint) if node.checkpoint else None
+        children = self.tree.split(node.id, record)
+        for child in children:
+            path = self.checkpoint_path(child)
+            if parent_state is not None:
+                sampler = np.random.default_rng(_node_seed(self.cfg.train.seed, child.id)).bit_generator.state
+                state = {k: v for k, v in parent_state.items() if k != "schema"}
+                save_checkpoint(path, {**state, "sampler": sampler, "node": child.id,
+                                       "subspace": child.subspace.to_json()})
+                child.checkpoint = str(path.relative_to(self.run_dir))
+        logger.info("node %d split on edge %s into %s", node.id, edge_name(record.edge), record.groups)
+        self.save_tree()
+
+    def finetune_leaf(self, node_id: int) -> str:
+        """Fine-tune one leaf to the end of the schedule; returns its checkpoint (relative to the run)."""
+        leaf = self.tree.nodes[node_id]
+        schedule = self.cfg.schedule
+        if schedule.finetune == "restart" and leaf.parent is not None:
+            path = self.run_dir / "nodes" / f"node{leaf.id}_restart.pt"
+            net = build_supernet(self.cfg, self.device, seed=_node_seed(self.cfg.seed, leaf.id) % (2**31))
+            cfg = replace(self.cfg.train, epochs=max(schedule.finetune_epochs, 1))
+            train_supernet(net, leaf.subspace, self.data.train_loader, cfg, until_epoch=schedule.finetune_epochs,
+                           checkpoint_path=path, checkpoint_extra={"node": leaf.id}, progress=self.progress)
+            return str(path.relative_to(self.run_dir))
+        self.train_node(leaf, self.train_cfg.epochs)
+        return leaf.checkpoint
+
+
+def run_partition(run_dir: str | Path, cfg: RunConfig, progress: bool = False,
+                  runner: JobRunner | None = None) -> PartitionTree:
+    """Train and partition a supernet with `cfg`'s method and schedule in `run_dir` (resumes if present)."""
+    return PartitionRun(run_dir, cfg, progress=progress, runner=runner).run()
+

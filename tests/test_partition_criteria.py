@@ -1,0 +1,94 @@
+"""Split criteria: symmetric matrices of the right shape, and measuring leaves the model untouched."""
+
+import numpy as np
+import pytest
+import torch
+
+from naslid.nn import NB201SuperNet
+from naslid.partition.criteria import CRITERIA, SplitConfig, edge_similarities, lid_profile, similarity_matrix
+from naslid.spaces import NB201_OPS, Arch, SubSpace
+
+
+def _net_and_batches(seed=0, batches=2, n=24):
+    torch.manual_seed(seed)
+    net = NB201SuperNet(channels=4, cells_per_stage=1, num_classes=5)
+    generator = torch.Generator().manual_seed(seed)
+    data = [(torch.randn(n, 3, 8, 8, generator=generator), torch.randint(0, 5, (n,), generator=generator))
+            for _ in range(batches)]
+    return net, data
+
+
+def _snapshot(net):
+    return {k: v.clone() for k, v in net.state_dict().items()}, {m: m.training for m in net.modules()}
+
+
+@pytest.mark.parametrize("criterion", sorted(CRITERIA))
+def test_criterion_gives_symmetric_matrix_per_edge(criterion):
+    net, batches = _net_and_batches()
+    subspace = SubSpace().split(2, [["none", "skip_connect"], ["nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3"]])[1]
+    cfg = SplitConfig(criterion=criterion, batches=len(batches), batch_size=24, k=5)
+    matrices = edge_similarities(net, subspace, batches, cfg)
+    assert sorted(matrices) == [0, 1, 2, 3, 4, 5]
+    for edge, matrix in matrices.items():
+        size = len(subspace.allowed[edge])
+        assert matrix.shape == (size, size)
+        assert np.allclose(matrix, matrix.T)
+        assert np.isfinite(matrix).all()
+        assert np.allclose(np.diag(matrix), 1.0)
+
+
+@pytest.mark.parametrize("criterion", ["lid", "gradient"])
+@pytest.mark.parametrize("bn_mode", ["batch", "eval"])
+def test_measuring_leaves_model_bit_identical(criterion, bn_mode):
+    net, batches = _net_and_batches(seed=1)
+    net.train()
+    optimizer = torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9)
+    net(batches[0][0], Arch(("nor_conv_3x3",) * 6)).sum().backward()
+    optimizer.step()
+    grads_before = {n: None if p.grad is None else p.grad.clone() for n, p in net.named_parameters()}
+    optimizer_before = str(optimizer.state_dict())
+    weights, modes = _snapshot(net)
+    cfg = SplitConfig(criterion=criterion, batches=2, batch_size=24, k=5, bn_mode=bn_mode)
+    edge_similarities(net, SubSpace(), batches, cfg, edges=[0, 3])
+    after, modes_after = _snapshot(net)
+    assert all(torch.equal(weights[k], after[k]) for k in weights)
+    assert modes == modes_after
+    assert str(optimizer.state_dict()) == optimizer_before
+    for name, param in net.named_parameters():
+        before = grads_before[name]
+        assert (before is None and param.grad is None) or torch.equal(before, param.grad)
+
+
+def test_lid_profile_has_one_value_per_block_and_is_finite():
+    net, batches = _net_and_batches(n=32)
+    profile = lid_profile(net.eval(), Arch(("nor_conv_3x3",) * 6), batches[0][0], k=10)
+    assert profile.shape == (len(net.cells),) and torch.isfinite(profile).all() and (profile > 0).all()
+
+
+def test_lid_similarity_separates_ops_that_differ():
+    net, batches = _net_and_batches(n=32)
+    cfg = SplitConfig(criterion="lid", batches=2, batch_size=32, k=10)
+    matrix = edge_similarities(net, SubSpace(), batches, cfg, edges=[5])[5]
+    off = matrix[~np.eye(5, dtype=bool)]
+    assert off.min() < 1.0 and off.max() <= 1.0  # profiles differ between ops on the output edge
+
+
+def test_similarity_kinds():
+    vectors = torch.tensor([[1.0, 2.0, 3.0], [2.0, 4.0, 6.0], [3.0, 2.0, 1.0]])
+    cosine = similarity_matrix(vectors, "cosine")
+    pearson = similarity_matrix(vectors, "pearson")
+    euclidean = similarity_matrix(vectors, "euclidean")
+    assert cosine[0, 1] == pytest.approx(1.0) and pearson[0, 2] == pytest.approx(-1.0)
+    assert euclidean[0, 1] == pytest.approx(1 / (1 + np.sqrt(14)))
+    with pytest.raises(ValueError, match="similarity"):
+        similarity_matrix(vectors, "manhattan")
+
+
+def test_config_rejects_bad_values():
+    with pytest.raises(ValueError, match="criterion"):
+        SplitConfig(criterion="fisher")
+    with pytest.raises(ValueError, match="k=128"):
+        SplitConfig(k=128, batch_size=128)
+    with pytest.raises(ValueError, match="bn_mode"):
+        SplitConfig(bn_mode="frozen")
+    assert len(NB201_OPS) == 5
