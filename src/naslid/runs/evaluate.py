@@ -1,0 +1,52 @@
+"""Proxy scores for a finished partition run: each architecture evaluated with its own leaf's weights."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from naslid.nn import NB201SuperNet
+from naslid.partition import PartitionTree
+from naslid.runs.partition import PartitionRun
+from naslid.search import ProxyEvaluator
+from naslid.spaces import Arch
+
+logger = logging.getLogger(__name__)
+
+
+class RunEvaluator:
+    """Loads every leaf of a run once and scores architectures on the held-out valid split."""
+
+    def __init__(self, run: PartitionRun, part: str = "valid", batch_size: int = 500) -> None:
+        self.run = run
+        self.tree: PartitionTree = run.tree
+        unfinished = [leaf.id for leaf in self.tree.leaves() if not leaf.finetuned]
+        if unfinished:
+            raise ValueError(f"leaves {unfinished} of {run.run_dir} are not trained yet; finish the run first")
+        self.networks: dict[int, NB201SuperNet] = {
+            leaf.id: run.load_network(leaf).eval() for leaf in self.tree.leaves()
+        }
+        proxy = run.cfg.proxy
+        evaluation = list(run.data.evaluation_loader(part, batch_size).eval_batches())
+        calibration = [images for images, _ in run.data.batches(proxy.calibration_batches,
+                                                                 run.cfg.train.batch_size, seed=run.cfg.seed)]
+        self.evaluator = ProxyEvaluator(self.owner, evaluation, calibration, proxy)
+        self.part = part
+
+    def owner(self, arch: Arch) -> NB201SuperNet:
+        return self.networks[self.tree.leaf_for(arch).id]
+
+    def __call__(self, arch: Arch) -> float:
+        return self.evaluator(arch)
+
+    def scores(self, archs: Sequence[Arch], progress: bool = False) -> dict[Arch, float]:
+        """Proxy accuracy (%) of each architecture."""
+        values = self.evaluator.evaluate_many(list(archs), progress=progress)
+        return {arch: 100.0 * value for arch, value in zip(archs, values, strict=True)}
+
+    def protocol(self) -> dict:
+        return {
+            "proxy": f"top-1 accuracy (%) on the {self.part} split with the owning leaf's weights",
+            "bn_recalibration_batches": self.run.cfg.proxy.calibration_batches,
+            "evaluation_images": sum(labels.shape[0] for _, labels in self.evaluator.evaluation),
+        }
