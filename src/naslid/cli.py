@@ -24,7 +24,443 @@ def _overrides(args: argparse.Namespace, names: Sequence[str]) -> dict:
 # --- commands (each block adds its functions; register it in COMMANDS below) ---
 
 
-COMMANDS: list[Command] = []
+def _add_score_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "predictions", help="predictions file: arch -> value, JSON or CSV (official strings or node tuples)"
+    )
+    parser.add_argument(
+        "--benchmark",
+        help="ground truth: CSV table (nb201_merged.csv), arch -> value JSON, or official NB201/NATS files",
+    )
+    parser.add_argument(
+        "--column", help="ground-truth column (default: c10_test_acc_200, seed mean at 200 epochs)"
+    )
+    parser.add_argument(
+        "--subset",
+        action="append",
+        help="subset to rank on, repeatable: all, unique, top1%%, top5%%, random1000, list:FILE "
+        "(default: all, top1%%)",
+    )
+    parser.add_argument("--seed", type=int, help="seed for random<N> subsets (default: 0)")
+    parser.add_argument(
+        "--top-k", type=int, action="append", dest="top_k", help="k for precision@k and tau@top-k, repeatable"
+    )
+    parser.add_argument("--prediction-column", help="value column of a CSV predictions file with several")
+    parser.add_argument(
+        "--api",
+        choices=("auto", "nas-bench-201", "nats-bench"),
+        default="auto",
+        help="API for official benchmark files (default: by file type)",
+    )
+    parser.add_argument("--out", help="write the scores as naslid.scores/1 JSON to this path")
+
+
+def _format_score(value: float | None, width: int) -> str:
+    if value is None or value != value:  # missing or NaN
+        return "-".rjust(width)
+    return f"{value:{width}.4f}"
+
+
+def _run_score(args: argparse.Namespace) -> int:
+    from naslid.bench import load_benchmark, read_predictions, score_predictions, write_scores
+    from naslid.bench.scoring import DEFAULT_KS
+
+    if args.benchmark is None:
+        raise ValueError(
+            "no ground truth given; pass --benchmark TABLE (e.g. nb201_merged.csv, or a .json or .pth file)"
+        )
+    predictions = read_predictions(args.predictions, args.prediction_column)
+    try:
+        benchmark = load_benchmark(args.benchmark, api=args.api)
+        report = score_predictions(
+            predictions.values,
+            benchmark,
+            column=args.column,
+            subsets=args.subset or ("all", "top1%"),
+            ks=tuple(args.top_k or DEFAULT_KS),
+            proxy_description=predictions.describe(),
+            proxy_protocol=predictions.protocol,
+            **_overrides(args, ["seed"]),
+        )
+    except ImportError as error:
+        raise ValueError(str(error)) from error
+    ks = report.protocol["ks"]
+    print(f"scored {args.predictions}: {len(predictions)} predictions against {benchmark.source}")
+    print(f"ground truth: {report.results[0].column}")
+    header = f"{'subset':<14}{'n':>7}{'tau-b':>9}{'spearman':>10}{'pearson':>9}"
+    header += "".join(f"{f'P@{k}':>8}" for k in ks) + "".join(f"{f'tau@top{k}':>12}" for k in ks)
+    print(header)
+    for result in report.results:
+        line = f"{result.subset:<14}{result.n:>7}{_format_score(result.kendall_tau_b, 9)}"
+        line += f"{_format_score(result.spearman, 10)}{_format_score(result.pearson, 9)}"
+        line += "".join(_format_score(result.precision_at_k.get(k), 8) for k in ks)
+        line += "".join(_format_score(result.top_k_kendall.get(k), 12) for k in ks)
+        print(line)
+    if args.out:
+        print(f"wrote {write_scores(report, args.out)}")
+    return 0
+
+
+def _add_profile_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--model", action="append", required=True, metavar="SPEC",
+        help="model to profile, repeat to overlay several: 'nb201:<arch string>', 'torchvision:<name>', "
+        "'path/to/file.py:factory' or 'package.module:factory'",
+    )
+    parser.add_argument(
+        "--checkpoint", action="append", metavar="FILE",
+        help="weights (torch pickle: only files you trust); once for all models or once per --model; for nb201 "
+        "a supernet checkpoint from naslid train (default: fresh seeded initialisation)",
+    )
+    parser.add_argument(
+        "--data", help="inputs: gaussian (default), digits (bundled), cifar10 (needs --data-path), or a .pt/.npy file"
+    )
+    parser.add_argument("--data-path", help="CIFAR-10: the packed npz or a cifar-10-batches-py folder")
+    parser.add_argument("--batch-size", type=int, help="n, samples per batch (default 128, as NAS-LID)")
+    parser.add_argument("--num-batches", type=int, help="batches to average over (default 4)")
+    parser.add_argument("--estimator", help="LID estimator: mle (default), mackay_ghahramani or twonn")
+    parser.add_argument("-k", "--k", type=int, help="neighbours per point (default 20, as NAS-LID)")
+    parser.add_argument("--mode", choices=["eval", "train", "keep"], help="module mode while measuring (default eval)")
+    parser.add_argument(
+        "--layer", action="append", dest="layers", metavar="NAME",
+        help="module name to profile, repeatable (default: NB201's 17 layers, else the top-level blocks)",
+    )
+    parser.add_argument("--num-classes", type=int, help="classes of freshly built models (default 10)")
+    parser.add_argument("--seed", type=int, help="seed of fresh initialisations and of the data draw (default 0)")
+    parser.add_argument("--device", help="cpu (default), cuda, cuda:1 or auto")
+    parser.add_argument("--out", default="lid_profile.json", help="JSON output (default lid_profile.json)")
+    parser.add_argument("--plot", help="PNG output (default: --out with .png)")
+    parser.add_argument("--progress", action="store_true", help="show a progress bar")
+
+
+def _run_profile(args: argparse.Namespace) -> int:
+    from naslid.runs.profile import ProfileConfig, run_profile
+
+    names = ["data", "data_path", "batch_size", "num_batches", "estimator", "k", "mode", "layers", "num_classes",
+             "seed", "device"]
+    cfg = ProfileConfig(models=args.model, checkpoints=args.checkpoint or [], **_overrides(args, names))
+    profiles, json_path, plot_path = run_profile(cfg, args.out, args.plot, progress=args.progress)
+    first = profiles[0]
+    print(f"profiled {len(profiles)} models at {len(first.layers)} layers: {first.estimator}, n={first.n}, "
+          f"k={first.k}, {first.num_batches} batches")
+    for profile in profiles:
+        peak = max(range(len(profile.mean)), key=profile.mean.__getitem__)
+        print(f"  {profile.label}: LID {profile.mean[0]:.1f} -> {profile.mean[-1]:.1f}, "
+              f"peak {profile.mean[peak]:.1f} at depth {profile.depth[peak]:.2f}")
+    print(f"wrote {json_path} and {plot_path}")
+    return 0
+
+
+# --- run commands: train, partition, finetune, search, compare, demo ---
+
+_RUN_FLAGS = {
+    # flag dest: (config section, field)
+    "dataset": ("data", "dataset"), "data_path": ("data", "path"), "train_limit": ("data", "train_limit"),
+    "cutout": ("data", "cutout"),
+    "channels": ("network", "channels"), "cells": ("network", "cells_per_stage"),
+    "batch_size": ("train", "batch_size"), "lr": ("train", "learning_rate"), "precision": ("train", "precision"),
+    "split_epochs": ("schedule", "split_epochs"), "finetune_epochs": ("schedule", "finetune_epochs"),
+    "finetune": ("schedule", "finetune"), "fewshot_edge": ("schedule", "fewshot_edge"),
+    "similarity": ("split", "similarity"), "edge_score": ("split", "edge_score"), "split_batches": ("split", "batches"),
+    "lid_batch_size": ("split", "batch_size"), "k": ("split", "k"), "bn_mode": ("split", "bn_mode"),
+    "calibration_batches": ("proxy", "calibration_batches"), "budget": ("search", "budget"),
+}
+
+
+def _epochs_list(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated epochs like 20,40,60,80, got {text!r}") from None
+
+
+def _add_run_flags(parser: argparse.ArgumentParser, schedule: bool = True) -> None:
+    group = parser.add_argument_group("configuration (unset flags keep the preset's values)")
+    group.add_argument("--preset", choices=["tiny", "paper"], default="tiny",
+                       help="starting configuration: tiny (bundled digits, minutes on a CPU; default) or paper "
+                       "(reference schedule on CIFAR-10, for a GPU)")
+    group.add_argument("--dataset", choices=["digits", "cifar10"], help="training data")
+    group.add_argument("--data-path", help="CIFAR-10: the packed npz or a cifar-10-batches-py folder")
+    group.add_argument("--train-limit", type=int, help="use a class-balanced subset of this many training images")
+    group.add_argument("--cutout", type=int, help="cutout square side in pixels (0: off)")
+    group.add_argument("--channels", type=int, help="supernet width C (NB201: 16)")
+    group.add_argument("--cells", type=int, help="cells per stage N (NB201: 5)")
+    group.add_argument("--batch-size", type=int, help="training batch size")
+    group.add_argument("--lr", type=float, help="initial learning rate (cosine schedule)")
+    group.add_argument("--precision", choices=["auto", "fp32", "bf16"], help="auto: bf16 on CUDA, fp32 on CPU")
+    if schedule:
+        group.add_argument("--split-epochs", type=_epochs_list, help="cumulative split epochs, e.g. 20,40,60,80")
+        group.add_argument("--finetune-epochs", type=int, help="fine-tuning epochs per leaf")
+        group.add_argument("--finetune", choices=["inherit", "restart"], help="leaves inherit weights or restart")
+        group.add_argument("--fewshot-edge", type=int, help="edge index (0-5) that few-shot NAS splits per op")
+        group.add_argument("--similarity", choices=["euclidean", "pearson", "cosine"], help="LID profile similarity")
+        group.add_argument("--edge-score", choices=["intra", "cross"], help="edge choice: intra (paper) or cross")
+        group.add_argument("--split-batches", type=int, help="batches the split similarity is averaged over (50)")
+        group.add_argument("--lid-batch-size", type=int, help="n of each LID estimate (128)")
+        group.add_argument("-k", "--k", type=int, help="neighbours of the LID MLE (20)")
+        group.add_argument("--bn-mode", choices=["batch", "eval"], help="BN statistics while measuring splits")
+    group.add_argument("--calibration-batches", type=int, help="BN recalibration batches per evaluated arch (0: off)")
+    group.add_argument("--budget", type=int, help="architectures the evolutionary search may evaluate")
+    group.add_argument("--device", help="auto (default: CUDA if present), cpu, cuda, cuda:1")
+    group.add_argument("--seed", type=int, help="seed of data split, initialisation and sampling")
+    parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+
+
+def _run_config(args: argparse.Namespace):
+    """The preset's RunConfig with the flags the user set applied on top."""
+    from dataclasses import replace
+
+    from naslid.runs.presets import get_preset
+
+    preset = get_preset(args.preset)
+    config = preset.config
+    sections: dict[str, dict] = {}
+    for dest, (section, field) in _RUN_FLAGS.items():
+        value = getattr(args, dest, None)
+        if value is not None:
+            sections.setdefault(section, {})[field] = value
+    if getattr(args, "dataset", None) == "cifar10" and args.preset == "tiny":
+        # the tiny network was sized for 1-channel 8x8 digits; CIFAR-10 needs 3 input channels and flips
+        sections.setdefault("network", {}).setdefault("in_channels", 3)
+        sections.setdefault("data", {}).update(crop_padding=4, horizontal_flip=True)
+    if getattr(args, "dataset", None) == "digits":
+        sections.setdefault("network", {}).setdefault("in_channels", 1)
+    for section, values in sections.items():
+        config = replace(config, **{section: replace(getattr(config, section), **values)})
+    if args.device is not None:
+        config = replace(config, device=args.device)
+    if args.seed is not None:
+        config = replace(config, seed=args.seed, data=replace(config.data, seed=args.seed),
+                         train=replace(config.train, seed=args.seed), split=replace(config.split, seed=args.seed))
+    return config, preset.plan
+
+
+def _log_progress(args: argparse.Namespace) -> None:
+    if not args.verbose:
+        logging.getLogger("naslid").setLevel(logging.INFO)
+
+
+def _add_train_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("run_dir", help="run directory (created, or resumed if it holds the same run)")
+    parser.add_argument("--epochs", type=int, help="training epochs (default: the preset's whole schedule)")
+    parser.add_argument("--subspace", help="JSON file of a sub-space (naslid.subspace/1) to train on")
+    _add_run_flags(parser, schedule=False)
+
+
+def _run_train(args: argparse.Namespace) -> int:
+    import json
+    from dataclasses import replace
+
+    from naslid.runs.partition import run_partition
+    from naslid.spaces import SubSpace
+
+    config, _ = _run_config(args)
+    epochs = args.epochs or config.schedule.total_epochs
+    schedule = replace(config.schedule, method="spos", split_epochs=(epochs,), finetune_epochs=0)
+    config = replace(config, schedule=schedule)
+    if args.subspace:
+        with open(args.subspace) as handle:
+            config = replace(config, space=[list(ops) for ops in SubSpace.from_json(json.load(handle)).allowed])
+    _log_progress(args)
+    tree = run_partition(args.run_dir, config, progress=not args.no_progress)
+    root = tree.root
+    history = _history(args.run_dir, root.checkpoint)
+    print(f"trained a supernet on {root.subspace.size()} architectures for {root.trained_epochs} epochs "
+          f"({config.data.dataset}); last epoch: loss {history['loss']:.3f}, "
+          f"accuracy {100 * history['accuracy']:.1f}%, "
+          f"{history['images_per_second']:.0f} images/s")
+    print(f"checkpoint: {args.run_dir}/{root.checkpoint}")
+    return 0
+
+
+def _history(run_dir: str, checkpoint: str) -> dict:
+    from naslid.train import load_checkpoint
+
+    return load_checkpoint(f"{run_dir}/{checkpoint}")["history"][-1]
+
+
+def _add_partition_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("run_dir", help="run directory (created, or resumed if it holds the same run)")
+    parser.add_argument("--method", choices=["nas-lid", "gm-nas", "few-shot", "spos", "random-split"],
+                        default="nas-lid", help="split method: nas-lid (LID criterion, default), gm-nas (gradient), "
+                        "few-shot (one child per op), spos (no split), random-split (control)")
+    parser.add_argument("--no-finetune", action="store_true", help="stop after the last split; run `naslid finetune`")
+    _add_run_flags(parser)
+
+
+def _run_partition(args: argparse.Namespace) -> int:
+    from naslid.runs.partition import PartitionRun
+    from naslid.runs.presets import method_config
+
+    config, _ = _run_config(args)
+    config = method_config(config, args.method)
+    _log_progress(args)
+    run = PartitionRun(args.run_dir, config, progress=not args.no_progress)
+    _print_tree(run.run(finetune=not args.no_finetune), args.run_dir)
+    return 0
+
+
+def _print_tree(tree, run_dir) -> None:
+    from naslid.spaces import edge_name
+
+    for node in sorted(tree.nodes.values(), key=lambda n: n.id):
+        split = node.split
+        what = (f"split on {edge_name(split.edge)} into {split.groups} ({split.criterion}, {split.seconds:.2f} s)"
+                if split else ("leaf, fine-tuned" if node.finetuned else "leaf"))
+        print(f"{'  ' * node.depth}node {node.id}: {node.subspace.size()} archs, {node.trained_epochs} epochs, {what}")
+    print(f"partition tree: {run_dir}/partition_tree.json")
+
+
+def _add_finetune_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("run_dir", help="a run directory made by `naslid partition`")
+    parser.add_argument("--runner", default="sequential", help="job runner for the leaves (sequential)")
+    parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+
+
+def _run_finetune(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from naslid.partition import get_runner
+    from naslid.runs.config import RunConfig
+    from naslid.runs.partition import CONFIG_FILE, PartitionRun
+
+    config = RunConfig.load(_existing(Path(args.run_dir) / CONFIG_FILE))
+    _log_progress(args)
+    tree = PartitionRun(args.run_dir, config, progress=not args.no_progress, runner=get_runner(args.runner)).run()
+    _print_tree(tree, args.run_dir)
+    return 0
+
+
+def _existing(path):
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: is {path.parent} a naslid run directory?")
+    return path
+
+
+def _add_search_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("run_dir", help="a finished run directory (naslid partition or train)")
+    parser.add_argument("--algorithm", choices=["evolution", "random"], default="evolution")
+    parser.add_argument("--budget", type=int, help="architectures to evaluate (default: the run's search config)")
+    parser.add_argument("--seed", type=int, help="search seed (default: the run's)")
+    parser.add_argument("--benchmark", help="ground-truth table to look the best architecture up in")
+    parser.add_argument("--out", help="search result JSON (default RUN_DIR/search_<algorithm>.json)")
+    parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+
+
+def _run_search(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+    from pathlib import Path
+
+    from naslid.bench import load_benchmark
+    from naslid.runs.config import RunConfig
+    from naslid.runs.evaluate import RunEvaluator
+    from naslid.runs.partition import CONFIG_FILE, PartitionRun
+    from naslid.search import evolutionary_search, random_search
+
+    config = RunConfig.load(_existing(Path(args.run_dir) / CONFIG_FILE))
+    benchmark = load_benchmark(args.benchmark) if args.benchmark else None
+    run = PartitionRun(args.run_dir, config)
+    evaluator = RunEvaluator(run)
+    leaves = [leaf.subspace for leaf in run.tree.leaves()]
+    search = replace(config.search, **_overrides(args, ["budget", "seed"]))
+
+    def objective(arch):
+        return 100.0 * evaluator(arch)
+
+    if args.algorithm == "evolution":
+        result = evolutionary_search(objective, leaves, search, progress=not args.no_progress)
+    else:
+        result = random_search(objective, leaves, search.budget or 1000, search.seed, progress=not args.no_progress)
+    out = result.save(args.out or Path(args.run_dir) / f"search_{args.algorithm}.json")
+    best = result.best_arch
+    print(f"{args.algorithm}: {result.num_evaluations} architectures evaluated; best {best}")
+    print(f"  sub-supernet (leaf) {run.tree.leaf_for(best).id}, proxy accuracy {result.best_score:.2f}% "
+          f"({evaluator.protocol()['proxy']})")
+    if benchmark is not None:
+        for column in benchmark.columns:
+            print(f"  {column}: {benchmark.value(best, column):.2f}")
+    print(f"wrote {out}")
+    return 0
+
+
+def _add_compare_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("run_dir", help="comparison directory (one run folder per method; resumes if present)")
+    parser.add_argument("--benchmark", help="NB201 ground truth (e.g. nb201_merged.csv) to rank against")
+    parser.add_argument("--column", help="ground-truth column (default: the benchmark's, c10_test_acc_200)")
+    parser.add_argument("--methods", help="comma-separated subset of spos,few-shot,gm-nas,nas-lid,random-split")
+    _add_run_flags(parser)
+
+
+def _run_compare(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from naslid.runs.compare import compare_methods
+
+    config, plan = _run_config(args)
+    if args.methods:
+        plan = replace(plan, methods=tuple(m.strip() for m in args.methods.split(",")))
+    _log_progress(args)
+    results = compare_methods(args.run_dir, config, plan, args.benchmark, args.column, progress=not args.no_progress)
+    _print_compare(results, args.run_dir)
+    return 0
+
+
+def _print_compare(results: dict, run_dir: str) -> None:
+    for method, summary in results["methods"].items():
+        ranking = ", ".join(f"tau {r['subset']} {_format_score(r['kendall_tau_b'], 6).strip()}"
+                            for r in summary["ranking"]) or "no benchmark: no ranking"
+        search = summary["search"]
+        print(f"{method:>12}: {summary['leaves']:>2} leaves, {ranking}; EA best {search['best_arch']} "
+              f"proxy {search['proxy_score']:.2f}%")
+    print(f"wrote {run_dir}/compare.md, {run_dir}/compare.json and plots in {run_dir}/plots/ "
+          f"({results['seconds']['total']:.0f} s)")
+
+
+def _add_demo_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--run-dir", default="naslid-demo", help="where to write (default ./naslid-demo)")
+    parser.add_argument("--benchmark", help="NB201 ground truth (nb201_merged.csv) to rank against; found "
+                        "automatically at ../shared/data/nb201/ when present")
+    parser.add_argument("--device", help="auto (default), cpu or cuda")
+    parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+
+
+def _run_demo(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+    from pathlib import Path
+
+    from naslid.runs.compare import compare_methods
+    from naslid.runs.presets import get_preset
+
+    preset = get_preset("tiny")
+    config = replace(preset.config, device=args.device or "auto")
+    benchmark = args.benchmark
+    for candidate in (Path("../shared/data/nb201/nb201_merged.csv"), Path("shared/data/nb201/nb201_merged.csv")):
+        if benchmark is None and candidate.is_file():
+            benchmark = str(candidate)
+    print("naslid demo: SPOS, Few-shot NAS, GM-NAS and NAS-LID on the bundled 8x8 digits with a narrow NB201 "
+          "supernet (preset 'tiny': " + preset.purpose + ")")
+    print(f"ranking against: {benchmark or 'no benchmark found (pass --benchmark nb201_merged.csv)'}")
+    _log_progress(args)
+    results = compare_methods(args.run_dir, config, preset.plan, benchmark, progress=not args.no_progress)
+    _print_compare(results, args.run_dir)
+    print("note: the tiny preset trains on 8x8 digits for a few epochs; its rankings show the pipeline works, "
+          "not NAS-LID's quality (use --preset paper on a GPU for that)")
+    return 0
+
+
+COMMANDS: list[Command] = [
+    ("score", "score a predictions file against benchmark ground truth", _add_score_arguments, _run_score),
+    ("profile", "profile the layer-wise LID of models; write JSON and a plot", _add_profile_arguments, _run_profile),
+    ("train", "train a supernet single-path (SPOS) into a run directory", _add_train_arguments, _run_train),
+    ("partition", "train and split a supernet (NAS-LID, GM-NAS, few-shot, SPOS)", _add_partition_arguments,
+     _run_partition),
+    ("finetune", "fine-tune the leaves of a partition run", _add_finetune_arguments, _run_finetune),
+    ("search", "evolutionary or random search with a run's (sub-)supernets", _add_search_arguments, _run_search),
+    ("compare", "SPOS, Few-shot NAS, GM-NAS and NAS-LID side by side: table, JSON, plots", _add_compare_arguments,
+     _run_compare),
+    ("demo", "the whole pipeline on the bundled digits in a few minutes (preset tiny)", _add_demo_arguments,
+     _run_demo),
+]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -28,6 +28,7 @@ class RunConfig:
     split: SplitConfig = field(default_factory=SplitConfig)
     proxy: ProxyConfig = field(default_factory=ProxyConfig)
     search: SearchConfig = field(default_factory=SearchConfig)
+    space: list[list[str]] | None = None  # allowed op names per edge of the root; None: all of NB201
     device: str = "auto"  # "auto": CUDA when available, else CPU
     seed: int = 0  # seeds the supernet initialisation
 
@@ -46,7 +47,7 @@ class RunConfig:
         types = {"data": DataConfig, "network": NB201Config, "train": TrainConfig, "schedule": ScheduleConfig,
                  "split": SplitConfig, "proxy": ProxyConfig, "search": SearchConfig}
         kwargs = {name: kind(**data[name]) for name, kind in types.items() if name in data}
-        return cls(**kwargs, device=data.get("device", "auto"), seed=int(data.get("seed", 0)))
+        return cls(**kwargs, space=data.get("space"), device=data.get("device", "auto"), seed=int(data.get("seed", 0)))
 
     def save(self, path: Path) -> None:
         path.write_text(json.dumps(self.to_dict(), indent=1) + "\n")

@@ -28,7 +28,7 @@ from naslid.partition import (
 )
 from naslid.runs.config import RunConfig, resolve_device
 from naslid.runs.datasets import RunData, prepare_data
-from naslid.spaces import edge_name
+from naslid.spaces import SubSpace, edge_name
 from naslid.train import load_checkpoint, save_checkpoint, train_supernet
 
 logger = logging.getLogger(__name__)
@@ -79,7 +79,10 @@ class PartitionRun:
                                          channels_last=self.device.type == "cuda")
         self.train_cfg = replace(cfg.train, epochs=cfg.schedule.total_epochs)
         tree_path = self.run_dir / TREE_FILE
-        self.tree = PartitionTree.load(tree_path) if tree_path.is_file() else PartitionTree(protocol=self._protocol())
+        if tree_path.is_file():
+            self.tree = PartitionTree.load(tree_path)
+        else:
+            self.tree = PartitionTree(SubSpace(cfg.space), protocol=self._protocol())
 
     def _protocol(self) -> dict:
         return {
@@ -104,13 +107,15 @@ class PartitionRun:
             net.load_state_dict(load_checkpoint(self.run_dir / node.checkpoint, self.device)["model"])
         return net
 
-    def run(self) -> PartitionTree:
-        """Every level of splits, then the fine-tuning of the leaves; returns the finished tree."""
+    def run(self, finetune: bool = True) -> PartitionTree:
+        """Every level of splits, then (unless `finetune` is False) the fine-tuning of the leaves."""
         for level, split_epoch in enumerate(self.cfg.schedule.split_points):
             for node in [n for n in self.tree.leaves() if n.depth == level]:
                 self.train_node(node, split_epoch)
                 if node.is_leaf and node.subspace.splittable_edges():
                     self.split_node(node)
+        if not finetune:
+            return self.tree
         pending = [leaf for leaf in self.tree.leaves() if not leaf.finetuned]
         results = self.runner.run([partial(self.finetune_leaf, leaf.id) for leaf in pending])
         for leaf, checkpoint in zip(pending, results, strict=True):

@@ -1,0 +1,34 @@
+"""Datasets (CIFAR-10 from npz or torchvision folder, bundled digits), seeded splits, on-device loaders."""
+
+from naslid.data.augment import (
+    AugmentConfig,
+    AugmentParameters,
+    apply_cutout,
+    crop_with_padding,
+    denormalize_images,
+    draw_augment_parameters,
+    flip_where,
+    normalize_images,
+)
+from naslid.data.cifar10 import CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD, load_cifar10
+from naslid.data.dataset import ImageDataset, channel_stats
+from naslid.data.digits import load_digits_dataset
+from naslid.data.loader import DeviceLoader, epoch_seed
+from naslid.data.split import (
+    SPLIT_SCHEMA,
+    SplitRecord,
+    apply_split,
+    balanced_split_indices,
+    balanced_subset_indices,
+    load_split,
+    save_split,
+    split_train_valid,
+)
+
+__all__ = [
+    "AugmentConfig", "AugmentParameters", "CIFAR10_CLASSES", "CIFAR10_MEAN", "CIFAR10_STD", "DeviceLoader",
+    "ImageDataset", "SPLIT_SCHEMA", "SplitRecord", "apply_cutout", "apply_split", "balanced_split_indices",
+    "balanced_subset_indices", "channel_stats", "crop_with_padding", "denormalize_images",
+    "draw_augment_parameters", "epoch_seed", "flip_where", "load_cifar10", "load_digits_dataset",
+    "load_split", "normalize_images", "save_split", "split_train_valid",
+]

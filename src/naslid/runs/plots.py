@@ -1,0 +1,105 @@
+"""Figures of a comparison: proxy vs ground truth, LID profiles of good and poor architectures, separability."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from naslid.bench import GroundTruth, kendall_tau_b  # noqa: E402
+from naslid.partition import lid_profile  # noqa: E402
+from naslid.spaces import Arch, format_arch  # noqa: E402
+
+
+def write_compare_plots(folder: Path, outcomes: list, truth: GroundTruth | None, plan, separability: dict) -> list[str]:
+    """Write the comparison figures into `folder`; returns their paths."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = [_scatter(folder / "proxy_vs_truth.png", outcomes, truth)]
+    profiled = next((o for o in reversed(outcomes) if o.method == "nas-lid"), outcomes[-1])
+    paths.append(_profiles(folder / "lid_profiles.png", profiled, truth, plan))
+    if separability:
+        paths.append(_separability(folder / "separability.png", separability))
+    return [str(p) for p in paths]
+
+
+def _scatter(path: Path, outcomes: list, truth: GroundTruth | None) -> Path:
+    columns = len(outcomes)
+    figure, axes = plt.subplots(1, columns, figsize=(3.6 * columns, 3.4), squeeze=False)
+    for axis, outcome in zip(axes[0], outcomes, strict=True):
+        archs = list(outcome.scores)
+        proxy = np.array([outcome.scores[a] for a in archs])
+        if truth is not None:
+            gt = np.array([truth.values[a] for a in archs])
+            tau = kendall_tau_b(proxy, gt)
+            axis.scatter(gt, proxy, s=6, alpha=0.6)
+            axis.set_xlabel(f"ground truth: {truth.column} (%)")
+            axis.set_title(f"{outcome.method}\nKendall tau-b {tau:.3f} (n={len(archs)})", fontsize=9)
+        else:
+            axis.hist(proxy, bins=30)
+            axis.set_xlabel("proxy accuracy (%)")
+            axis.set_title(f"{outcome.method} (no benchmark given)", fontsize=9)
+        axis.set_ylabel("proxy accuracy (%)" if truth is not None else "architectures")
+        axis.grid(alpha=0.3)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+    return path
+
+
+def _profiles(path: Path, outcome, truth: GroundTruth | None, plan) -> Path:
+    run = outcome.run
+    ranked = sorted(outcome.scores, key=lambda a: truth.values[a] if truth is not None else outcome.scores[a])
+    count = min(plan.profile_archs, len(ranked) // 2)
+    chosen = [(a, "best") for a in ranked[::-1][:count]] + [(a, "worst") for a in ranked[:count]]
+    split = run.cfg.split
+    batches = run.data.batches(plan.profile_batches, split.batch_size, seed=run.cfg.seed + 1)
+    figure, axis = plt.subplots(figsize=(7, 4.2))
+    for arch, kind in chosen:
+        net = run.load_network(run.tree.leaf_for(arch)).eval()
+        with torch.no_grad():
+            values = torch.stack([lid_profile(net, arch, images, split.k) for images, _ in batches]).mean(0).cpu()
+        depth = np.linspace(0, 1, len(values))
+        label_value = truth.values[arch] if truth is not None else outcome.scores[arch]
+        axis.plot(depth, values.numpy(), "-o", markersize=3, color="tab:green" if kind == "best" else "tab:red",
+                  alpha=0.8, label=f"{kind}: {label_value:.1f}%  {_short(arch)}")
+    axis.set_xlabel("relative depth (17 blocks: 15 cells, 2 reduction blocks)")
+    axis.set_ylabel(f"LID (MLE, n={split.batch_size}, k={split.k})")
+    source = "ground truth" if truth is not None else "proxy"
+    axis.set_title(f"LID profiles of the best and worst architectures by {source} ({outcome.method} weights)",
+                   fontsize=9)
+    axis.legend(fontsize=6, loc="best")
+    axis.grid(alpha=0.3)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+    return path
+
+
+def _short(arch: Arch) -> str:
+    short = {"none": "0", "skip_connect": "s", "nor_conv_1x1": "c1", "nor_conv_3x3": "c3", "avg_pool_3x3": "p"}
+    return "[" + " ".join(short[op] for op in arch.ops) + "]" if arch else format_arch(arch)
+
+
+def _separability(path: Path, table: dict) -> Path:
+    methods = list(table)
+    edges = list(next(iter(table.values())))
+    width = 0.8 / len(methods)
+    figure, axis = plt.subplots(figsize=(7, 3.6))
+    for i, method in enumerate(methods):
+        positions = np.arange(len(edges)) + (i - (len(methods) - 1) / 2) * width
+        axis.bar(positions, [table[method][e] for e in edges], width, label=method)
+    axis.set_xticks(np.arange(len(edges)), edges)
+    axis.set_xlabel("edge")
+    axis.set_ylabel("separability (CV of similarities)")
+    axis.set_title("How well each criterion tells the ops of an edge apart (root supernet)", fontsize=9)
+    axis.legend(fontsize=8)
+    axis.grid(axis="y", alpha=0.3)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+    return path
