@@ -21,7 +21,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from naslid.lid.mle import mle_lid
+from naslid.lid import mle_lid
 from naslid.nn.state import preserved_state
 from naslid.spaces import Arch, SubSpace
 

@@ -1,0 +1,96 @@
+"""The partition pipeline on the CPU: leaf coverage, few-shot and SPOS shapes, resume after a kill."""
+
+import json
+from dataclasses import replace
+
+import pytest
+import torch
+
+from naslid.nn import NB201Config
+from naslid.partition import ScheduleConfig, SplitConfig
+from naslid.runs.config import RunConfig
+from naslid.runs.datasets import DataConfig
+from naslid.runs.partition import PartitionRun, run_partition
+from naslid.runs.presets import method_config
+from naslid.search import ProxyConfig
+from naslid.spaces import NB201Space
+from naslid.train import TrainConfig, load_checkpoint
+
+
+def _config(**schedule) -> RunConfig:
+    return RunConfig(
+        data=DataConfig(dataset="digits", crop_padding=1, horizontal_flip=False, train_limit=600),
+        network=NB201Config(channels=4, cells_per_stage=1, in_channels=1),
+        train=TrainConfig(batch_size=64, learning_rate=0.05),
+        schedule=ScheduleConfig(**{"split_epochs": (1, 2), "finetune_epochs": 1, **schedule}),
+        split=SplitConfig(batches=2, batch_size=64, k=8),
+        proxy=ProxyConfig(calibration_batches=1),
+        device="cpu",
+    )
+
+
+def _tree_decisions(tree):
+    return [(n.id, n.parent, n.subspace.allowed, n.split.edge if n.split else None,
+             n.split.groups if n.split else None, n.trained_epochs) for n in tree.nodes.values()]
+
+
+def test_every_architecture_falls_in_exactly_one_leaf(tmp_path):
+    tree = run_partition(tmp_path / "run", _config())
+    leaves = tree.leaves()
+    assert len(leaves) == 4 and all(leaf.finetuned for leaf in leaves)
+    assert sum(leaf.subspace.size() for leaf in leaves) == 15_625
+    for arch in NB201Space().all():
+        owners = [leaf.id for leaf in leaves if leaf.subspace.contains(arch)]
+        assert len(owners) == 1
+    assert tree.leaf_for(arch).id == owners[0]
+    # each split is a 2-vs-3 grouping recorded with its evidence, in op names
+    saved = json.loads((tmp_path / "run" / "partition_tree.json").read_text())
+    assert saved["schema"] == "naslid.partition_tree/1"
+    root = saved["nodes"][0]["split"]
+    assert sorted(len(g) for g in root["groups"]) == [2, 3]
+    assert set(root["similarities"]) == {"1<-0", "2<-0", "2<-1", "3<-0", "3<-1", "3<-2"}
+    assert root["similarities"]["1<-0"]["ops"][0] == "none"
+
+
+def test_few_shot_and_spos_shapes(tmp_path):
+    few = run_partition(tmp_path / "few", method_config(_config(fewshot_edge=3), "few-shot"))
+    assert len(few.leaves()) == 5
+    assert sorted(leaf.subspace.allowed[3] for leaf in few.leaves()) == sorted((op,) for op in NB201Space.ops)
+    spos = run_partition(tmp_path / "spos", method_config(_config(), "spos"))
+    assert len(spos.leaves()) == 1 and spos.root.trained_epochs == 3
+
+
+@pytest.mark.parametrize("method", ["nas-lid", "gm-nas"])
+def test_resume_after_kill_between_levels_gives_the_same_tree(tmp_path, method):
+    config = method_config(_config(), method)
+    reference = run_partition(tmp_path / "reference", config)
+
+    class Killed(Exception):
+        pass
+
+    class KilledRun(PartitionRun):
+        def train_node(self, node, until_epoch):
+            if node.depth == 1:
+                raise Killed  # the process dies after the first split, before level 1 trains
+            super().train_node(node, until_epoch)
+
+    with pytest.raises(Killed):
+        KilledRun(tmp_path / "resumed", config).run()
+    resumed = PartitionRun(tmp_path / "resumed", config).run()
+    assert _tree_decisions(resumed) == _tree_decisions(reference)
+    for leaf in reference.leaves():
+        expected = load_checkpoint(tmp_path / "reference" / leaf.checkpoint)["model"]
+        actual = load_checkpoint(tmp_path / "resumed" / resumed.nodes[leaf.id].checkpoint)["model"]
+        assert all(torch.equal(expected[k], actual[k]) for k in expected)
+
+
+def test_restart_finetune_trains_leaves_from_scratch(tmp_path):
+    tree = run_partition(tmp_path / "run", _config(finetune="restart", split_epochs=(1,)))
+    assert all(leaf.checkpoint.endswith("_restart.pt") for leaf in tree.leaves())
+
+
+def test_a_run_directory_refuses_a_different_configuration(tmp_path):
+    config = _config()
+    PartitionRun(tmp_path / "run", config)
+    with pytest.raises(ValueError, match="different configuration"):
+        PartitionRun(tmp_path / "run", replace(config, seed=5))
