@@ -40,7 +40,8 @@ def test_fixed_seed_reproduces_weights(digits_loader):
     first, second = _net(), _net()
     train_supernet(first, SubSpace(), digits_loader, _cfg(), until_epoch=2)
     train_supernet(second, SubSpace(), digits_loader, _cfg(), until_epoch=2)
-    assert all(torch.equal(a, b) for a, b in zip(first.state_dict().values(), second.state_dict().values()))
+    pairs = zip(first.state_dict().values(), second.state_dict().values(), strict=True)
+    assert all(torch.equal(a, b) for a, b in pairs)
 
 
 def test_resume_after_interrupted_epoch_matches_uninterrupted_run(digits_loader, tmp_path):

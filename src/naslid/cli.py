@@ -141,11 +141,10 @@ def _run_profile(args: argparse.Namespace) -> int:
     cfg = ProfileConfig(models=args.model, checkpoints=args.checkpoint or [], **_overrides(args, names))
     profiles, json_path, plot_path = run_profile(cfg, args.out, args.plot, progress=args.progress)
     first = profiles[0]
-    print(f"profiled {len(profiles)} models at {len(first.layers)} layers: {first.estimator}, n={first.n}, "
-          f"k={first.k}, {first.num_batches} batches")
+    print(f"profiled {len(profiles)} models: {first.estimator}, n={first.n}, k={first.k}, {first.num_batches} batches")
     for profile in profiles:
         peak = max(range(len(profile.mean)), key=profile.mean.__getitem__)
-        print(f"  {profile.label}: LID {profile.mean[0]:.1f} -> {profile.mean[-1]:.1f}, "
+        print(f"  {profile.label}: {len(profile.layers)} layers, LID {profile.mean[0]:.1f} -> {profile.mean[-1]:.1f}, "
               f"peak {profile.mean[peak]:.1f} at depth {profile.depth[peak]:.2f}")
     print(f"wrote {json_path} and {plot_path}")
     return 0

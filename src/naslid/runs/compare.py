@@ -129,7 +129,8 @@ def compare_methods(
     from naslid.runs import plots as plotting
 
     plot_start = time.perf_counter()
-    results["plots"] = plotting.write_compare_plots(plots, outcomes, truth, plan, results["separability"])
+    results["plots"] = plotting.write_compare_plots(plots, outcomes, truth, plan, results["separability"],
+                                                   subsets)
     results["seconds"] = {"plots": time.perf_counter() - plot_start, "total": time.perf_counter() - start}
     _write_json(run_dir / "compare.json", results)
     (run_dir / "compare.md").write_text(markdown_table(results))

@@ -16,10 +16,11 @@ from naslid.partition import lid_profile  # noqa: E402
 from naslid.spaces import Arch, format_arch  # noqa: E402
 
 
-def write_compare_plots(folder: Path, outcomes: list, truth: GroundTruth | None, plan, separability: dict) -> list[str]:
+def write_compare_plots(folder: Path, outcomes: list, truth: GroundTruth | None, plan, separability: dict,
+                        subsets: list | None = None) -> list[str]:
     """Write the comparison figures into `folder`; returns their paths."""
     folder.mkdir(parents=True, exist_ok=True)
-    paths = [_scatter(folder / "proxy_vs_truth.png", outcomes, truth)]
+    paths = [_scatter(folder / "proxy_vs_truth.png", outcomes, truth, subsets or [])]
     profiled = next((o for o in reversed(outcomes) if o.method == "nas-lid"), outcomes[-1])
     paths.append(_profiles(folder / "lid_profiles.png", profiled, truth, plan))
     if separability:
@@ -27,23 +28,29 @@ def write_compare_plots(folder: Path, outcomes: list, truth: GroundTruth | None,
     return [str(p) for p in paths]
 
 
-def _scatter(path: Path, outcomes: list, truth: GroundTruth | None) -> Path:
+def _scatter(path: Path, outcomes: list, truth: GroundTruth | None, subsets: list) -> Path:
     columns = len(outcomes)
     figure, axes = plt.subplots(1, columns, figsize=(3.6 * columns, 3.4), squeeze=False)
+    colours = ["tab:blue", "tab:orange", "tab:green", "tab:purple"]
     for axis, outcome in zip(axes[0], outcomes, strict=True):
-        archs = list(outcome.scores)
-        proxy = np.array([outcome.scores[a] for a in archs])
-        if truth is not None:
+        if truth is None:
+            axis.hist(list(outcome.scores.values()), bins=30)
+            axis.set_xlabel("proxy accuracy (%)")
+            axis.set_ylabel("architectures")
+            axis.set_title(f"{outcome.method} (no benchmark given)", fontsize=9)
+            continue
+        groups = [(s.name, list(s.archs)) for s in subsets] or [("scored", list(outcome.scores))]
+        titles = []
+        for (name, archs), colour in zip(groups, colours, strict=False):
+            proxy = np.array([outcome.scores[a] for a in archs])
             gt = np.array([truth.values[a] for a in archs])
             tau = kendall_tau_b(proxy, gt)
-            axis.scatter(gt, proxy, s=6, alpha=0.6)
-            axis.set_xlabel(f"ground truth: {truth.column} (%)")
-            axis.set_title(f"{outcome.method}\nKendall tau-b {tau:.3f} (n={len(archs)})", fontsize=9)
-        else:
-            axis.hist(proxy, bins=30)
-            axis.set_xlabel("proxy accuracy (%)")
-            axis.set_title(f"{outcome.method} (no benchmark given)", fontsize=9)
-        axis.set_ylabel("proxy accuracy (%)" if truth is not None else "architectures")
+            axis.scatter(gt, proxy, s=6, alpha=0.6, color=colour, label=f"{name} (n={len(archs)})")
+            titles.append(f"tau {name} {tau:.3f}")
+        axis.set_xlabel(f"ground truth: {truth.column} (%)")
+        axis.set_ylabel("proxy accuracy (%)")
+        axis.set_title(f"{outcome.method}\n" + ", ".join(titles), fontsize=8)
+        axis.legend(fontsize=6, loc="lower left")
         axis.grid(alpha=0.3)
     figure.tight_layout()
     figure.savefig(path, dpi=120)
@@ -67,7 +74,8 @@ def _profiles(path: Path, outcome, truth: GroundTruth | None, plan) -> Path:
         label_value = truth.values[arch] if truth is not None else outcome.scores[arch]
         axis.plot(depth, values.numpy(), "-o", markersize=3, color="tab:green" if kind == "best" else "tab:red",
                   alpha=0.8, label=f"{kind}: {label_value:.1f}%  {_short(arch)}")
-    axis.set_xlabel("relative depth (17 blocks: 15 cells, 2 reduction blocks)")
+    cells = len(net.cells)
+    axis.set_xlabel(f"relative depth ({cells} blocks: {cells - 2} cells, 2 reduction blocks)")
     axis.set_ylabel(f"LID (MLE, n={split.batch_size}, k={split.k})")
     source = "ground truth" if truth is not None else "proxy"
     axis.set_title(f"LID profiles of the best and worst architectures by {source} ({outcome.method} weights)",

@@ -1,0 +1,1 @@
+"""Pipelines that tie the rooms together and own the run directory."""

@@ -1,0 +1,322 @@
+"""`naslid profile`: build the models asked for, profile their layer-wise LID on shared batches, write JSON and a plot.
+
+Model specs:
+- ``nb201:<arch string>``: an NB201 network, from a trained supernet checkpoint when one is given (a dict with
+  the supernet ``model`` state_dict and its ``model_config``, as naslid train writes), else freshly
+  initialised with the seed; profiled at its 17 layers (15 cells and 2 reduction blocks).
+- ``torchvision:<name>``: any torchvision model (needs torchvision importable), randomly initialised
+  unless a checkpoint is given.
+- ``path/to/file.py:factory`` or ``package.module:factory``: ``factory()`` must return an ``nn.Module``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from naslid.data import load_cifar10, load_digits_dataset, normalize_images
+from naslid.lid import LIDProfile, get_estimator, profile_layers, save_profiles
+from naslid.nn import NB201Config, NB201Network, NB201SuperNet
+from naslid.runs.config import resolve_device
+from naslid.spaces import Arch, format_arch, parse_arch
+
+logger = logging.getLogger(__name__)
+
+DATA_SOURCES = ("gaussian", "digits", "cifar10")
+NB201_LAYERS = [f"cells.{index}" for index in range(17)]
+_SHORT_OPS = {"none": "none", "skip_connect": "skip", "nor_conv_1x1": "1x1", "nor_conv_3x3": "3x3",
+              "avg_pool_3x3": "pool"}
+
+
+@dataclass
+class ProfileConfig:
+    """What `naslid profile` measures; defaults follow NAS-LID (n = 128, k = 20, reference MLE)."""
+
+    models: list[str] = field(default_factory=list)  # model specs (module docstring)
+    checkpoints: list[str] = field(default_factory=list)  # none, one for all models, or one per model
+    data: str = "gaussian"  # "gaussian", "digits", "cifar10" (needs data_path), or a .pt / .npy tensor file
+    data_path: str | None = None
+    batch_size: int = 128  # n: NAS-LID reference
+    num_batches: int = 4
+    estimator: str = "mle"
+    k: int = 20  # NAS-LID reference; unused by twonn
+    mode: str = "eval"  # BN running statistics ("eval") or batch statistics ("train"); restored either way
+    layers: list[str] | None = None  # module names; None: NB201's 17 layers, else the top-level blocks
+    input_shape: tuple[int, int, int] = (3, 32, 32)  # for gaussian inputs
+    num_classes: int = 10  # for freshly built NB201 and torchvision models
+    seed: int = 0  # initialisation of fresh models and the data draw
+    device: str = "cpu"
+
+    def __post_init__(self) -> None:
+        if not self.models:
+            raise ValueError("models is empty; give at least one model spec such as 'nb201:<arch string>'")
+        if len(self.checkpoints) not in (0, 1, len(self.models)):
+            raise ValueError(
+                f"{len(self.checkpoints)} checkpoints for {len(self.models)} models; give none, one for all "
+                "models, or one per model"
+            )
+        for name in ("batch_size", "num_batches"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer; got {value!r}")
+
+
+@dataclass
+class ProfileModel:
+    """One model ready to profile: the module, how to run a batch, which layers, and its label."""
+
+    spec: str
+    label: str
+    model: nn.Module
+    forward: Callable[[nn.Module, Any], Any] | None = None
+    layers: list[str] | None = None
+
+
+def run_profile(cfg: ProfileConfig, output: str | Path, plot: str | Path | None = None,
+                progress: bool = False) -> tuple[list[LIDProfile], Path, Path]:
+    """Profile every model of `cfg` on the same batches; write the JSON to `output` and the plot to `plot`.
+
+    `plot` defaults to `output` with the suffix .png. Returns the profiles and the two paths written.
+    """
+    device = resolve_device(cfg.device)
+    estimator = get_estimator(cfg.estimator, **({} if cfg.estimator == "twonn" else {"k": cfg.k}))
+    batches = load_batches(cfg, device)
+    profiles = []
+    for index, spec in enumerate(cfg.models):
+        checkpoint = _checkpoint_for(cfg, index)
+        entry = build_model(spec, checkpoint, cfg, in_channels=batches[0].shape[1])
+        entry.model.to(device)
+        profile = profile_layers(
+            entry.model, batches, layers=cfg.layers or entry.layers, estimator=estimator,
+            forward=entry.forward, mode=cfg.mode, label=entry.label, progress=progress,
+        )
+        logger.info("%s: LID %s", entry.label, " ".join(f"{value:.1f}" for value in profile.mean))
+        profiles.append(profile)
+    protocol = {
+        "models": list(cfg.models), "checkpoints": list(cfg.checkpoints), "data": cfg.data,
+        "data_path": cfg.data_path, "n": cfg.batch_size, "num_batches": cfg.num_batches, "k": estimator.k,
+        "estimator": estimator.name, "estimator_params": estimator.params(), "mode": cfg.mode,
+        "seed": cfg.seed, "device": str(device), "torch": torch.__version__, "config": _plain(asdict(cfg)),
+    }
+    output = save_profiles(output, profiles, protocol)
+    plot_path = Path(plot) if plot is not None else output.with_suffix(".png")
+    title = f"LID profiles: {estimator.name}, n = {cfg.batch_size}, k = {estimator.k}, {cfg.data} data"
+    plot_profiles(profiles, plot_path, title=title)
+    return profiles, output, plot_path
+
+
+def _plain(value: object) -> object:
+    return list(value) if isinstance(value, tuple) else value
+
+
+def _checkpoint_for(cfg: ProfileConfig, index: int) -> str | None:
+    if not cfg.checkpoints:
+        return None
+    return cfg.checkpoints[0] if len(cfg.checkpoints) == 1 else cfg.checkpoints[index]
+
+
+# --- data ---------------------------------------------------------------------------------------------
+
+
+def load_batches(cfg: ProfileConfig, device: torch.device) -> list[torch.Tensor]:
+    """`num_batches` input batches of `batch_size`, the same for every model (a paired comparison)."""
+    count = cfg.batch_size * cfg.num_batches
+    generator = torch.Generator().manual_seed(cfg.seed)
+    if cfg.data == "gaussian":
+        inputs = torch.randn(count, *cfg.input_shape, generator=generator)
+    elif cfg.data in ("digits", "cifar10"):
+        if cfg.data == "digits":
+            train, _ = load_digits_dataset(seed=cfg.seed)
+        else:
+            if not cfg.data_path:
+                raise ValueError("data 'cifar10' needs data_path (--data-path): the packed npz or its folder")
+            train, _ = load_cifar10(cfg.data_path, train_limit=count, test_limit=1, seed=cfg.seed)
+        _check_count(len(train), count, cfg.data)
+        order = torch.randperm(len(train), generator=generator)[:count]
+        inputs = normalize_images(train.images[order], train.mean, train.std)
+    else:
+        inputs = _read_tensor_file(Path(cfg.data))
+        _check_count(len(inputs), count, cfg.data)
+        inputs = inputs[torch.randperm(len(inputs), generator=generator)[:count]]
+    return [chunk.to(device) for chunk in inputs.split(cfg.batch_size)]
+
+
+def _check_count(available: int, needed: int, source: str) -> None:
+    if available < needed:
+        raise ValueError(f"data {source!r} holds {available} inputs; batch_size x num_batches needs {needed}")
+
+
+def _read_tensor_file(path: Path) -> torch.Tensor:
+    if path.suffix not in (".pt", ".npy"):
+        raise ValueError(f"data must be one of {list(DATA_SOURCES)} or a .pt / .npy tensor file; got {str(path)!r}")
+    if not path.is_file():
+        raise FileNotFoundError(f"input file {path} not found")
+    array = torch.load(path, map_location="cpu", weights_only=True) if path.suffix == ".pt" else np.load(path)
+    tensor = torch.as_tensor(array)
+    if tensor.ndim < 2:
+        raise ValueError(f"{path}: expected a tensor of inputs N x ...; got shape {tuple(tensor.shape)}")
+    return tensor.float()
+
+
+# --- models -------------------------------------------------------------------------------------------
+
+
+def build_model(spec: str, checkpoint: str | None, cfg: ProfileConfig, in_channels: int = 3) -> ProfileModel:
+    """The model a spec names (see the module docstring), with `checkpoint` loaded when given."""
+    family, separator, rest = spec.partition(":")
+    if not separator or not rest:
+        raise ValueError(
+            f"model spec {spec!r} is not understood; expected 'nb201:<arch string>', 'torchvision:<name>', "
+            "'path/to/file.py:factory' or 'package.module:factory'"
+        )
+    if family == "nb201":
+        return _nb201_model(spec, parse_arch(rest), checkpoint, cfg, in_channels)
+    if family == "torchvision":
+        model = _seeded(cfg.seed, lambda: _torchvision_model(rest, cfg.num_classes))
+        label = rest
+    else:
+        target, _, factory = spec.rpartition(":")
+        model = _seeded(cfg.seed, lambda: _user_model(target, factory))
+        label = f"{Path(target).stem if target.endswith('.py') else target}:{factory}"
+    if checkpoint is not None:
+        model.load_state_dict(_state_dict(_read_checkpoint(checkpoint), checkpoint))
+    return ProfileModel(spec=spec, label=label, model=model)
+
+
+def nb201_label(arch: Arch) -> str:
+    """A short legend label for an NB201 arch: the official string with short op names."""
+    text = format_arch(arch)
+    for name, short in _SHORT_OPS.items():
+        text = text.replace(name, short)
+    return text
+
+
+def _nb201_model(spec: str, arch: Arch, checkpoint: str | None, cfg: ProfileConfig,
+                 in_channels: int) -> ProfileModel:
+    label = nb201_label(arch)
+    if checkpoint is None:
+        config = NB201Config(num_classes=cfg.num_classes, in_channels=in_channels)
+        model = _seeded(cfg.seed, lambda: NB201Network(arch, config=config))
+        return ProfileModel(spec=spec, label=label, model=model, layers=list(NB201_LAYERS))
+    state = _read_checkpoint(checkpoint)
+    saved_config = state.get("model_config") or state.get("config") if isinstance(state, dict) else None
+    if not isinstance(saved_config, dict) or not saved_config:
+        raise ValueError(f"checkpoint {checkpoint} has no 'model_config' dict; is it an NB201 supernet checkpoint?")
+    try:
+        config = NB201Config(**saved_config)
+    except TypeError:
+        raise ValueError(f"checkpoint {checkpoint}: model_config {saved_config} is not an NB201 config") from None
+    supernet = NB201SuperNet(config=config)
+    supernet.load_state_dict(_state_dict(state, checkpoint))
+
+    def forward(model: nn.Module, batch: torch.Tensor) -> torch.Tensor:
+        return model(batch, arch)
+
+    return ProfileModel(spec=spec, label=label, model=supernet, forward=forward, layers=list(NB201_LAYERS))
+
+
+def _seeded(seed: int, build: Callable[[], nn.Module]) -> nn.Module:
+    """Build a module with a seeded initialisation, leaving the global RNG as it was."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return build()
+
+
+def _torchvision_model(name: str, num_classes: int) -> nn.Module:
+    try:
+        import torchvision
+    except Exception as error:  # ImportError, or a build that fails to load against this torch
+        raise ValueError(
+            f"torchvision models need torchvision, which is not importable here ({type(error).__name__}: "
+            f"{error}); install the torchvision build that matches torch {torch.__version__}"
+        ) from None
+    known = torchvision.models.list_models(module=torchvision.models)  # the classification models
+    if name not in known:
+        raise ValueError(f"torchvision has no classification model {name!r}; known: {', '.join(sorted(known))}")
+    return torchvision.models.get_model(name, weights=None, num_classes=num_classes)
+
+
+def _user_model(target: str, factory: str) -> nn.Module:
+    if target.endswith(".py"):
+        path = Path(target)
+        if not path.is_file():
+            raise FileNotFoundError(f"model file {path} not found")
+        module_spec = importlib.util.spec_from_file_location(f"naslid_user_model_{path.stem}", path)
+        module = importlib.util.module_from_spec(module_spec)
+        sys.modules[module_spec.name] = module
+        module_spec.loader.exec_module(module)
+    else:
+        try:
+            module = importlib.import_module(target)
+        except ImportError as error:
+            raise ValueError(f"cannot import module {target!r} for the model spec ({error})") from None
+    build = getattr(module, factory, None)
+    if not callable(build):
+        names = sorted(name for name in vars(module) if not name.startswith("_") and callable(vars(module)[name]))
+        raise ValueError(f"{target} has no callable {factory!r}; callables there: {names}")
+    model = build()
+    if not isinstance(model, nn.Module):
+        raise ValueError(f"{target}:{factory}() returned {type(model).__name__}; expected a torch.nn.Module")
+    return model
+
+
+def _read_checkpoint(path: str) -> Any:
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"checkpoint {path} not found")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as error:  # torch raises many types for a damaged file
+        raise ValueError(f"checkpoint {path} could not be read ({error})") from None
+
+
+def _state_dict(state: Any, path: str) -> dict:
+    """The model weights in a checkpoint: its 'model' or 'state_dict' entry, or the dict itself."""
+    if isinstance(state, nn.Module):
+        return state.state_dict()
+    if isinstance(state, dict):
+        for key in ("model", "state_dict"):
+            if isinstance(state.get(key), dict):
+                return state[key]
+        if state and all(isinstance(value, torch.Tensor) for value in state.values()):
+            return state
+    raise ValueError(f"checkpoint {path} holds no state_dict (looked for 'model', 'state_dict' or a tensor dict)")
+
+
+# --- plot ---------------------------------------------------------------------------------------------
+
+
+def plot_profiles(profiles: Sequence[LIDProfile], path: str | Path, title: str = "") -> Path:
+    """LID against relative depth for each profile on one figure (mean line, band of +- one std), as PNG."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure = Figure(figsize=(8.0, 5.0 + 0.22 * len(profiles)), dpi=120, layout="constrained")
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
+    for profile in profiles:
+        depth, mean, spread = np.asarray(profile.depth), np.asarray(profile.mean), np.asarray(profile.std)
+        (line,) = axes.plot(depth, mean, marker="o", markersize=3.5, linewidth=1.6, label=profile.label)
+        if profile.num_batches > 1:
+            axes.fill_between(depth, mean - spread, mean + spread, color=line.get_color(), alpha=0.18, linewidth=0)
+    axes.set_xlabel("relative depth (layer / number of layers)")
+    axes.set_ylabel("LID (mean over batches, band: +- 1 std)")
+    axes.set_xlim(0.0, 1.02)
+    axes.set_ylim(bottom=0.0)
+    axes.grid(True, alpha=0.3)
+    if title:
+        axes.set_title(title, fontsize=10)
+    figure.legend(loc="outside lower center", fontsize=7, ncols=1 if len(profiles) <= 6 else 2, frameon=False)
+    figure.savefig(path)
+    return path
