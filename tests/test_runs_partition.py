@@ -94,3 +94,19 @@ def test_a_run_directory_refuses_a_different_configuration(tmp_path):
     PartitionRun(tmp_path / "run", config)
     with pytest.raises(ValueError, match="different configuration"):
         PartitionRun(tmp_path / "run", replace(config, seed=5))
+
+
+def test_process_pool_runner_fine_tunes_leaves_like_the_sequential_one(tmp_path):
+    from naslid.partition import ProcessPoolRunner, get_runner
+
+    config = _config(split_epochs=(1,))
+    sequential = run_partition(tmp_path / "sequential", config)
+    parallel = run_partition(tmp_path / "parallel", config, runner=ProcessPoolRunner(2))
+    assert _tree_decisions(parallel) == _tree_decisions(sequential)
+    for leaf in sequential.leaves():
+        expected = load_checkpoint(tmp_path / "sequential" / leaf.checkpoint)["model"]
+        actual = load_checkpoint(tmp_path / "parallel" / parallel.nodes[leaf.id].checkpoint)["model"]
+        assert all(torch.allclose(expected[k].float(), actual[k].float(), atol=1e-5) for k in expected)
+    assert isinstance(get_runner("processes:3"), ProcessPoolRunner)
+    with pytest.raises(ValueError, match="processes:N"):
+        get_runner("threads")

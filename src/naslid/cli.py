@@ -198,6 +198,9 @@ def _add_run_flags(parser: argparse.ArgumentParser, schedule: bool = True) -> No
         group.add_argument("--lid-batch-size", type=int, help="n of each LID estimate (128)")
         group.add_argument("-k", "--k", type=int, help="neighbours of the LID MLE (20)")
         group.add_argument("--bn-mode", choices=["batch", "eval"], help="BN statistics while measuring splits")
+        parser.add_argument("--runner", default="sequential",
+                            help="how the leaves are fine-tuned: sequential (default) or processes:N (N worker "
+                            "processes, e.g. several sub-supernets at once on one GPU)")
     group.add_argument("--calibration-batches", type=int, help="BN recalibration batches per evaluated arch (0: off)")
     group.add_argument("--budget", type=int, help="architectures the evolutionary search may evaluate")
     group.add_argument("--device", help="auto (default: CUDA if present), cpu, cuda, cuda:1")
@@ -288,13 +291,14 @@ def _add_partition_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _run_partition(args: argparse.Namespace) -> int:
+    from naslid.partition import get_runner
     from naslid.runs.partition import PartitionRun
     from naslid.runs.presets import method_config
 
     config, _ = _run_config(args)
     config = method_config(config, args.method)
     _log_progress(args)
-    run = PartitionRun(args.run_dir, config, progress=not args.no_progress)
+    run = PartitionRun(args.run_dir, config, progress=not args.no_progress, runner=get_runner(args.runner))
     _print_tree(run.run(finetune=not args.no_finetune), args.run_dir)
     return 0
 
@@ -312,7 +316,7 @@ def _print_tree(tree, run_dir) -> None:
 
 def _add_finetune_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run_dir", help="a run directory made by `naslid partition`")
-    parser.add_argument("--runner", default="sequential", help="job runner for the leaves (sequential)")
+    parser.add_argument("--runner", default="sequential", help="job runner for the leaves: sequential or processes:N")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
 
@@ -393,13 +397,15 @@ def _add_compare_arguments(parser: argparse.ArgumentParser) -> None:
 def _run_compare(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
+    from naslid.partition import get_runner
     from naslid.runs.compare import compare_methods
 
     config, plan = _run_config(args)
     if args.methods:
         plan = replace(plan, methods=tuple(m.strip() for m in args.methods.split(",")))
     _log_progress(args)
-    results = compare_methods(args.run_dir, config, plan, args.benchmark, args.column, progress=not args.no_progress)
+    results = compare_methods(args.run_dir, config, plan, args.benchmark, args.column, progress=not args.no_progress,
+                              runner=get_runner(args.runner))
     _print_compare(results, args.run_dir)
     return 0
 

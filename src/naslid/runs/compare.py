@@ -22,7 +22,7 @@ import torch
 
 import naslid
 from naslid.bench import Benchmark, load_benchmark, rank_metrics, select_subset
-from naslid.partition import separability
+from naslid.partition import JobRunner, separability
 from naslid.runs.config import RunConfig
 from naslid.runs.evaluate import RunEvaluator
 from naslid.runs.partition import PartitionRun
@@ -89,6 +89,7 @@ def compare_methods(
     benchmark_path: str | Path | None = None,
     column: str | None = None,
     progress: bool = False,
+    runner: JobRunner | None = None,
 ) -> dict:
     """Run every method of `plan` under `config` and write the comparison; returns the results dict."""
     run_dir = Path(run_dir)
@@ -100,7 +101,8 @@ def compare_methods(
     data = None
     for method in plan.methods:
         cfg = method_config(config, method)
-        outcome = MethodOutcome(method, PartitionRun(run_dir / method, cfg, progress=progress, data=data))
+        outcome = MethodOutcome(method, PartitionRun(run_dir / method, cfg, progress=progress, data=data,
+                                                     runner=runner))
         data = outcome.run.data  # the same data (and split) for every method
         _run_method(outcome, archs, subsets, truth, benchmark, progress)
         outcomes.append(outcome)

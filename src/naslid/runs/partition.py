@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import replace
-from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -117,7 +116,7 @@ class PartitionRun:
         if not finetune:
             return self.tree
         pending = [leaf for leaf in self.tree.leaves() if not leaf.finetuned]
-        results = self.runner.run([partial(self.finetune_leaf, leaf.id) for leaf in pending])
+        results = self.runner.run([FinetuneJob(self, leaf.id) for leaf in pending])
         for leaf, checkpoint in zip(pending, results, strict=True):
             leaf.finetuned, leaf.checkpoint = True, checkpoint
             leaf.trained_epochs = self.train_cfg.epochs
@@ -196,6 +195,23 @@ class PartitionRun:
             return str(path.relative_to(self.run_dir))
         self.train_node(leaf, self.train_cfg.epochs)
         return leaf.checkpoint
+
+
+class FinetuneJob:
+    """Fine-tune one leaf: called in this process with its run, or pickled (run directory and node id only)
+    to a worker process, which reopens the run from its directory."""
+
+    def __init__(self, run: PartitionRun, node_id: int) -> None:
+        self.run: PartitionRun | None = run
+        self.run_dir = str(run.run_dir)
+        self.node_id = node_id
+
+    def __getstate__(self) -> dict:
+        return {"run": None, "run_dir": self.run_dir, "node_id": self.node_id}
+
+    def __call__(self) -> str:
+        run = self.run or PartitionRun(self.run_dir, RunConfig.load(Path(self.run_dir) / CONFIG_FILE))
+        return run.finetune_leaf(self.node_id)
 
 
 def run_partition(run_dir: str | Path, cfg: RunConfig, progress: bool = False,

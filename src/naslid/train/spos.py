@@ -217,7 +217,8 @@ def _train_one_epoch(net, subspace, loader, cfg, state, device, channels_last, p
         seen += labels.shape[0]
         if progress and index % 10 == 0 and hasattr(batches, "set_postfix"):
             elapsed = time.perf_counter() - start
-            batches.set_postfix(loss=f"{loss.item():.3f}", img_s=f"{seen / max(elapsed, 1e-9):.0f}")
+            batches.set_postfix(loss=f"{float(total_loss) / seen:.3f}", acc=f"{100 * float(total_correct) / seen:.1f}%",
+                                img_s=f"{seen / max(elapsed, 1e-9):.0f}")
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     elapsed = time.perf_counter() - start
