@@ -13,6 +13,7 @@ from naslid.data import (
     DeviceLoader,
     ImageDataset,
     apply_split,
+    balanced_subset_indices,
     load_cifar10,
     load_digits_dataset,
     load_split,
@@ -65,8 +66,11 @@ class RunData:
     test: ImageDataset
     train_loader: DeviceLoader
 
-    def evaluation_loader(self, part: str = "valid", batch_size: int = 500) -> DeviceLoader:
+    def evaluation_loader(self, part: str = "valid", batch_size: int = 500, limit: int | None = None) -> DeviceLoader:
+        """Unaugmented, ordered batches of `part`; `limit` keeps a seeded class-balanced subset."""
         dataset = {"valid": self.valid, "test": self.test, "train": self.train}[part]
+        if limit is not None and limit < len(dataset):
+            dataset = dataset.subset(balanced_subset_indices(dataset.labels, limit, seed=0).tolist())
         return DeviceLoader(dataset, min(batch_size, len(dataset)), self.train_loader.device, augment=None,
                             shuffle=False, drop_last=False, channels_last=self.train_loader.channels_last)
 

@@ -27,7 +27,7 @@ class RunEvaluator:
             leaf.id: run.load_network(leaf).eval() for leaf in self.tree.leaves()
         }
         proxy = run.cfg.proxy
-        evaluation = list(run.data.evaluation_loader(part, batch_size).eval_batches())
+        evaluation = list(run.data.evaluation_loader(part, batch_size, proxy.evaluation_images).eval_batches())
         calibration = [images for images, _ in run.data.batches(proxy.calibration_batches,
                                                                  run.cfg.train.batch_size, seed=run.cfg.seed)]
         self.evaluator = ProxyEvaluator(self.owner, evaluation, calibration, proxy)

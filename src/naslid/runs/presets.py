@@ -57,7 +57,7 @@ def _paper() -> Preset:
         train=TrainConfig(batch_size=256, learning_rate=0.05),
         schedule=ScheduleConfig(split_epochs=(20, 40, 60, 80), finetune_epochs=10),
         split=SplitConfig(batches=50, batch_size=128, k=20),
-        proxy=ProxyConfig(calibration_batches=4),
+        proxy=ProxyConfig(calibration_batches=4, evaluation_images=10_000),  # 10k of the 25k valid images
         search=SearchConfig(budget=1000),
     )
     return Preset("the paper's comparison: reference schedule on CIFAR-10, for one GPU", config, ComparePlan())

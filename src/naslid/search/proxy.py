@@ -27,9 +27,12 @@ class ProxyConfig:
     """How the proxy score is measured."""
 
     calibration_batches: int = 4  # BN recalibration batches per architecture; 0 keeps the supernet's statistics
+    evaluation_images: int | None = None  # class-balanced subset of the held-out split to score on; None: all
     precision: str = "auto"  # "auto": bf16 on CUDA, fp32 elsewhere; or "fp32", "bf16"
 
     def __post_init__(self) -> None:
+        if self.evaluation_images is not None and self.evaluation_images < 1:
+            raise ValueError(f"evaluation_images={self.evaluation_images}; expected a positive count or None")
         if self.calibration_batches < 0:
             raise ValueError(f"calibration_batches={self.calibration_batches}; expected >= 0")
         if self.precision not in ("auto", "fp32", "bf16"):
