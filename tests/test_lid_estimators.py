@@ -269,9 +269,12 @@ def test_integer_input_is_accepted():
     assert np.isfinite(MLE(k=10).fit(x).lid_)
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-def test_results_stay_on_the_device():
-    x = subspace(256, 4, 512).cuda()
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_results_stay_on_the_device(device):
+    x = subspace(256, 4, 512).to(device)
     assert mle_lid(x).device == x.device
     assert MLE().estimate(x.half()).device == x.device
     assert float(MLE().estimate(x)) == pytest.approx(MLE().fit(x.cpu()).lid_, rel=1e-3)

@@ -13,7 +13,7 @@ from naslid.runs.datasets import DataConfig
 from naslid.runs.partition import PartitionRun, run_partition
 from naslid.runs.presets import method_config
 from naslid.search import ProxyConfig
-from naslid.spaces import NB201Space
+from naslid.spaces import NB201Space, edge_name
 from naslid.train import TrainConfig, load_checkpoint
 
 
@@ -42,7 +42,12 @@ def test_every_architecture_falls_in_exactly_one_leaf(tmp_path):
     for arch in NB201Space().all():
         owners = [leaf.id for leaf in leaves if leaf.subspace.contains(arch)]
         assert len(owners) == 1
-    assert tree.leaf_for(arch).id == owners[0]
+        assert tree.leaf_for(arch).id == owners[0]
+    # a child never re-splits its parent's edge while unsplit edges remain
+    for node in tree.nodes.values():
+        if node.split is not None and node.parent is not None:
+            assert node.split.edge != tree.nodes[node.parent].split.edge
+            assert edge_name(tree.nodes[node.parent].split.edge) not in node.split.edge_scores
     # each split is a 2-vs-3 grouping recorded with its evidence, in op names
     saved = json.loads((tmp_path / "run" / "partition_tree.json").read_text())
     assert saved["schema"] == "naslid.partition_tree/1"
@@ -92,8 +97,13 @@ def test_restart_finetune_trains_leaves_from_scratch(tmp_path):
 def test_a_run_directory_refuses_a_different_configuration(tmp_path):
     config = _config()
     PartitionRun(tmp_path / "run", config)
-    with pytest.raises(ValueError, match="different configuration"):
+    with pytest.raises(ValueError, match="different seed settings"):
         PartitionRun(tmp_path / "run", replace(config, seed=5))
+    with pytest.raises(ValueError, match="different split settings"):
+        PartitionRun(tmp_path / "run", replace(config, split=replace(config.split, k=5)))
+    # evaluation settings may change: they do not touch what was trained
+    PartitionRun(tmp_path / "run", replace(config, proxy=ProxyConfig(calibration_batches=3)))
+    assert RunConfig.load(tmp_path / "run" / "config.json").proxy.calibration_batches == 3
 
 
 def test_process_pool_runner_fine_tunes_leaves_like_the_sequential_one(tmp_path):

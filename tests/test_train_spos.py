@@ -115,3 +115,13 @@ def test_config_rejects_bad_values():
         TrainConfig(precision="fp8")
     with pytest.raises(ValueError, match="epochs"):
         TrainConfig(epochs=0)
+
+
+def test_resume_refuses_another_subspace_or_other_settings(digits_loader, tmp_path):
+    path = tmp_path / "run.pt"
+    train_supernet(_net(), SubSpace(), digits_loader, _cfg(), until_epoch=1, checkpoint_path=path)
+    child = SubSpace().split(0, [["none", "skip_connect"], ["nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3"]])[0]
+    with pytest.raises(ValueError, match="trained on"):
+        train_supernet(_net(), child, digits_loader, _cfg(), checkpoint_path=path)
+    with pytest.raises(ValueError, match="weight_decay"):
+        train_supernet(_net(), SubSpace(), digits_loader, _cfg(weight_decay=0.0), checkpoint_path=path)

@@ -233,7 +233,8 @@ def _run_config(args: argparse.Namespace):
         config = replace(config, device=args.device)
     if args.seed is not None:
         config = replace(config, seed=args.seed, data=replace(config.data, seed=args.seed),
-                         train=replace(config.train, seed=args.seed), split=replace(config.split, seed=args.seed))
+                         train=replace(config.train, seed=args.seed), split=replace(config.split, seed=args.seed),
+                         search=replace(config.search, seed=args.seed))
     return config, preset.plan
 
 

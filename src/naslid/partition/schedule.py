@@ -36,6 +36,8 @@ class ScheduleConfig:
             raise ValueError(f"split_epochs={self.split_epochs}; expected strictly increasing cumulative epochs")
         if self.finetune_epochs < 0:
             raise ValueError(f"finetune_epochs={self.finetune_epochs}; expected >= 0")
+        if self.finetune == "restart" and self.finetune_epochs == 0 and self.method != "spos":
+            raise ValueError("finetune='restart' trains the leaves from scratch and needs finetune_epochs >= 1")
         if not 0 <= self.fewshot_edge < 6:
             raise ValueError(f"fewshot_edge={self.fewshot_edge}; expected an edge index 0..5")
 

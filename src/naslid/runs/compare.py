@@ -75,11 +75,39 @@ def _archs_to_score(plan: ComparePlan, benchmark: Benchmark | None, column: str 
     return subsets, archs, truth
 
 
-def _cached_scores(path: Path) -> dict[Arch, float]:
-    if not path.is_file():
-        return {}
-    data = json.loads(path.read_text())
-    return {parse_arch(key): float(value) for key, value in data["scores"].items()}
+class _ScoreCache:
+    """Proxy scores of one run, saved every `every` new scores so a killed run loses little."""
+
+    def __init__(self, path: Path, protocol: dict, every: int = 50) -> None:
+        self.path, self.protocol, self.every = path, protocol, every
+        self.scores: dict[Arch, float] = {}
+        if path.is_file():
+            data = json.loads(path.read_text())
+            self.scores = {parse_arch(key): float(value) for key, value in data["scores"].items()}
+        self._unsaved = 0
+
+    def add(self, arch: Arch, score: float) -> None:
+        self.scores[arch] = score
+        self._unsaved += 1
+        if self._unsaved >= self.every:
+            self.save()
+
+    def save(self) -> None:
+        _write_json(self.path, {"schema": "naslid.proxy_scores/1", "protocol": self.protocol,
+                                "scores": {format_arch(a): s for a, s in self.scores.items()}})
+        self._unsaved = 0
+
+
+class _Timings:
+    """Wall time per phase, added up over every call that worked on the run (resumes included)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.seconds: dict[str, float] = json.loads(path.read_text()) if path.is_file() else {}
+
+    def add(self, phase: str, seconds: float) -> None:
+        self.seconds[phase] = self.seconds.get(phase, 0.0) + seconds
+        _write_json(self.path, self.seconds)
 
 
 def compare_methods(
@@ -141,35 +169,43 @@ def compare_methods(
 
 def _run_method(outcome: MethodOutcome, archs, subsets, truth, benchmark, progress: bool) -> None:
     run = outcome.run
+    timings = _Timings(run.run_dir / "timings.json")
     tick = time.perf_counter()
     run.run()
-    outcome.seconds["train_and_split"] = time.perf_counter() - tick
+    timings.add("train_and_split", time.perf_counter() - tick)
     tick = time.perf_counter()
     evaluator = RunEvaluator(run)
-    score_path = run.run_dir / "proxy_scores.json"
-    scores = _cached_scores(score_path)
-    missing = [arch for arch in archs if arch not in scores]
-    if missing:
-        scores.update(evaluator.scores(missing, progress=progress))
-        _write_json(score_path, {"schema": "naslid.proxy_scores/1", "protocol": evaluator.protocol(),
-                                 "scores": {format_arch(a): s for a, s in scores.items()}})
-    outcome.scores = scores
-    outcome.seconds["evaluate"] = time.perf_counter() - tick
+    cache = _ScoreCache(run.run_dir / "proxy_scores.json", evaluator.protocol())
+    missing = [arch for arch in archs if arch not in cache.scores]
+    iterator = missing
+    if progress and missing:
+        from tqdm.auto import tqdm
+
+        iterator = tqdm(missing, desc=f"{outcome.method}: evaluate", leave=False, dynamic_ncols=True)
+    for arch in iterator:
+        cache.add(arch, 100.0 * evaluator(arch))
+    cache.save()
+    timings.add("evaluate", time.perf_counter() - tick)
+    outcome.scores = {arch: cache.scores[arch] for arch in archs}
     for subset in subsets:
-        result = rank_metrics(scores, truth, subset, proxy_description=evaluator.protocol()["proxy"])
+        result = rank_metrics(cache.scores, truth, subset, proxy_description=evaluator.protocol()["proxy"])
         outcome.ranking.append(result.to_json())
     tick = time.perf_counter()
     search_path = run.run_dir / "search.json"
     if search_path.is_file():
         result = load_search_result(search_path)
     else:
-        def objective(arch: Arch) -> float:
-            return scores[arch] if arch in scores else 100.0 * evaluator(arch)
+        def objective(arch: Arch) -> float:  # evaluations are cached, so a killed search replays quickly
+            if arch not in cache.scores:
+                cache.add(arch, 100.0 * evaluator(arch))
+            return cache.scores[arch]
 
         leaves = [leaf.subspace for leaf in run.tree.leaves()]
         result = evolutionary_search(objective, leaves, run.cfg.search, progress=progress)
+        cache.save()
         result.save(search_path)
-    outcome.seconds["search"] = time.perf_counter() - tick
+    timings.add("search", time.perf_counter() - tick)
+    outcome.seconds = dict(timings.seconds)
     best = result.best_arch
     outcome.search = {
         "best_arch": format_arch(best),
@@ -242,7 +278,8 @@ def markdown_table(results: dict) -> str:
     header = ["method", "leaves", "supernet-epochs", "train+split s"]
     for name in subset_names:
         header += [f"tau {name}", f"rho {name}"]
-    header += ["best arch (EA)", "proxy %", "GT test %", "split s", "split peak MiB"]
+    column = truth["column"] if truth else None
+    header += ["best arch (EA)", "proxy %", f"GT {column} %" if column else "GT %", "split s", "split peak MiB"]
     lines.append("| " + " | ".join(header) + " |")
     lines.append("|" + "---|" * len(header))
     for method, summary in results["methods"].items():
@@ -253,12 +290,13 @@ def markdown_table(results: dict) -> str:
             row += [_fmt(by_subset[name]["kendall_tau_b"]), _fmt(by_subset[name]["spearman"])]
         search = summary["search"]
         gt = search["ground_truth"] or {}
-        test = gt.get("c10_test_acc_200", gt.get(truth["column"]) if truth else None)
+        test = gt.get(column) if column else None
         row += [f"`{search['best_arch']}`", _fmt(search["proxy_score"], 2), _fmt(test, 2),
                 _fmt(summary["split_seconds_mean"], 2), _fmt(summary["split_peak_memory_mib_max"], 1)]
         lines.append("| " + " | ".join(row) + " |")
-    lines += ["", "tau: Kendall tau-b; rho: Spearman; split s: mean wall time of one split decision (all edges); "
-              "split peak MiB: CUDA peak over the decision (n/a on the CPU).", ""]
+    lines += ["", "tau: Kendall tau-b; rho: Spearman; train+split s: wall time over every call that worked on the "
+              "run; split s: mean wall time of one split decision (all candidate edges); split peak MiB: CUDA "
+              "peak over the decision (n/a on the CPU).", ""]
     for subset in protocol["ranking_subsets"]:
         lines.append(f"- subset `{subset['name']}` ({subset['n']} archs): {subset['rule']}")
     if results["separability"]:

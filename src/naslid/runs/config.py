@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 import torch
@@ -15,6 +15,8 @@ from naslid.search import ProxyConfig, SearchConfig
 from naslid.train import TrainConfig
 
 RUN_CONFIG_SCHEMA = "naslid.run_config/1"
+# the parts of a run's configuration that decide its training and splits; the rest may change on resume
+TRAINING_SECTIONS = ("data", "network", "train", "schedule", "split", "space", "seed")
 
 
 @dataclass
@@ -32,6 +34,11 @@ class RunConfig:
     device: str = "auto"  # "auto": CUDA when available, else CPU
     seed: int = 0  # seeds the supernet initialisation
 
+    def __post_init__(self) -> None:
+        # the cosine schedule spans the whole method schedule: train.epochs is derived, never set apart
+        if self.train.epochs != self.schedule.total_epochs:
+            self.train = replace(self.train, epochs=self.schedule.total_epochs)
+
     def to_dict(self) -> dict:
         out: dict = {"schema": RUN_CONFIG_SCHEMA}
         for item in fields(self):
@@ -46,7 +53,10 @@ class RunConfig:
             raise ValueError(f"run config schema {schema!r} is not {RUN_CONFIG_SCHEMA!r}")
         types = {"data": DataConfig, "network": NB201Config, "train": TrainConfig, "schedule": ScheduleConfig,
                  "split": SplitConfig, "proxy": ProxyConfig, "search": SearchConfig}
-        kwargs = {name: kind(**data[name]) for name, kind in types.items() if name in data}
+        try:
+            kwargs = {name: kind(**data[name]) for name, kind in types.items() if name in data}
+        except TypeError as error:
+            raise ValueError(f"run config has an unknown or missing setting: {error}") from None
         return cls(**kwargs, space=data.get("space"), device=data.get("device", "auto"), seed=int(data.get("seed", 0)))
 
     def save(self, path: Path) -> None:

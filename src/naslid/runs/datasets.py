@@ -12,6 +12,7 @@ from naslid.data import (
     AugmentConfig,
     DeviceLoader,
     ImageDataset,
+    SplitRecord,
     apply_split,
     balanced_subset_indices,
     load_cifar10,
@@ -65,6 +66,7 @@ class RunData:
     valid: ImageDataset
     test: ImageDataset
     train_loader: DeviceLoader
+    split: SplitRecord
 
     def evaluation_loader(self, part: str = "valid", batch_size: int = 500, limit: int | None = None) -> DeviceLoader:
         """Unaugmented, ordered batches of `part`; `limit` keeps a seeded class-balanced subset."""
@@ -102,7 +104,8 @@ def prepare_data(cfg: DataConfig, batch_size: int, device: torch.device, run_dir
         full_train = full_train.subset(list(range(min(cfg.train_limit, len(full_train)))))
     split_path = run_dir / "split.json" if run_dir is not None else None
     if split_path is not None and split_path.is_file():
-        train, valid = apply_split(full_train, load_split(split_path))
+        record = load_split(split_path)
+        train, valid = apply_split(full_train, record)
         logger.info("reusing the train/valid split in %s", split_path)
     else:
         train, valid, record = split_train_valid(full_train, cfg.valid_fraction, cfg.seed)
@@ -112,4 +115,4 @@ def prepare_data(cfg: DataConfig, batch_size: int, device: torch.device, run_dir
         raise ValueError(f"batch size {batch_size} exceeds the {len(train)} training images; lower the batch size")
     loader = DeviceLoader(train, batch_size, device, augment=cfg.augment(), shuffle=True, drop_last=True,
                           seed=cfg.seed, channels_last=channels_last)
-    return RunData(train=train, valid=valid, test=test, train_loader=loader)
+    return RunData(train=train, valid=valid, test=test, train_loader=loader, split=record)

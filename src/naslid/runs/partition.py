@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from naslid.data import save_split
 from naslid.nn import NB201SuperNet
 from naslid.partition import (
     JobRunner,
@@ -25,7 +26,7 @@ from naslid.partition import (
     edge_similarities,
     partition_ops,
 )
-from naslid.runs.config import RunConfig, resolve_device
+from naslid.runs.config import TRAINING_SECTIONS, RunConfig, resolve_device
 from naslid.runs.datasets import RunData, prepare_data
 from naslid.spaces import SubSpace, edge_name
 from naslid.train import load_checkpoint, save_checkpoint, train_supernet
@@ -49,18 +50,22 @@ def build_supernet(cfg: RunConfig, device: torch.device, seed: int | None = None
 
 
 def open_run(run_dir: Path, cfg: RunConfig) -> RunConfig:
-    """Create the run directory, or check that an existing one was made with the same configuration."""
+    """Create the run directory, or check that an existing one was trained with the same settings.
+
+    Settings that do not change training or splits (proxy, search, device) may differ on resume; the
+    stored configuration is updated to the ones in use.
+    """
     run_dir.mkdir(parents=True, exist_ok=True)
     path = run_dir / CONFIG_FILE
     if path.is_file():
-        stored = RunConfig.load(path)
-        if stored.to_dict() != cfg.to_dict():
+        stored, wanted = RunConfig.load(path).to_dict(), cfg.to_dict()
+        differ = [name for name in TRAINING_SECTIONS if stored.get(name) != wanted.get(name)]
+        if differ:
             raise ValueError(
-                f"{run_dir} holds a run with a different configuration ({path}); resume it with the same "
-                "settings, or choose a new run directory"
+                f"{run_dir} holds a run trained with different {', '.join(differ)} settings ({path}); resume it "
+                "with the same settings, or choose a new run directory"
             )
-    else:
-        cfg.save(path)
+    cfg.save(path)
     return cfg
 
 
@@ -76,7 +81,9 @@ class PartitionRun:
         self.runner = runner or SequentialRunner()
         self.data = data or prepare_data(cfg.data, cfg.train.batch_size, self.device, self.run_dir,
                                          channels_last=self.device.type == "cuda")
-        self.train_cfg = replace(cfg.train, epochs=cfg.schedule.total_epochs)
+        self.train_cfg = cfg.train  # its epochs are the schedule's total (RunConfig derives them)
+        if not (self.run_dir / "split.json").is_file():
+            save_split(self.run_dir / "split.json", self.data.split)  # the same split, recorded in every run
         tree_path = self.run_dir / TREE_FILE
         if tree_path.is_file():
             self.tree = PartitionTree.load(tree_path)
@@ -136,6 +143,15 @@ class PartitionRun:
         node.trained_epochs, node.checkpoint = until_epoch, str(path.relative_to(self.run_dir))
         self.save_tree()
 
+    def candidate_edges(self, node: PartitionNode) -> list[int]:
+        """Edges not yet split on the way from the root (DESIGN: 'every edge not yet split'); once every
+        edge has been split, the edges that still hold more than one op."""
+        root = self.tree.root.subspace
+        fresh = [e for e in node.subspace.splittable_edges() if node.subspace.allowed[e] == root.allowed[e]]
+        if not fresh:
+            logger.info("node %d: every edge was split already; considering re-splitting edges", node.id)
+        return fresh or node.subspace.splittable_edges()
+
     def decide_split(self, node: PartitionNode) -> SplitRecord:
         """Measure the criterion on every splittable edge and pick the edge and groups to split."""
         schedule, split_cfg = self.cfg.schedule, self.cfg.split
@@ -151,7 +167,8 @@ class PartitionRun:
             torch.cuda.reset_peak_memory_stats(self.device)
         baseline = torch.cuda.memory_allocated(self.device) if self.device.type == "cuda" else 0
         start = time.perf_counter()
-        matrices = edge_similarities(net, node.subspace, batches, replace(split_cfg, seed=seed))
+        edges = self.candidate_edges(node)
+        matrices = edge_similarities(net, node.subspace, batches, replace(split_cfg, seed=seed), edges=edges)
         seconds = time.perf_counter() - start
         peak = torch.cuda.max_memory_allocated(self.device) - baseline if self.device.type == "cuda" else None
         partitions = {edge: partition_ops(m, node.subspace.allowed[edge], split_cfg.edge_score)

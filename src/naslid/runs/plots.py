@@ -78,8 +78,8 @@ def _profiles(path: Path, outcome, truth: GroundTruth | None, plan) -> Path:
     axis.set_xlabel(f"relative depth ({cells} blocks: {cells - 2} cells, 2 reduction blocks)")
     axis.set_ylabel(f"LID (MLE, n={split.batch_size}, k={split.k})")
     source = "ground truth" if truth is not None else "proxy"
-    axis.set_title(f"LID profiles of the best and worst architectures by {source} ({outcome.method} weights)",
-                   fontsize=9)
+    axis.set_title(f"LID profiles of the best and worst architectures by {source}\n({outcome.method} leaf weights, "
+                   "BN running statistics of the leaf)", fontsize=9)
     axis.legend(fontsize=6, loc="best")
     axis.grid(alpha=0.3)
     figure.tight_layout()

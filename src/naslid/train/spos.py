@@ -113,8 +113,6 @@ def checkpoint_dict(net: nn.Module, state: TrainState, cfg: TrainConfig, subspac
         "model_config": getattr(getattr(net, "config", None), "to_dict", dict)(),
         "optimizer": state.optimizer.state_dict(),
         "sampler": state.sampler.bit_generator.state,
-        "torch_rng": torch.get_rng_state(),
-        "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
         "epoch": state.epoch,
         "step": state.step,
         "history": state.history,
@@ -124,17 +122,32 @@ def checkpoint_dict(net: nn.Module, state: TrainState, cfg: TrainConfig, subspac
     }
 
 
-def restore_train_state(net: nn.Module, checkpoint: dict[str, Any], cfg: TrainConfig) -> TrainState:
-    """Load weights, optimizer and sampler from a checkpoint dict into `net` and a fresh TrainState."""
+# settings a resumed run must share with the checkpoint (the learning rate follows `lr_at`, so it may change)
+_RESUME_FIELDS = ("batch_size", "momentum", "nesterov", "weight_decay", "grad_clip", "label_smoothing", "seed")
+
+
+def restore_train_state(net: nn.Module, checkpoint: dict[str, Any], cfg: TrainConfig,
+                        subspace: SubSpace | None = None) -> TrainState:
+    """Load weights, optimizer and path sampler from a checkpoint dict into `net` and a fresh TrainState.
+
+    The path sampler is the only random state training draws from (each epoch's data order and
+    augmentation come from the loader's seed and the epoch index), so nothing global is touched.
+    Refuses a checkpoint of another sub-space or with other optimisation settings.
+    """
+    if subspace is not None and SubSpace.from_json(checkpoint["subspace"]) != subspace:
+        raise ValueError(f"the checkpoint was trained on {SubSpace.from_json(checkpoint['subspace'])}, "
+                         f"not on {subspace}; use a new checkpoint path")
+    saved = checkpoint.get("train_config", {})
+    differ = [name for name in _RESUME_FIELDS if name in saved and saved[name] != getattr(cfg, name)]
+    if differ:
+        details = ", ".join(f"{name}: {saved[name]!r} -> {getattr(cfg, name)!r}" for name in differ)
+        raise ValueError(f"cannot resume with different training settings ({details}); use a new checkpoint path")
     net.load_state_dict(checkpoint["model"])
     state = new_train_state(net, cfg)
     state.optimizer.load_state_dict(checkpoint["optimizer"])
     state.sampler.bit_generator.state = checkpoint["sampler"]
     state.epoch, state.step = int(checkpoint["epoch"]), int(checkpoint["step"])
     state.history = list(checkpoint.get("history", []))
-    torch.set_rng_state(checkpoint["torch_rng"])
-    if checkpoint.get("cuda_rng") and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(checkpoint["cuda_rng"])
     return state
 
 
@@ -168,7 +181,7 @@ def train_supernet(
     device = next(net.parameters()).device
     if state is None:
         if checkpoint_path is not None and Path(checkpoint_path).is_file():
-            state = restore_train_state(net, load_checkpoint(checkpoint_path, map_location=device), cfg)
+            state = restore_train_state(net, load_checkpoint(checkpoint_path, map_location=device), cfg, subspace)
             logger.info("resumed from %s at epoch %d", checkpoint_path, state.epoch)
         else:
             state = new_train_state(net, cfg)
