@@ -182,7 +182,7 @@ def train_supernet(
     if state is None:
         if checkpoint_path is not None and Path(checkpoint_path).is_file():
             state = restore_train_state(net, load_checkpoint(checkpoint_path, map_location=device), cfg, subspace)
-            logger.info("resumed from %s at epoch %d", checkpoint_path, state.epoch)
+            logger.info("continuing from %s at epoch %d", checkpoint_path, state.epoch)
         else:
             state = new_train_state(net, cfg)
     channels_last = cfg.channels_last if cfg.channels_last is not None else device.type == "cuda"
