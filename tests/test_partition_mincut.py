@@ -26,7 +26,7 @@ def _brute_force(matrix, ops, score):
         second = [i for i in range(5) if i not in first]
         intra = np.mean([matrix[i, j] for g in (first, second) for i, j in itertools.combinations(g, 2)])
         cross = np.mean([matrix[i, j] for i in first for j in second])
-        value = intra if score == "intra" else -cross
+        value = {"intra": intra, "cross": -cross, "gap": intra - cross}[score]
         if best is None or value > best[0]:
             best = (value, {frozenset(ops[i] for i in first), frozenset(ops[i] for i in second)})
     return best
@@ -47,7 +47,7 @@ def test_recovers_planted_groups(score):
 
 
 @pytest.mark.parametrize("seed", range(20))
-@pytest.mark.parametrize("score", ["intra", "cross"])
+@pytest.mark.parametrize("score", ["intra", "cross", "gap"])
 def test_matches_brute_force_on_random_matrices_with_negative_values(seed, score):
     rng = np.random.default_rng(seed)
     upper = np.triu(rng.normal(size=(5, 5)), 1)  # Pearson-like values, negatives included
@@ -56,6 +56,16 @@ def test_matches_brute_force_on_random_matrices_with_negative_values(seed, score
     best_value, best_groups = _brute_force(matrix, OPS5, score)
     assert result.score(score) == pytest.approx(best_value)
     assert {frozenset(g) for g in result.groups} == best_groups
+
+
+def test_gap_prefers_a_separable_edge_to_a_uniformly_similar_one():
+    uniform = np.full((5, 5), 0.95)
+    np.fill_diagonal(uniform, 1.0)
+    separable = _block_matrix([OPS5[:2], OPS5[2:]], OPS5, inside=0.9, outside=0.3)
+    intra = [partition_ops(m, OPS5, "intra").score("intra") for m in (uniform, separable)]
+    gap = [partition_ops(m, OPS5, "gap").score("gap") for m in (uniform, separable)]
+    assert intra[0] > intra[1]  # the paper's score picks the edge whose ops are all alike
+    assert gap[1] > gap[0]
 
 
 def test_ties_resolve_to_the_first_split_deterministically():

@@ -193,7 +193,8 @@ def _add_run_flags(parser: argparse.ArgumentParser, schedule: bool = True) -> No
         group.add_argument("--finetune", choices=["inherit", "restart"], help="leaves inherit weights or restart")
         group.add_argument("--fewshot-edge", type=int, help="edge index (0-5) that few-shot NAS splits per op")
         group.add_argument("--similarity", choices=["euclidean", "pearson", "cosine"], help="LID profile similarity")
-        group.add_argument("--edge-score", choices=["intra", "cross"], help="edge choice: intra (paper) or cross")
+        group.add_argument("--edge-score", choices=["intra", "cross", "gap"],
+                           help="edge choice: intra (paper), cross (reference code) or gap (intra - cross)")
         group.add_argument("--split-batches", type=int, help="batches the split similarity is averaged over (50)")
         group.add_argument("--lid-batch-size", type=int, help="n of each LID estimate (128)")
         group.add_argument("-k", "--k", type=int, help="neighbours of the LID MLE (20)")

@@ -23,6 +23,7 @@ from torch.nn import functional as F
 
 from naslid.lid import mle_lid
 from naslid.nn.state import preserved_state
+from naslid.partition.mincut import EDGE_SCORES
 from naslid.spaces import Arch, SubSpace
 
 Batch = tuple[torch.Tensor, torch.Tensor]
@@ -37,7 +38,7 @@ class SplitConfig:
 
     criterion: str = "lid"  # "lid", "gradient" (GM-NAS) or "random"
     similarity: str = "euclidean"  # for "lid": euclidean 1/(1+|a-b|) (paper's best), "pearson" or "cosine"
-    edge_score: str = "intra"  # "intra": intra-group similarity (paper); "cross": cross-group (reference code)
+    edge_score: str = "intra"  # "intra": intra-group similarity (paper); "cross": cross-group (reference); "gap"
     batches: int = 50  # similarity averaged over this many batches (reference: 50)
     batch_size: int = 128  # n of each LID estimate (reference: 128)
     k: int = 20  # neighbours of the MLE (reference: 20)
@@ -49,8 +50,8 @@ class SplitConfig:
             raise ValueError(f"criterion={self.criterion!r}; expected one of {sorted(CRITERIA)}")
         if self.similarity not in SIMILARITIES:
             raise ValueError(f"similarity={self.similarity!r}; expected one of {list(SIMILARITIES)}")
-        if self.edge_score not in ("intra", "cross"):
-            raise ValueError(f"edge_score={self.edge_score!r}; expected 'intra' or 'cross'")
+        if self.edge_score not in EDGE_SCORES:
+            raise ValueError(f"edge_score={self.edge_score!r}; expected one of {list(EDGE_SCORES)}")
         if self.bn_mode not in BN_MODES:
             raise ValueError(f"bn_mode={self.bn_mode!r}; expected one of {list(BN_MODES)}")
         if self.batches < 1:

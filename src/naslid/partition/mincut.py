@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-EDGE_SCORES = ("intra", "cross")
+EDGE_SCORES = ("intra", "cross", "gap")
 EXHAUSTIVE_LIMIT = 12
 
 
@@ -27,9 +27,15 @@ class OpPartition:
     cross: float
 
     def score(self, edge_score: str = "intra") -> float:
-        """Higher is a better split: intra-group similarity (paper) or minus cross-group similarity (reference code)."""
+        """Higher is a better split: intra-group similarity (paper), minus cross-group similarity (reference
+        code), or their gap, intra - cross (how much more alike the groups are inside than across: an edge
+        whose ops are all alike scores high on `intra` but low on `gap`)."""
         _check_edge_score(edge_score)
-        return self.intra if edge_score == "intra" else -self.cross
+        if edge_score == "intra":
+            return self.intra
+        if edge_score == "cross":
+            return -self.cross
+        return self.intra - self.cross
 
 
 def _check_edge_score(edge_score: str) -> None:
