@@ -74,10 +74,10 @@ def test_resume_after_kill_between_levels_gives_the_same_tree(tmp_path, method):
         pass
 
     class KilledRun(PartitionRun):
-        def train_node(self, node, until_epoch):
-            if node.depth == 1:
+        def train_checkpoint(self, node_id, until_epoch):
+            if self.tree.nodes[node_id].depth == 1:
                 raise Killed  # the process dies after the first split, before level 1 trains
-            super().train_node(node, until_epoch)
+            return super().train_checkpoint(node_id, until_epoch)
 
     with pytest.raises(Killed):
         KilledRun(tmp_path / "resumed", config).run()
@@ -106,10 +106,10 @@ def test_a_run_directory_refuses_a_different_configuration(tmp_path):
     assert RunConfig.load(tmp_path / "run" / "config.json").proxy.calibration_batches == 3
 
 
-def test_process_pool_runner_fine_tunes_leaves_like_the_sequential_one(tmp_path):
+def test_process_pool_runner_trains_levels_and_leaves_like_the_sequential_one(tmp_path):
     from naslid.partition import ProcessPoolRunner, get_runner
 
-    config = _config(split_epochs=(1,))
+    config = _config()
     sequential = run_partition(tmp_path / "sequential", config)
     parallel = run_partition(tmp_path / "parallel", config, runner=ProcessPoolRunner(2))
     assert _tree_decisions(parallel) == _tree_decisions(sequential)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
@@ -60,7 +62,12 @@ class RunConfig:
         return cls(**kwargs, space=data.get("space"), device=data.get("device", "auto"), seed=int(data.get("seed", 0)))
 
     def save(self, path: Path) -> None:
-        path.write_text(json.dumps(self.to_dict(), indent=1) + "\n")
+        """Write the configuration through a temporary file and a rename (workers may write it at once)."""
+        path = Path(path)
+        handle, temporary = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+        with os.fdopen(handle, "w") as stream:
+            stream.write(json.dumps(self.to_dict(), indent=1) + "\n")
+        os.replace(temporary, path)
 
     @classmethod
     def load(cls, path: Path) -> RunConfig:

@@ -114,34 +114,41 @@ class PartitionRun:
         return net
 
     def run(self, finetune: bool = True) -> PartitionTree:
-        """Every level of splits, then (unless `finetune` is False) the fine-tuning of the leaves."""
+        """Every level of splits, then (unless `finetune` is False) the fine-tuning of the leaves.
+
+        The nodes of one level train independently, as do the leaves' fine-tuning: both go through the job
+        runner (e.g. several processes on one GPU); split decisions run here, one node after another.
+        """
         for level, split_epoch in enumerate(self.cfg.schedule.split_points):
-            for node in [n for n in self.tree.leaves() if n.depth == level]:
-                self.train_node(node, split_epoch)
+            level_nodes = [n for n in self.tree.leaves() if n.depth == level]
+            todo = [n for n in level_nodes if n.trained_epochs < split_epoch]
+            results = self.runner.run([NodeJob(self, n.id, split_epoch) for n in todo])
+            for node, checkpoint in zip(todo, results, strict=True):
+                node.trained_epochs, node.checkpoint = split_epoch, checkpoint
+            self.save_tree()
+            for node in level_nodes:
                 if node.is_leaf and node.subspace.splittable_edges():
                     self.split_node(node)
         if not finetune:
             return self.tree
         pending = [leaf for leaf in self.tree.leaves() if not leaf.finetuned]
-        results = self.runner.run([FinetuneJob(self, leaf.id) for leaf in pending])
+        results = self.runner.run([NodeJob(self, leaf.id, None) for leaf in pending])
         for leaf, checkpoint in zip(pending, results, strict=True):
             leaf.finetuned, leaf.checkpoint = True, checkpoint
             leaf.trained_epochs = self.train_cfg.epochs
         self.save_tree()
         return self.tree
 
-    def train_node(self, node: PartitionNode, until_epoch: int) -> None:
-        """Train `node`'s sub-supernet up to `until_epoch` (resuming from its checkpoint file)."""
-        if node.trained_epochs >= until_epoch:
-            return
+    def train_checkpoint(self, node_id: int, until_epoch: int) -> str:
+        """Train node `node_id` up to `until_epoch`, resuming from its checkpoint file; returns that file
+        (relative to the run). Changes no tree state, so it can run in a worker process."""
+        node = self.tree.nodes[node_id]
         path = self.checkpoint_path(node)
         net = build_supernet(self.cfg, self.device)
-        logger.info("node %d (%d archs): training epochs %d-%d", node.id, node.subspace.size(),
-                    node.trained_epochs, until_epoch)
+        logger.info("node %d (%d archs): training up to epoch %d", node.id, node.subspace.size(), until_epoch)
         train_supernet(net, node.subspace, self.data.train_loader, self.train_cfg, until_epoch=until_epoch,
                        checkpoint_path=path, checkpoint_extra={"node": node.id}, progress=self.progress)
-        node.trained_epochs, node.checkpoint = until_epoch, str(path.relative_to(self.run_dir))
-        self.save_tree()
+        return str(path.relative_to(self.run_dir))
 
     def candidate_edges(self, node: PartitionNode) -> list[int]:
         """Edges not yet split on the way from the root (DESIGN: 'every edge not yet split'); once every
@@ -200,7 +207,8 @@ class PartitionRun:
         self.save_tree()
 
     def finetune_leaf(self, node_id: int) -> str:
-        """Fine-tune one leaf to the end of the schedule; returns its checkpoint (relative to the run)."""
+        """Fine-tune one leaf to the end of the schedule; returns its checkpoint (relative to the run).
+        Changes no tree state, so it can run in a worker process."""
         leaf = self.tree.nodes[node_id]
         schedule = self.cfg.schedule
         if schedule.finetune == "restart" and leaf.parent is not None:
@@ -210,25 +218,27 @@ class PartitionRun:
             train_supernet(net, leaf.subspace, self.data.train_loader, cfg, until_epoch=schedule.finetune_epochs,
                            checkpoint_path=path, checkpoint_extra={"node": leaf.id}, progress=self.progress)
             return str(path.relative_to(self.run_dir))
-        self.train_node(leaf, self.train_cfg.epochs)
-        return leaf.checkpoint
+        return self.train_checkpoint(leaf.id, self.train_cfg.epochs)
 
 
-class FinetuneJob:
-    """Fine-tune one leaf: called in this process with its run, or pickled (run directory and node id only)
-    to a worker process, which reopens the run from its directory."""
+class NodeJob:
+    """Train one node to `until_epoch` (None: fine-tune a leaf), in this process with its run, or pickled
+    (run directory and ids only) to a worker process that reopens the run from its directory."""
 
-    def __init__(self, run: PartitionRun, node_id: int) -> None:
+    def __init__(self, run: PartitionRun, node_id: int, until_epoch: int | None) -> None:
         self.run: PartitionRun | None = run
         self.run_dir = str(run.run_dir)
         self.node_id = node_id
+        self.until_epoch = until_epoch
 
     def __getstate__(self) -> dict:
-        return {"run": None, "run_dir": self.run_dir, "node_id": self.node_id}
+        return {"run": None, "run_dir": self.run_dir, "node_id": self.node_id, "until_epoch": self.until_epoch}
 
     def __call__(self) -> str:
         run = self.run or PartitionRun(self.run_dir, RunConfig.load(Path(self.run_dir) / CONFIG_FILE))
-        return run.finetune_leaf(self.node_id)
+        if self.until_epoch is None:
+            return run.finetune_leaf(self.node_id)
+        return run.train_checkpoint(self.node_id, self.until_epoch)
 
 
 def run_partition(run_dir: str | Path, cfg: RunConfig, progress: bool = False,
