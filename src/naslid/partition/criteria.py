@@ -152,6 +152,7 @@ def edge_similarities(
     batches: Sequence[Batch],
     cfg: SplitConfig,
     edges: Sequence[int] | None = None,
+    progress: bool = False,
 ) -> dict[int, np.ndarray]:
     """Op-by-op similarity of every edge in `edges` (default: every edge with more than one op).
 
@@ -165,6 +166,11 @@ def edge_similarities(
     if not batches:
         raise ValueError("no batch given to measure the split criterion on")
     rng = np.random.default_rng(cfg.seed)
+    if progress:
+        from tqdm.auto import tqdm
+
+        batches = tqdm(batches, desc=f"split ({cfg.criterion}, {len(edges)} edges)", leave=False,
+                       dynamic_ncols=True)
     with preserved_state(net):
         net.train(cfg.bn_mode == "batch")
         return CRITERIA[cfg.criterion](net, subspace, edges, batches, cfg, rng)

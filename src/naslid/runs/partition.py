@@ -175,7 +175,8 @@ class PartitionRun:
         baseline = torch.cuda.memory_allocated(self.device) if self.device.type == "cuda" else 0
         start = time.perf_counter()
         edges = self.candidate_edges(node)
-        matrices = edge_similarities(net, node.subspace, batches, replace(split_cfg, seed=seed), edges=edges)
+        matrices = edge_similarities(net, node.subspace, batches, replace(split_cfg, seed=seed), edges=edges,
+                                     progress=self.progress)
         seconds = time.perf_counter() - start
         peak = torch.cuda.max_memory_allocated(self.device) - baseline if self.device.type == "cuda" else None
         partitions = {edge: partition_ops(m, node.subspace.allowed[edge], split_cfg.edge_score)
