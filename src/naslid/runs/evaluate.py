@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 
 from naslid.nn import NB201SuperNet
 from naslid.partition import PartitionTree
@@ -38,11 +37,6 @@ class RunEvaluator:
 
     def __call__(self, arch: Arch) -> float:
         return self.evaluator(arch)
-
-    def scores(self, archs: Sequence[Arch], progress: bool = False) -> dict[Arch, float]:
-        """Proxy accuracy (%) of each architecture."""
-        values = self.evaluator.evaluate_many(list(archs), progress=progress)
-        return {arch: 100.0 * value for arch, value in zip(archs, values, strict=True)}
 
     def protocol(self) -> dict:
         return {

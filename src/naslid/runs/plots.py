@@ -28,6 +28,13 @@ def write_compare_plots(folder: Path, outcomes: list, truth: GroundTruth | None,
     return [str(p) for p in paths]
 
 
+def _save(figure: plt.Figure, path: Path) -> Path:
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+    return path
+
+
 def _scatter(path: Path, outcomes: list, truth: GroundTruth | None, subsets: list) -> Path:
     columns = len(outcomes)
     figure, axes = plt.subplots(1, columns, figsize=(3.6 * columns, 3.4), squeeze=False)
@@ -52,10 +59,7 @@ def _scatter(path: Path, outcomes: list, truth: GroundTruth | None, subsets: lis
         axis.set_title(f"{outcome.method}\n" + ", ".join(titles), fontsize=8)
         axis.legend(fontsize=6, loc="lower left")
         axis.grid(alpha=0.3)
-    figure.tight_layout()
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
-    return path
+    return _save(figure, path)
 
 
 def _profiles(path: Path, outcome, truth: GroundTruth | None, plan) -> Path:
@@ -82,10 +86,7 @@ def _profiles(path: Path, outcome, truth: GroundTruth | None, plan) -> Path:
                    "BN running statistics of the leaf)", fontsize=9)
     axis.legend(fontsize=6, loc="best")
     axis.grid(alpha=0.3)
-    figure.tight_layout()
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
-    return path
+    return _save(figure, path)
 
 
 def _short(arch: Arch) -> str:
@@ -107,7 +108,4 @@ def _separability(path: Path, table: dict) -> Path:
     axis.set_title("How well each criterion tells the ops of an edge apart (root supernet)", fontsize=9)
     axis.legend(fontsize=8)
     axis.grid(axis="y", alpha=0.3)
-    figure.tight_layout()
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
-    return path
+    return _save(figure, path)

@@ -17,7 +17,7 @@ import numpy as np
 
 from naslid.search._evaluation import BatchObjective, EvaluationCallback, Evaluator, Objective
 from naslid.search.result import Evaluation, SearchResult
-from naslid.search.union import SubSpaceUnion
+from naslid.search.union import SubSpaceUnion, draw_unvisited
 from naslid.spaces import Arch, NB201Space, SubSpace
 
 logger = logging.getLogger(__name__)
@@ -138,15 +138,8 @@ def _next_candidates(
         candidates += _breed(
             crossover_child, config.num_crossovers, config.num_crossovers * tries, union, taken
         )
-    exhausted = False
-    while len(candidates) < config.population_size:
-        arch = union.sample_excluding(rng, taken)
-        if arch is None:
-            exhausted = True
-            break
-        taken.add(arch)
-        candidates.append(arch)
-    return candidates, exhausted
+    fill, exhausted = draw_unvisited(union, rng, taken, config.population_size - len(candidates))
+    return candidates + fill, exhausted
 
 
 def evolutionary_search(

@@ -16,6 +16,7 @@ from torch import nn
 
 from naslid.nn.state import batchnorm_layers, preserved_state
 from naslid.spaces import Arch
+from naslid.train import autocast_for
 
 logger = logging.getLogger(__name__)
 
@@ -39,13 +40,6 @@ class ProxyConfig:
             raise ValueError(f"precision={self.precision!r}; expected 'auto', 'fp32' or 'bf16'")
 
 
-def _autocast(device: torch.device, precision: str):
-    use_bf16 = precision == "bf16" or (precision == "auto" and device.type == "cuda")
-    if use_bf16:
-        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
-    return torch.autocast(device_type=device.type, enabled=False)
-
-
 @torch.no_grad()
 def recalibrate_batchnorm(net: nn.Module, arch: Arch, images: Iterable[torch.Tensor], precision: str = "auto") -> None:
     """Replace BN running statistics by the exact average over `images` for the path `arch`.
@@ -58,7 +52,7 @@ def recalibrate_batchnorm(net: nn.Module, arch: Arch, images: Iterable[torch.Ten
         m.reset_running_stats()
         m.momentum = None  # cumulative average over the calibration batches
     net.train()
-    with _autocast(device, precision):
+    with autocast_for(device, precision):
         for batch in images:
             net(batch, arch)
     net.eval()
@@ -71,7 +65,7 @@ def accuracy(net: nn.Module, arch: Arch, batches: Iterable[Batch], precision: st
     net.eval()
     correct = torch.zeros((), device=device, dtype=torch.long)
     total = 0
-    with _autocast(device, precision):
+    with autocast_for(device, precision):
         for images, labels in batches:
             correct += (net(images, arch).argmax(1) == labels).sum()
             total += labels.shape[0]

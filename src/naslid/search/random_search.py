@@ -9,8 +9,8 @@ import numpy as np
 
 from naslid.search._evaluation import BatchObjective, EvaluationCallback, Evaluator, Objective
 from naslid.search.result import SearchResult
-from naslid.search.union import SubSpaceUnion
-from naslid.spaces import Arch, NB201Space, SubSpace
+from naslid.search.union import SubSpaceUnion, draw_unvisited
+from naslid.spaces import NB201Space, SubSpace
 
 logger = logging.getLogger(__name__)
 
@@ -48,15 +48,7 @@ def random_search(
     try:
         while not evaluator.is_spent() and not exhausted:
             wanted = min(batch_size, evaluator.remaining)
-            taken = set(evaluator.scores)
-            batch: list[Arch] = []
-            while len(batch) < wanted:
-                arch = union.sample_excluding(rng, taken)
-                if arch is None:
-                    exhausted = True
-                    break
-                taken.add(arch)
-                batch.append(arch)
+            batch, exhausted = draw_unvisited(union, rng, set(evaluator.scores), wanted)
             evaluator.evaluate(batch, generation)
             generation += 1
     finally:

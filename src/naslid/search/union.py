@@ -117,3 +117,16 @@ class SubSpaceUnion:
         if not remaining:
             return None
         return remaining[int(rng.integers(len(remaining)))]
+
+
+def draw_unvisited(union: SubSpaceUnion, rng: np.random.Generator, taken: set[Arch], count: int
+                   ) -> tuple[list[Arch], bool]:
+    """Up to `count` new uniform draws outside `taken` (which they join); True once the union is used up."""
+    drawn: list[Arch] = []
+    while len(drawn) < count:
+        arch = union.sample_excluding(rng, taken)
+        if arch is None:
+            return drawn, True
+        taken.add(arch)
+        drawn.append(arch)
+    return drawn, False
