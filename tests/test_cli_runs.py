@@ -45,7 +45,7 @@ def test_compare_tiny_preset_writes_table_json_and_plots(tmp_path, capsys, share
     printed = capsys.readouterr().out
     results = json.loads((out_dir / "compare.json").read_text())
     assert results["schema"] == "naslid.compare/1"
-    assert list(results["methods"]) == ["spos", "few-shot", "gm-nas", "nas-lid"]
+    assert list(results["methods"]) == ["spos", "few-shot", "gm-nas", "nas-lid", "random-split"]
     assert [s["name"] for s in results["protocol"]["ranking_subsets"]] == ["random150", "top1%"]
     for method, summary in results["methods"].items():
         assert method in printed
@@ -54,7 +54,7 @@ def test_compare_tiny_preset_writes_table_json_and_plots(tmp_path, capsys, share
         assert summary["search"]["evaluations"] == 100
         assert summary["search"]["ground_truth"]["c10_test_acc_200"] > 0
     assert results["methods"]["nas-lid"]["leaves"] == 4 and results["methods"]["few-shot"]["leaves"] == 5
-    assert set(results["separability"]) == {"gm-nas", "nas-lid"}
+    assert set(results["separability"]) == {"gm-nas", "nas-lid", "random-split"}
     assert results["environment"]["torch"]
     for name in ("proxy_vs_truth.png", "lid_profiles.png", "separability.png"):
         assert (out_dir / "plots" / name).stat().st_size > 10_000

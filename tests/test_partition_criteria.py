@@ -92,3 +92,28 @@ def test_config_rejects_bad_values():
     with pytest.raises(ValueError, match="bn_mode"):
         SplitConfig(bn_mode="frozen")
     assert len(NB201_OPS) == 5
+
+
+@pytest.mark.parametrize("scope", ["cells", "all"])
+def test_gradient_criterion_compares_the_named_parameters_only(scope):
+    # GM-NAS compares gradients of the cells' parameters (other edges and reduction blocks), not stem or head
+    net, batches = _net_and_batches(seed=2, batches=1)
+    edge, ops = 1, list(NB201_OPS)
+    cfg = SplitConfig(criterion="gradient", batches=1, batch_size=24, k=5, gradient_parameters=scope)
+    measured = edge_similarities(net, SubSpace(), batches, cfg, edges=[edge])[edge]
+    path = SubSpace().sample(np.random.default_rng(cfg.seed))  # the criterion's shared path for the batch
+    net.train()
+    names = [n for n, _ in net.named_parameters() if f".edges.{edge}." not in n
+             and (scope == "all" or n.startswith("cells."))]
+    assert any(n.startswith("stem") for n in names) == (scope == "all")
+    params = dict(net.named_parameters())
+    vectors = []
+    for op in ops:
+        loss = torch.nn.functional.cross_entropy(net(batches[0][0], path.replace(edge, op)), batches[0][1])
+        grads = torch.autograd.grad(loss, [params[n] for n in names], allow_unused=True)
+        vectors.append(torch.cat([(g if g is not None else torch.zeros_like(params[n])).reshape(-1)
+                                  for g, n in zip(grads, names, strict=True)]))
+    expected = similarity_matrix(torch.stack(vectors), "cosine").numpy()
+    assert np.allclose(measured, expected, atol=1e-6)
+    with pytest.raises(ValueError, match="gradient_parameters"):
+        SplitConfig(gradient_parameters="head")

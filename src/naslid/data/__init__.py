@@ -14,6 +14,7 @@ from naslid.data.cifar10 import CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD, load
 from naslid.data.dataset import ImageDataset, channel_stats
 from naslid.data.digits import load_digits_dataset
 from naslid.data.loader import DeviceLoader, epoch_seed
+from naslid.data.resize import resize_dataset
 from naslid.data.split import (
     SPLIT_SCHEMA,
     SplitRecord,
@@ -30,5 +31,5 @@ __all__ = [
     "ImageDataset", "SPLIT_SCHEMA", "SplitRecord", "apply_cutout", "apply_split", "balanced_split_indices",
     "balanced_subset_indices", "channel_stats", "crop_with_padding", "denormalize_images",
     "draw_augment_parameters", "epoch_seed", "flip_where", "load_cifar10", "load_digits_dataset",
-    "load_split", "normalize_images", "save_split", "split_train_valid",
+    "load_split", "normalize_images", "resize_dataset", "save_split", "split_train_valid",
 ]

@@ -3,8 +3,11 @@
 - ``lid`` (NAS-LID): the 17-value layer-wise LID profile of each candidate op, with the other edges on one
   shared random path per batch (a paired comparison); each layer's LID is computed inside its forward
   hook, so no more than one layer's features are alive at a time. Forward passes only.
-- ``gradient`` (GM-NAS): per candidate op, the gradient of the shared weights (all but the edge's own op
-  weights) after a forward and backward on the same batch and path; cosine similarity.
+- ``gradient`` (GM-NAS): per candidate op, the gradient of the shared weights after a forward and backward on
+  the same batch and path; cosine similarity. Shared weights are, by default, those GM-NAS's
+  `get_split_gradients` takes: every parameter of the cells (the search cells' other edges and the reduction
+  blocks), not the stem or the head, and not the candidate edge's own ops (`gradient_parameters="all"`
+  adds the stem and head).
 - ``random``: a random symmetric matrix, as a control.
 
 Measuring never changes the model: BN buffers and train/eval modes are restored, gradients are taken with
@@ -30,20 +33,23 @@ Batch = tuple[torch.Tensor, torch.Tensor]
 
 SIMILARITIES = ("euclidean", "pearson", "cosine")
 BN_MODES = ("batch", "eval")
+GRADIENT_PARAMETERS = ("cells", "all")
 
 
 @dataclass
 class SplitConfig:
-    """How a split decision is measured; defaults follow the NAS-LID paper and reference code."""
+    """How a split decision is measured (n, k and the batch count as in the NAS-LID authors' code)."""
 
     criterion: str = "lid"  # "lid", "gradient" (GM-NAS) or "random"
-    similarity: str = "euclidean"  # for "lid": euclidean 1/(1+|a-b|) (paper's best), "pearson" or "cosine"
-    edge_score: str = "intra"  # "intra": intra-group similarity (paper); "cross": cross-group (reference); "gap"
-    batches: int = 50  # similarity averaged over this many batches (reference: 50)
-    batch_size: int = 128  # n of each LID estimate (reference: 128)
-    k: int = 20  # neighbours of the MLE (reference: 20)
+    similarity: str = "euclidean"  # for "lid": euclidean 1/(1+|a-b|) (the paper's best), "pearson" or "cosine"
+    edge_score: str = "intra"  # which edge to split: see partition.mincut (intra, max-cross, min-cross, gap)
+    batches: int = 50  # similarity averaged over this many batches (NAS-LID authors: 50; GM-NAS: 100 repeats)
+    batch_size: int = 128  # n of each LID estimate (the authors' code: 128)
+    k: int = 20  # neighbours of the MLE (NAS-LID: 20)
     bn_mode: str = "batch"  # "batch": BN on batch statistics as in training, buffers restored; "eval": running
     seed: int = 0  # draws the shared random paths
+    gradient_parameters: str = "cells"  # "gradient" criterion: "cells" (GM-NAS) or "all" (stem and head too)
+    gradient_batches: int = 100  # "gradient" criterion: batches (GM-NAS's repeats: 100) instead of `batches`
 
     def __post_init__(self) -> None:
         if self.criterion not in CRITERIA:
@@ -54,10 +60,18 @@ class SplitConfig:
             raise ValueError(f"edge_score={self.edge_score!r}; expected one of {list(EDGE_SCORES)}")
         if self.bn_mode not in BN_MODES:
             raise ValueError(f"bn_mode={self.bn_mode!r}; expected one of {list(BN_MODES)}")
-        if self.batches < 1:
-            raise ValueError(f"batches={self.batches}; expected at least 1")
+        if self.gradient_parameters not in GRADIENT_PARAMETERS:
+            raise ValueError(f"gradient_parameters={self.gradient_parameters!r}; expected one of "
+                             f"{list(GRADIENT_PARAMETERS)}")
+        if self.batches < 1 or self.gradient_batches < 1:
+            raise ValueError(f"batches={self.batches}, gradient_batches={self.gradient_batches}; expected >= 1")
         if self.k < 2 or self.k >= self.batch_size:
             raise ValueError(f"k={self.k}; expected 2 <= k < batch_size ({self.batch_size})")
+
+    @property
+    def measured_batches(self) -> int:
+        """Batches the similarity is averaged over for this criterion."""
+        return self.gradient_batches if self.criterion == "gradient" else self.batches
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -68,13 +82,13 @@ def similarity_matrix(vectors: torch.Tensor, kind: str) -> torch.Tensor:
     vectors = vectors.double()
     if kind == "euclidean":
         return 1.0 / (1.0 + torch.cdist(vectors, vectors))
-    if kind == "cosine":
+    if kind in ("cosine", "pearson"):
+        if kind == "pearson":
+            vectors = vectors - vectors.mean(dim=1, keepdim=True)
         unit = F.normalize(vectors, dim=1)
-        return unit @ unit.T
-    if kind == "pearson":
-        centred = vectors - vectors.mean(dim=1, keepdim=True)
-        unit = F.normalize(centred, dim=1)
-        return unit @ unit.T
+        # a zero vector (e.g. no gradient reaches the compared weights on this path) has no direction: it is
+        # unlike every other vector (0), and like itself (1) by definition
+        return (unit @ unit.T).fill_diagonal_(1.0)
     raise ValueError(f"similarity={kind!r}; expected one of {list(SIMILARITIES)}")
 
 
@@ -110,7 +124,8 @@ def _lid_similarities(net, subspace, edges, batches, cfg, rng) -> dict[int, np.n
 def _gradient_similarities(net, subspace, edges, batches, cfg, rng) -> dict[int, np.ndarray]:
     totals = {edge: torch.zeros(len(subspace.allowed[edge]), len(subspace.allowed[edge]), dtype=torch.float64)
               for edge in edges}
-    named = list(net.named_parameters())
+    named = [(name, p) for name, p in net.named_parameters()
+             if cfg.gradient_parameters == "all" or name.startswith("cells.")]
     for images, labels in batches:
         path = subspace.sample(rng)
         for edge in edges:

@@ -16,12 +16,13 @@ FINETUNE_MODES = ("inherit", "restart")
 
 @dataclass
 class ScheduleConfig:
-    """When to split and how to fine-tune; defaults follow the NAS-LID reference (16 leaves)."""
+    """When to split and how to fine-tune; defaults: the NAS-LID authors' NB201 config (16 leaves)."""
 
     method: str = "split"
     split_epochs: tuple[int, ...] = (20, 40, 60, 80)  # cumulative epochs; each level doubles the leaves
-    finetune_epochs: int = 10  # per leaf after the last split (reference: 10)
-    finetune: str = "inherit"  # "inherit" the parent's weights (default) or "restart" from scratch (reference)
+    finetune_epochs: int = 10  # per leaf after the last split (the authors' config: 10)
+    # "inherit" the parent's weights, or "restart" from scratch (the authors' default: load_from_parent=False)
+    finetune: str = "inherit"
     fewshot_edge: int = 0  # edge split one child per op by few-shot NAS (its release splits 1<-0)
 
     def __post_init__(self) -> None:

@@ -12,9 +12,10 @@ import logging
 import math
 import os
 import platform
+import shutil
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -25,10 +26,12 @@ from naslid.bench import Benchmark, load_benchmark, rank_metrics, select_subset
 from naslid.partition import JobRunner, separability
 from naslid.runs.config import RunConfig
 from naslid.runs.evaluate import RunEvaluator
-from naslid.runs.partition import PartitionRun
+from naslid.runs.partition import TREE_FILE, PartitionRun
 from naslid.runs.presets import ComparePlan, method_config
+from naslid.runs.tracking import Tracking, select_tracking, tracking_overhead
 from naslid.search import evolutionary_search, load_search_result
 from naslid.spaces import Arch, NB201Space, format_arch, parse_arch
+from naslid.train import load_checkpoint
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +48,9 @@ class MethodOutcome:
     scores: dict[Arch, float] = field(default_factory=dict)
     ranking: list[dict] = field(default_factory=list)
     search: dict = field(default_factory=dict)
+    reused_root: dict | None = None  # the shared root training this run started from
+    curve: list[dict] = field(default_factory=list)  # tau while training (tracked subset)
+    tracking_overhead: dict = field(default_factory=dict)
 
 
 def _write_json(path: Path, data: dict) -> None:
@@ -110,6 +116,78 @@ class _Timings:
         _write_json(self.path, self.seconds)
 
 
+def with_seed(config: RunConfig, seed: int) -> RunConfig:
+    """`config` with every training seed (initialisation, path sampling, split batches, search) set to `seed`;
+    the train/valid split (the data seed) is kept, so seeds compare on the same data."""
+    return replace(config, seed=seed, train=replace(config.train, seed=seed),
+                   split=replace(config.split, seed=seed), search=replace(config.search, seed=seed))
+
+
+def root_epochs(cfg: RunConfig) -> int:
+    """Epochs a method trains its root supernet before its first split (all epochs for SPOS)."""
+    points = cfg.schedule.split_points
+    return points[0] if points else cfg.schedule.total_epochs
+
+
+def steps_per_leaf_path(cfg: RunConfig, steps_per_epoch: int) -> int:
+    """SGD steps on the way from the root to a leaf (the weights an architecture is scored with)."""
+    schedule = cfg.schedule
+    if schedule.method != "spos" and schedule.finetune == "restart":
+        return schedule.finetune_epochs * steps_per_epoch
+    return schedule.total_epochs * steps_per_epoch
+
+
+class SharedRoot:
+    """The root supernet's training, done once per seed and handed to every method.
+
+    Up to its first split every method trains the same root (same initialisation, data order, paths and
+    learning-rate schedule), so the root is trained once in `folder` and a copy of its checkpoint at each
+    method's split epoch starts that method's run. Runs that started already are left alone.
+    """
+
+    def __init__(self, folder: Path, config: RunConfig, methods, data, tracking: Tracking | None,
+                 progress: bool) -> None:
+        self.folder = folder
+        self.epochs = sorted({root_epochs(method_config(config, method)) for method in methods})
+        self.run = PartitionRun(folder, method_config(config, "spos"), progress=progress, data=data,
+                                tracking=tracking)
+        self.seconds = 0.0
+
+    def _path(self, epochs: int) -> Path:
+        return self.folder / "snapshots" / f"root_epoch{epochs}.pt"
+
+    def snapshot(self, epochs: int) -> Path:
+        """The root's checkpoint after `epochs` epochs; the root trains on, keeping a copy at every epoch count
+        some method needs, so a later method never asks for an epoch the root has passed."""
+        for needed in [e for e in self.epochs if e <= epochs] or [epochs]:
+            path = self._path(needed)
+            if path.is_file():
+                continue
+            tick = time.perf_counter()
+            checkpoint = self.folder / self.run.train_checkpoint(0, needed)
+            if int(load_checkpoint(checkpoint)["epoch"]) != needed:
+                raise ValueError(f"the shared root in {self.folder} is past epoch {needed} without a copy of it; "
+                                 "remove that folder or use --no-share-root")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(checkpoint, path)
+            self.seconds += time.perf_counter() - tick
+        return self._path(epochs)
+
+    def start(self, method_dir: Path, cfg: RunConfig) -> dict | None:
+        """Seed a method's fresh run directory with the shared root; what was reused, or None."""
+        target = method_dir / "nodes" / "node0.pt"
+        if (method_dir / TREE_FILE).is_file() or target.is_file():
+            record = method_dir / "shared_root.json"
+            return json.loads(record.read_text()) if record.is_file() else None
+        epochs = root_epochs(cfg)
+        source = self.snapshot(epochs)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, target)
+        reused = {"root_epochs": epochs, "source": str(source.relative_to(self.folder.parent))}
+        _write_json(method_dir / "shared_root.json", reused)
+        return reused
+
+
 def compare_methods(
     run_dir: str | Path,
     config: RunConfig,
@@ -119,52 +197,116 @@ def compare_methods(
     progress: bool = False,
     runner: JobRunner | None = None,
 ) -> dict:
-    """Run every method of `plan` under `config` and write the comparison; returns the results dict."""
+    """Run every method of `plan` under `config` (once per seed of the plan) and write the comparison."""
     run_dir = Path(run_dir)
     start = time.perf_counter()
     benchmark = load_benchmark(benchmark_path) if benchmark_path else None
     column = (benchmark.column_info(column).column if benchmark else None)
     subsets, archs, truth = _archs_to_score(plan, benchmark, column, config.seed)
-    outcomes: list[MethodOutcome] = []
+    tracking = _tracking(plan, benchmark, column, config.seed)
+    seeds = plan.seeds or (config.seed,)
     data = None
-    for method in plan.methods:
-        cfg = method_config(config, method)
-        outcome = MethodOutcome(method, PartitionRun(run_dir / method, cfg, progress=progress, data=data,
-                                                     runner=runner))
-        data = outcome.run.data  # the same data (and split) for every method
-        _run_method(outcome, archs, subsets, truth, benchmark, progress)
-        outcomes.append(outcome)
+    runs = []
+    for seed in seeds:
+        seed_dir = run_dir if len(seeds) == 1 else run_dir / f"seed{seed}"
+        seed_config = with_seed(config, seed)
+        shared = None
+        if plan.share_root and len(plan.methods) > 1:
+            shared = SharedRoot(seed_dir / "shared_root", seed_config, plan.methods, data, tracking, progress)
+            data = shared.run.data  # the same data (and split) for every method and seed
+        outcomes = []
+        for method in plan.methods:
+            cfg = method_config(seed_config, method)
+            reused = shared.start(seed_dir / method, cfg) if shared is not None else None
+            run = PartitionRun(seed_dir / method, cfg, progress=progress, data=data, runner=runner, tracking=tracking)
+            data = run.data
+            outcome = MethodOutcome(method, run, reused_root=reused)
+            _run_method(outcome, archs, subsets, truth, benchmark, progress)
+            if tracking is not None and truth is not None:
+                histories = run.node_histories()
+                outcome.curve = run.ranking_curve(truth.values, histories)
+                outcome.tracking_overhead = tracking_overhead(histories)
+            outcomes.append(outcome)
+        runs.append({"seed": seed, "outcomes": outcomes,
+                     "shared_root_seconds": _shared_seconds(seed_dir, shared)})
+    first = runs[0]["outcomes"][0].run
     results = {
         "schema": COMPARE_SCHEMA,
         "protocol": {
             "methods": list(plan.methods),
             "data": config.data.to_dict(),
             "train_split": "train part of the seeded class-balanced split (split.json in each method's folder)",
-            "proxy": outcomes[0].run.cfg.proxy.__dict__ | {"evaluated_on": "valid part of that split"},
+            "proxy": first.cfg.proxy.__dict__ | {"evaluated_on": "valid part of that split"},
             "ranking_subsets": [{"name": s.name, "rule": s.rule, "n": len(s)} for s in subsets],
             "ground_truth": truth.info.to_json() if truth else None,
             "benchmark": str(benchmark_path) if benchmark_path else None,
-            "seed": config.seed,
+            "seeds": list(seeds),
+            "seed_varies": "supernet initialisation, path sampling, split batches and search; the train/valid "
+                           f"split is the same for every seed (data seed {config.data.seed})",
             "lid": {"n": config.split.batch_size, "k": config.split.k, "similarity": config.split.similarity,
                     "edge_score": config.split.edge_score, "batches": config.split.batches},
+            "steps_per_epoch": len(first.data.train_loader),
+            "method_protocols": {m: _method_protocol(method_config(config, m), len(first.data.train_loader))
+                                 for m in plan.methods},
+            "tracking": tracking.to_json() | {"archs": len(tracking.archs)} if tracking else None,
+            "shared_root": plan.share_root and len(plan.methods) > 1,
             "schedule": config.schedule.to_dict(),
             "config": config.to_dict(),
             "plan": plan.to_dict(),
         },
-        "environment": _environment(outcomes[0].run.device),
-        "methods": {o.method: _method_summary(o) for o in outcomes},
-        "separability": _separability(outcomes),
+        "environment": _environment(first.device),
+        "runs": [{"seed": r["seed"], "shared_root_seconds": r["shared_root_seconds"],
+                  "methods": {o.method: _method_summary(o) for o in r["outcomes"]},
+                  "separability": _separability(r["outcomes"])} for r in runs],
     }
-    plots = run_dir / "plots"
+    results["methods"] = _aggregate(results["runs"], plan.methods)
+    results["separability"] = results["runs"][0]["separability"]
+    results["control"] = _control(results["methods"], [s.name for s in subsets])
     from naslid.runs import plots as plotting
 
     plot_start = time.perf_counter()
-    results["plots"] = plotting.write_compare_plots(plots, outcomes, truth, plan, results["separability"],
-                                                   subsets)
+    outcomes = runs[0]["outcomes"]
+    results["plots"] = plotting.write_compare_plots(run_dir / "plots", outcomes, truth, plan, results["separability"],
+                                                   subsets, curves={m: s.get("curve") for m, s in
+                                                                    results["methods"].items()})
     results["seconds"] = {"plots": time.perf_counter() - plot_start, "total": time.perf_counter() - start}
     _write_json(run_dir / "compare.json", results)
     (run_dir / "compare.md").write_text(markdown_table(results))
     return results
+
+
+def _shared_seconds(seed_dir: Path, shared: SharedRoot | None) -> float:
+    """Seconds spent training the shared root, added up over every call (resumes included)."""
+    if shared is None:
+        return 0.0
+    timings = _Timings(seed_dir / "shared_root" / "timings.json")
+    if shared.seconds:
+        timings.add("train", shared.seconds)
+    return timings.seconds.get("train", 0.0)
+
+
+def _tracking(plan: ComparePlan, benchmark: Benchmark | None, column: str | None, seed: int) -> Tracking | None:
+    if plan.track_subset is None:
+        return None
+    if benchmark is None:
+        logger.warning("no benchmark: the ranking is not tracked while training (%s)", plan.track_subset)
+        return None
+    return select_tracking(benchmark, plan.track_subset, plan.track_every, seed, column)
+
+
+def _method_protocol(cfg: RunConfig, steps_per_epoch: int) -> dict:
+    schedule = cfg.schedule
+    return {
+        "split_points": list(schedule.split_points),
+        "criterion": cfg.split.criterion if schedule.method == "split" else schedule.method,
+        "edge_score": cfg.split.edge_score if schedule.method == "split" else None,
+        "split_batches": cfg.split.measured_batches if schedule.method == "split" else None,
+        "gradient_parameters": cfg.split.gradient_parameters if cfg.split.criterion == "gradient" else None,
+        "finetune": schedule.finetune if schedule.method != "spos" else None,
+        "supernet_epochs": schedule.supernet_epochs(),
+        "sgd_steps_per_leaf_path": steps_per_leaf_path(cfg, steps_per_epoch),
+        "sgd_steps_total": schedule.supernet_epochs() * steps_per_epoch,
+    }
 
 
 def _run_method(outcome: MethodOutcome, archs, subsets, truth, benchmark, progress: bool) -> None:
@@ -238,7 +380,75 @@ def _method_summary(outcome: MethodOutcome) -> dict:
         "ranking": outcome.ranking,
         "search": outcome.search,
         "run_dir": str(run.run_dir),
+        "reused_root": outcome.reused_root,
+        "curve": outcome.curve,
+        "tracking_overhead": outcome.tracking_overhead or None,
     }
+
+
+def _spread(values: list[float]) -> dict:
+    finite = [v for v in values if v is not None and not math.isnan(v)]
+    if not finite:
+        return {"mean": None, "std": None, "min": None, "max": None, "values": values}
+    return {"mean": float(np.mean(finite)), "std": float(np.std(finite, ddof=1)) if len(finite) > 1 else 0.0,
+            "min": float(min(finite)), "max": float(max(finite)), "values": values}
+
+
+def _aggregate(runs: list[dict], methods) -> dict:
+    """Per method, the first seed's summary with every ranking figure replaced by its mean over seeds (the
+    per-seed values and spread beside it) and the tau curve averaged over seeds."""
+    table = {}
+    for method in methods:
+        summaries = [run["methods"][method] for run in runs]
+        merged = dict(summaries[0])
+        ranking = []
+        for position, first in enumerate(summaries[0]["ranking"]):
+            entry = dict(first)
+            for key in ("kendall_tau_b", "spearman"):
+                spread = _spread([s["ranking"][position][key] for s in summaries])
+                entry[key] = spread["mean"]
+                entry[f"{key}_seeds"] = spread
+            ranking.append(entry)
+        merged["ranking"] = ranking
+        merged["search_by_seed"] = [s["search"] for s in summaries]
+        merged["curve"] = _mean_curve([s["curve"] for s in summaries])
+        merged["seconds_by_seed"] = [s["seconds"] for s in summaries]
+        table[method] = merged
+    return table
+
+
+def _mean_curve(curves: list[list[dict]]) -> list[dict]:
+    if not curves or not all(curves):
+        return []
+    epochs = sorted(set.intersection(*({point["epoch"] for point in curve} for curve in curves)))
+    out = []
+    for epoch in epochs:
+        points = [next(p for p in curve if p["epoch"] == epoch) for curve in curves]
+        taus = _spread([p["kendall_tau_b"] for p in points])
+        out.append({"epoch": epoch, "n": points[0]["n"], "kendall_tau_b": taus["mean"],
+                    "kendall_tau_b_std": taus["std"], "kendall_tau_b_seeds": taus["values"],
+                    "spearman": _spread([p["spearman"] for p in points])["mean"]})
+    return out
+
+
+def _control(methods: dict, subsets: list[str]) -> dict:
+    """Whether LID's and the gradient's choices of split beat random choices (paired by seed), per subset."""
+    if "random-split" not in methods:
+        return {}
+    control = {}
+    for method in ("nas-lid", "gm-nas"):
+        if method not in methods:
+            continue
+        rows = {}
+        for position, name in enumerate(subsets):
+            ours = methods[method]["ranking"][position]["kendall_tau_b_seeds"]["values"]
+            random = methods["random-split"]["ranking"][position]["kendall_tau_b_seeds"]["values"]
+            differences = [a - b for a, b in zip(ours, random, strict=True) if a is not None and b is not None]
+            spread = _spread(differences)
+            rows[name] = {"tau_difference": spread, "seeds_better": sum(d > 0 for d in differences),
+                          "seeds": len(differences)}
+        control[method] = rows
+    return control
 
 
 def _separability(outcomes: list[MethodOutcome]) -> dict:
@@ -265,40 +475,63 @@ def _describe_truth(truth: dict | None) -> str:
     return f"{truth['column']} of {truth['benchmark']} ({truth['epochs']} epochs, seeds: {truth['seeds']})"
 
 
+def _tau_cell(entry: dict, key: str = "kendall_tau_b") -> str:
+    spread = entry.get(f"{key}_seeds")
+    if spread and len(spread["values"]) > 1 and spread["mean"] is not None:
+        return f"{spread['mean']:.3f} ± {spread['std']:.3f}"
+    return _fmt(entry[key])
+
+
 def markdown_table(results: dict) -> str:
     """The comparison as a markdown report."""
     protocol = results["protocol"]
+    seeds = protocol.get("seeds", [protocol.get("seed")])
     lines = ["# naslid compare", ""]
     truth = protocol["ground_truth"]
-    lines.append(f"Data: {protocol['data']['dataset']}; seed {protocol['seed']}; "
+    lines.append(f"Data: {protocol['data']['dataset']}"
+                 + (f" at {protocol['data']['resolution']}px" if protocol["data"].get("resolution") else "")
+                 + f"; seeds {', '.join(str(s) for s in seeds)} ({protocol.get('seed_varies', '')}); "
                  f"ground truth: {_describe_truth(truth)}; "
                  f"device: {results['environment']['device_name']} ({results['environment']['device']}).")
     lines.append("")
     subset_names = [s["name"] for s in protocol["ranking_subsets"]]
-    header = ["method", "leaves", "supernet-epochs", "train+split s"]
+    header = ["method", "leaves", "supernet-epochs", "SGD steps / leaf path", "train+split s"]
     for name in subset_names:
         header += [f"tau {name}", f"rho {name}"]
     column = truth["column"] if truth else None
-    header += ["best arch (EA)", "proxy %", f"GT {column} %" if column else "GT %", "split s", "split peak MiB"]
+    header += ["best arch (EA, first seed)", "proxy %", f"GT {column} %" if column else "GT %", "split s",
+               "split peak MiB"]
     lines.append("| " + " | ".join(header) + " |")
     lines.append("|" + "---|" * len(header))
+    method_protocols = protocol.get("method_protocols", {})
     for method, summary in results["methods"].items():
-        row = [method, str(summary["leaves"]), str(summary["supernet_epochs"]),
-               _fmt(summary["seconds"].get("train_and_split"), 1)]
+        steps = method_protocols.get(method, {}).get("sgd_steps_per_leaf_path")
+        seconds = [s.get("train_and_split") for s in summary.get("seconds_by_seed", [summary["seconds"]])]
+        row = [method, str(summary["leaves"]), str(summary["supernet_epochs"]), str(steps) if steps else "n/a",
+               _fmt(float(np.mean([s for s in seconds if s is not None])) if any(seconds) else None, 1)]
         by_subset = {r["subset"]: r for r in summary["ranking"]}
         for name in subset_names:
-            row += [_fmt(by_subset[name]["kendall_tau_b"]), _fmt(by_subset[name]["spearman"])]
+            row += [_tau_cell(by_subset[name]), _tau_cell(by_subset[name], "spearman")]
         search = summary["search"]
         gt = search["ground_truth"] or {}
         test = gt.get(column) if column else None
         row += [f"`{search['best_arch']}`", _fmt(search["proxy_score"], 2), _fmt(test, 2),
                 _fmt(summary["split_seconds_mean"], 2), _fmt(summary["split_peak_memory_mib_max"], 1)]
         lines.append("| " + " | ".join(row) + " |")
-    lines += ["", "tau: Kendall tau-b; rho: Spearman; train+split s: wall time over every call that worked on the "
-              "run; split s: mean wall time of one split decision (all candidate edges); split peak MiB: CUDA "
-              "peak over the decision (n/a on the CPU).", ""]
+    lines += ["", "tau: Kendall tau-b; rho: Spearman" + (" (mean ± standard deviation over seeds)" if len(seeds) > 1
+              else "") + "; train+split s: wall time of the method's own training and splits (mean over seeds; "
+              "the shared root training is listed below); split s: mean wall time of one split decision (all "
+              "candidate edges); split peak MiB: CUDA peak over the decision (n/a on the CPU).", ""]
     for subset in protocol["ranking_subsets"]:
         lines.append(f"- subset `{subset['name']}` ({subset['n']} archs): {subset['rule']}")
+    shared = [run.get("shared_root_seconds", 0.0) for run in results.get("runs", [])]
+    if protocol.get("shared_root"):
+        reused = {m: s.get("reused_root") for m, s in results["methods"].items() if s.get("reused_root")}
+        lines += ["", "Shared root training: every method starts from one root supernet trained once per seed "
+                  f"({_fmt(float(np.mean(shared)), 1)} s per seed) up to its first split: "
+                  + ", ".join(f"{m} {r['root_epochs']} epochs" for m, r in reused.items()) + "."]
+    lines += _control_lines(results.get("control", {}))
+    lines += _curve_lines(results["methods"], protocol.get("tracking"))
     if results["separability"]:
         lines += ["", "## Separability at the root (coefficient of variation of off-diagonal similarities)", ""]
         methods = list(results["separability"])
@@ -310,3 +543,42 @@ def markdown_table(results: dict) -> str:
             lines.append(f"| {edge} | " + " | ".join(values) + " |")
     lines += ["", "Plots: " + ", ".join(f"`{p}`" for p in results.get("plots", [])), ""]
     return "\n".join(lines)
+
+
+def _control_lines(control: dict) -> list[str]:
+    if not control:
+        return []
+    lines = ["", "## Does the criterion's choice of split beat random splits?", "",
+             "Kendall tau of the method minus that of `random-split` (same seed, schedule and data), over seeds:", ""]
+    for method, rows in control.items():
+        for subset, row in rows.items():
+            spread = row["tau_difference"]
+            if spread["mean"] is None:
+                continue
+            verdict = ("better" if spread["mean"] > 0 else "not better") + f" in {row['seeds_better']} of " \
+                f"{row['seeds']} seeds"
+            lines.append(f"- {method} vs random-split on `{subset}`: {spread['mean']:+.3f} ± {spread['std']:.3f} "
+                         f"({verdict})")
+    return lines
+
+
+def _curve_lines(methods: dict, tracking: dict | None) -> list[str]:
+    curves = {m: s.get("curve") for m, s in methods.items() if s.get("curve")}
+    if not curves:
+        return []
+    lines = ["", f"## Kendall tau while training (`{tracking['subset']}`, {tracking['archs']} archs, every "
+             f"{tracking['every']} epochs)", ""]
+    epochs = sorted({p["epoch"] for curve in curves.values() for p in curve})
+    lines.append("| epoch | " + " | ".join(curves) + " |")
+    lines.append("|---|" + "---|" * len(curves))
+    for epoch in epochs:
+        cells = []
+        for curve in curves.values():
+            point = next((p for p in curve if p["epoch"] == epoch), None)
+            cells.append(_fmt(point["kendall_tau_b"]) if point else "")
+        lines.append(f"| {epoch} | " + " | ".join(cells) + " |")
+    overheads = [s["tracking_overhead"]["share_of_epoch"] for s in methods.values() if s.get("tracking_overhead")]
+    if overheads:
+        lines += ["", f"Tracking overhead: scoring took {100 * float(np.nanmean(overheads)):.0f}% of the training "
+                  "time of the epochs it followed (mean over methods)."]
+    return lines

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import torch
@@ -15,9 +15,11 @@ from naslid.data import (
     SplitRecord,
     apply_split,
     balanced_subset_indices,
+    channel_stats,
     load_cifar10,
     load_digits_dataset,
     load_split,
+    resize_dataset,
     save_split,
     split_train_valid,
 )
@@ -40,6 +42,7 @@ class DataConfig:
     horizontal_flip: bool = True
     cutout: int = 0
     cache_dir: str | None = None  # where decoded CIFAR-10 arrays are cached (None: no cache)
+    resolution: int | None = None  # resize images to this many pixels a side by area averaging (None: as stored)
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -48,6 +51,9 @@ class DataConfig:
         if self.dataset == "cifar10" and not self.path:
             raise ValueError("dataset 'cifar10' needs a path: the packed npz or a cifar-10-batches-py folder "
                              "(e.g. --data-path ../shared/data/cifar10)")
+        if self.resolution is not None and (isinstance(self.resolution, bool) or not isinstance(self.resolution, int)
+                                            or self.resolution < 4):
+            raise ValueError(f"resolution={self.resolution!r}; expected a whole number of pixels >= 4 (or None)")
         if not 0 < self.valid_fraction < 1:
             raise ValueError(f"valid_fraction={self.valid_fraction}; expected a fraction in (0, 1)")
 
@@ -91,9 +97,15 @@ class RunData:
 def load_datasets(cfg: DataConfig) -> tuple[ImageDataset, ImageDataset]:
     """The full train and test sets named by `cfg`."""
     if cfg.dataset == "digits":
-        return load_digits_dataset(seed=cfg.seed)
-    return load_cifar10(cfg.path, train_limit=cfg.train_limit, test_limit=cfg.test_limit, seed=cfg.seed,
-                        cache_dir=cfg.cache_dir)
+        train, test = load_digits_dataset(seed=cfg.seed)
+    else:
+        train, test = load_cifar10(cfg.path, train_limit=cfg.train_limit, test_limit=cfg.test_limit, seed=cfg.seed,
+                                   cache_dir=cfg.cache_dir)
+    if cfg.resolution is None:
+        return train, test
+    train, test = resize_dataset(train, cfg.resolution), resize_dataset(test, cfg.resolution)
+    mean, std = channel_stats(train.images)  # averaging lowers the spread: normalise with the resized statistics
+    return replace(train, mean=mean, std=std), replace(test, mean=mean, std=std)
 
 
 def prepare_data(cfg: DataConfig, batch_size: int, device: torch.device, run_dir: Path | None = None,

@@ -16,7 +16,7 @@ logger = logging.getLogger(__name__)
 class RunEvaluator:
     """Loads every leaf of a run once and scores architectures on the held-out valid split."""
 
-    def __init__(self, run: PartitionRun, part: str = "valid", batch_size: int = 500) -> None:
+    def __init__(self, run: PartitionRun) -> None:
         self.run = run
         self.tree: PartitionTree = run.tree
         unfinished = [leaf.id for leaf in self.tree.leaves() if not leaf.finetuned]
@@ -25,12 +25,9 @@ class RunEvaluator:
         self.networks: dict[int, NB201SuperNet] = {
             leaf.id: run.load_network(leaf).eval() for leaf in self.tree.leaves()
         }
-        proxy = run.cfg.proxy
-        evaluation = list(run.data.evaluation_loader(part, batch_size, proxy.evaluation_images).eval_batches())
-        calibration = [images for images, _ in run.data.batches(proxy.calibration_batches,
-                                                                 run.cfg.train.batch_size, seed=run.cfg.seed)]
-        self.evaluator = ProxyEvaluator(self.owner, evaluation, calibration, proxy)
-        self.part = part
+        evaluation, calibration = run.proxy_batches()
+        self.evaluator = ProxyEvaluator(self.owner, evaluation, calibration, run.cfg.proxy)
+        self.part = "valid"
 
     def owner(self, arch: Arch) -> NB201SuperNet:
         return self.networks[self.tree.leaf_for(arch).id]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 
@@ -23,12 +24,14 @@ from naslid.partition import (
     PartitionTree,
     SequentialRunner,
     SplitRecord,
+    choose_edge,
     edge_similarities,
     partition_ops,
 )
 from naslid.runs.config import TRAINING_SECTIONS, RunConfig, resolve_device
 from naslid.runs.datasets import RunData, prepare_data
-from naslid.spaces import SubSpace, edge_name
+from naslid.runs.tracking import TRACKING_FILE, EpochScorer, Tracking, ranking_curve, tracked_scores
+from naslid.spaces import Arch, SubSpace, edge_name
 from naslid.train import load_checkpoint, save_checkpoint, train_supernet
 
 logger = logging.getLogger(__name__)
@@ -73,7 +76,8 @@ class PartitionRun:
     """Drives one method's schedule in one run directory."""
 
     def __init__(self, run_dir: str | Path, cfg: RunConfig, progress: bool = False,
-                 runner: JobRunner | None = None, data: RunData | None = None) -> None:
+                 runner: JobRunner | None = None, data: RunData | None = None,
+                 tracking: Tracking | None = None) -> None:
         self.run_dir = Path(run_dir)
         self.cfg = open_run(self.run_dir, cfg)
         self.device = resolve_device(cfg.device)
@@ -84,6 +88,13 @@ class PartitionRun:
         self.train_cfg = cfg.train  # its epochs are the schedule's total (RunConfig derives them)
         if not (self.run_dir / "split.json").is_file():
             save_split(self.run_dir / "split.json", self.data.split)  # the same split, recorded in every run
+        tracking_path = self.run_dir / TRACKING_FILE
+        if tracking is not None:
+            tracking.save(tracking_path)  # workers and resumed runs read it from the directory
+        elif tracking_path.is_file():
+            tracking = Tracking.load(tracking_path)
+        self.tracking = tracking
+        self._proxy_batches: tuple[list, list] | None = None
         tree_path = self.run_dir / TREE_FILE
         if tree_path.is_file():
             self.tree = PartitionTree.load(tree_path)
@@ -99,6 +110,42 @@ class PartitionRun:
             "data": self.cfg.data.to_dict(),
             "seed": self.cfg.seed,
         }
+
+    def proxy_batches(self) -> tuple[list[tuple[torch.Tensor, torch.Tensor]], list[torch.Tensor]]:
+        """The held-out evaluation batches and the BN calibration images every proxy score of this run uses."""
+        if self._proxy_batches is None:
+            proxy = self.cfg.proxy
+            evaluation = list(self.data.evaluation_loader("valid", 500, proxy.evaluation_images).eval_batches())
+            calibration = [images for images, _ in self.data.batches(proxy.calibration_batches,
+                                                                      self.cfg.train.batch_size, seed=self.cfg.seed)]
+            self._proxy_batches = evaluation, calibration
+        return self._proxy_batches
+
+    def epoch_scorer(self, node: PartitionNode, last_epoch: int, offset: int = 0) -> EpochScorer | None:
+        """The tracking callback for training `node` (None when the run tracks nothing or the node owns none)."""
+        if self.tracking is None:
+            return None
+        archs = [arch for arch in self.tracking.archs if node.subspace.contains(arch)]
+        if not archs:
+            return None
+        evaluation, calibration = self.proxy_batches()
+        return EpochScorer(archs, self.tracking.every, evaluation, calibration, self.cfg.proxy, offset=offset,
+                           last_epoch=last_epoch)
+
+    def node_histories(self) -> list[list[dict]]:
+        """The training history of every node that has a checkpoint (ancestors' entries included)."""
+        histories = []
+        for node in self.tree.nodes.values():
+            if node.checkpoint is not None and (self.run_dir / node.checkpoint).is_file():
+                histories.append(load_checkpoint(self.run_dir / node.checkpoint)["history"])
+        return histories
+
+    def ranking_curve(self, truth: Mapping[Arch, float], histories: list[list[dict]] | None = None) -> list[dict]:
+        """Kendall tau-b and Spearman of the tracked architectures at each scored epoch (empty: nothing tracked)."""
+        if self.tracking is None:
+            return []
+        histories = self.node_histories() if histories is None else histories
+        return ranking_curve(tracked_scores(histories), self.tracking.archs, truth)
 
     def save_tree(self) -> None:
         self.tree.save(self.run_dir / TREE_FILE)
@@ -147,7 +194,8 @@ class PartitionRun:
         net = build_supernet(self.cfg, self.device)
         logger.info("node %d (%d archs): training up to epoch %d", node.id, node.subspace.size(), until_epoch)
         train_supernet(net, node.subspace, self.data.train_loader, self.train_cfg, until_epoch=until_epoch,
-                       checkpoint_path=path, checkpoint_extra={"node": node.id}, progress=self.progress)
+                       checkpoint_path=path, checkpoint_extra={"node": node.id}, progress=self.progress,
+                       on_epoch_end=self.epoch_scorer(node, until_epoch))
         return str(path.relative_to(self.run_dir))
 
     def candidate_edges(self, node: PartitionNode) -> list[int]:
@@ -168,7 +216,7 @@ class PartitionRun:
                                edge_scores={}, similarities={})
         net = self.load_network(node)
         seed = _node_seed(split_cfg.seed, node.id)
-        batches = self.data.batches(split_cfg.batches, split_cfg.batch_size, seed=seed % (2**31))
+        batches = self.data.batches(split_cfg.measured_batches, split_cfg.batch_size, seed=seed % (2**31))
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
             torch.cuda.reset_peak_memory_stats(self.device)
@@ -179,10 +227,9 @@ class PartitionRun:
                                      progress=self.progress)
         seconds = time.perf_counter() - start
         peak = torch.cuda.max_memory_allocated(self.device) - baseline if self.device.type == "cuda" else None
-        partitions = {edge: partition_ops(m, node.subspace.allowed[edge], split_cfg.edge_score)
-                      for edge, m in matrices.items()}
+        partitions = {edge: partition_ops(m, node.subspace.allowed[edge]) for edge, m in matrices.items()}
         scores = {edge: p.score(split_cfg.edge_score) for edge, p in partitions.items()}
-        best = max(scores, key=lambda edge: (scores[edge], -edge))  # ties go to the lowest edge index
+        best = choose_edge(partitions, split_cfg.edge_score)
         return SplitRecord(
             edge=best, groups=[list(g) for g in partitions[best].groups], criterion=split_cfg.criterion,
             edge_scores={edge_name(e): s for e, s in scores.items()},
@@ -217,7 +264,9 @@ class PartitionRun:
             net = build_supernet(self.cfg, self.device, seed=_node_seed(self.cfg.seed, leaf.id) % (2**31))
             cfg = replace(self.cfg.train, epochs=max(schedule.finetune_epochs, 1))
             train_supernet(net, leaf.subspace, self.data.train_loader, cfg, until_epoch=schedule.finetune_epochs,
-                           checkpoint_path=path, checkpoint_extra={"node": leaf.id}, progress=self.progress)
+                           checkpoint_path=path, checkpoint_extra={"node": leaf.id}, progress=self.progress,
+                           on_epoch_end=self.epoch_scorer(leaf, schedule.finetune_epochs,
+                                                          offset=schedule.split_epochs[-1]))
             return str(path.relative_to(self.run_dir))
         return self.train_checkpoint(leaf.id, self.train_cfg.epochs)
 

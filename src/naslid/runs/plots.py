@@ -17,10 +17,13 @@ from naslid.spaces import Arch, format_arch  # noqa: E402
 
 
 def write_compare_plots(folder: Path, outcomes: list, truth: GroundTruth | None, plan, separability: dict,
-                        subsets: list | None = None) -> list[str]:
+                        subsets: list | None = None, curves: dict | None = None) -> list[str]:
     """Write the comparison figures into `folder`; returns their paths."""
     folder.mkdir(parents=True, exist_ok=True)
     paths = [_scatter(folder / "proxy_vs_truth.png", outcomes, truth, subsets or [])]
+    curves = {method: curve for method, curve in (curves or {}).items() if curve}
+    if curves:
+        paths.append(_tau_curves(folder / "tau_while_training.png", curves, plan))
     profiled = next((o for o in reversed(outcomes) if o.method == "nas-lid"), outcomes[-1])
     paths.append(_profiles(folder / "lid_profiles.png", profiled, truth, plan))
     if separability:
@@ -85,6 +88,26 @@ def _profiles(path: Path, outcome, truth: GroundTruth | None, plan) -> Path:
     axis.set_title(f"LID profiles of the best and worst architectures by {source}\n({outcome.method} leaf weights, "
                    "BN running statistics of the leaf)", fontsize=9)
     axis.legend(fontsize=6, loc="best")
+    axis.grid(alpha=0.3)
+    return _save(figure, path)
+
+
+def _tau_curves(path: Path, curves: dict[str, list[dict]], plan) -> Path:
+    figure, axis = plt.subplots(figsize=(7, 4.2))
+    for method, curve in curves.items():
+        epochs = [p["epoch"] for p in curve]
+        taus = np.array([p["kendall_tau_b"] for p in curve])
+        axis.plot(epochs, taus, "-o", markersize=3, label=method)
+        seeds = [p.get("kendall_tau_b_seeds") or [p["kendall_tau_b"]] for p in curve]
+        if max(len(s) for s in seeds) > 1:
+            axis.fill_between(epochs, [min(s) for s in seeds], [max(s) for s in seeds], alpha=0.15)
+    axis.axhline(0.0, color="grey", linewidth=0.8)
+    axis.set_xlabel("epoch")
+    axis.set_ylabel("Kendall tau-b vs ground truth")
+    n = curves[next(iter(curves))][0]["n"]
+    band = " (line: mean over seeds; band: min to max)" if len(plan.seeds) > 1 else ""
+    axis.set_title(f"Ranking while training: {plan.track_subset} ({n} archs){band}", fontsize=9)
+    axis.legend(fontsize=8)
     axis.grid(alpha=0.3)
     return _save(figure, path)
 

@@ -11,7 +11,7 @@ import logging
 import math
 import os
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -38,12 +38,12 @@ class EpochLoader(Protocol):
 
 @dataclass
 class TrainConfig:
-    """SPOS training settings; defaults follow the NB201 / NAS-LID reference recipe."""
+    """SPOS training settings (SGD, Nesterov, cosine to `min_learning_rate`)."""
 
     epochs: int = 100  # length of the cosine schedule; NAS-LID splits at 20/40/60/80 of 100
-    batch_size: int = 64  # reference recipe (the loader is built with it)
-    learning_rate: float = 0.025  # SGD, NB201 search recipe
-    min_learning_rate: float = 0.001
+    batch_size: int = 64  # the NAS-LID authors' NB201 config and GM-NAS's default (64)
+    learning_rate: float = 0.025  # GM-NAS's NB201 default (the NAS-LID authors' config: 0.001)
+    min_learning_rate: float = 0.001  # GM-NAS's NB201 default
     warmup_epochs: float = 0.0
     momentum: float = 0.9
     nesterov: bool = True
@@ -170,12 +170,15 @@ def train_supernet(
     checkpoint_path: str | os.PathLike | None = None,
     checkpoint_extra: dict | None = None,
     progress: bool = False,
+    on_epoch_end: Callable[[nn.Module, TrainState], dict | None] | None = None,
 ) -> TrainState:
     """Train `net` with uniform single paths from `subspace` up to `until_epoch` (default `cfg.epochs`).
 
     Continues from `state` if given, else from `checkpoint_path` if that file exists, else from scratch.
     After every epoch the state is saved to `checkpoint_path` (when given), so an interrupted run resumes
-    at its last finished epoch and ends with the same weights as an uninterrupted one.
+    at its last finished epoch and ends with the same weights as an uninterrupted one. `on_epoch_end(net,
+    state)` runs after each epoch, before the checkpoint; what it returns is added to that epoch's history
+    entry (e.g. proxy scores while training). It must leave `net` as it found it.
     """
     until_epoch = cfg.epochs if until_epoch is None else until_epoch
     device = next(net.parameters()).device
@@ -196,6 +199,8 @@ def train_supernet(
         metrics = _train_one_epoch(net, subspace, loader, cfg, state, device, channels_last, progress)
         state.epoch += 1
         state.history.append({"epoch": state.epoch, **metrics})
+        if on_epoch_end is not None:
+            state.history[-1].update(on_epoch_end(net, state) or {})
         logger.info("epoch %d: loss %.4f acc %.2f%% %.0f img/s", state.epoch, metrics["loss"],
                     100 * metrics["accuracy"], metrics["images_per_second"])
         if checkpoint_path is not None:
