@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from naslid._file_mode import umask_file_mode
 from naslid.spaces import Arch, SubSpace, edge_name
 
 TREE_SCHEMA = "naslid.partition_tree/1"
@@ -150,6 +151,7 @@ class PartitionTree:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         handle, temporary = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+        os.fchmod(handle, umask_file_mode())  # mkstemp makes 0600 files
         with os.fdopen(handle, "w") as stream:
             json.dump(self.to_json(), stream, indent=1)
         os.replace(temporary, path)

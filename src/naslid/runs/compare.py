@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 import naslid
+from naslid._file_mode import umask_file_mode
 from naslid.bench import Benchmark, load_benchmark, rank_metrics, select_subset
 from naslid.partition import JobRunner, separability
 from naslid.runs.config import RunConfig
@@ -50,6 +51,7 @@ class MethodOutcome:
 def _write_json(path: Path, data: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    os.fchmod(handle, umask_file_mode())  # mkstemp makes 0600 files
     with os.fdopen(handle, "w") as stream:
         json.dump(data, stream, indent=1, allow_nan=False)
         stream.write("\n")

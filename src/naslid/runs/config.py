@@ -10,6 +10,7 @@ from pathlib import Path
 
 import torch
 
+from naslid._file_mode import umask_file_mode
 from naslid.nn import NB201Config
 from naslid.partition import ScheduleConfig, SplitConfig
 from naslid.runs.datasets import DataConfig
@@ -65,6 +66,7 @@ class RunConfig:
         """Write the configuration through a temporary file and a rename (workers may write it at once)."""
         path = Path(path)
         handle, temporary = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+        os.fchmod(handle, umask_file_mode())  # mkstemp makes 0600 files
         with os.fdopen(handle, "w") as stream:
             stream.write(json.dumps(self.to_dict(), indent=1) + "\n")
         os.replace(temporary, path)

@@ -9,6 +9,8 @@ from typing import Any
 
 import torch
 
+from naslid._file_mode import umask_file_mode
+
 CHECKPOINT_SCHEMA = "naslid.checkpoint/1"
 
 
@@ -17,6 +19,7 @@ def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    os.fchmod(handle, umask_file_mode())  # mkstemp makes 0600 files
     os.close(handle)
     try:
         torch.save({"schema": CHECKPOINT_SCHEMA, **state}, temporary)
