@@ -30,7 +30,8 @@ def _add_score_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--benchmark",
-        help="ground truth: CSV table (nb201_merged.csv), arch -> value JSON, or official NB201/NATS files",
+        help="ground truth: CSV table (nb201_merged.csv), arch -> value JSON, or official NB201/NATS files "
+        "(default: the NB201 table shipped with naslid)",
     )
     parser.add_argument(
         "--column", help="ground-truth column (default: c10_test_acc_200, seed mean at 200 epochs)"
@@ -65,10 +66,7 @@ def _run_score(args: argparse.Namespace) -> int:
     from naslid.bench import load_benchmark, read_predictions, score_predictions, write_scores
     from naslid.bench.scoring import DEFAULT_KS
 
-    if args.benchmark is None:
-        raise ValueError(
-            "no ground truth given; pass --benchmark TABLE (e.g. nb201_merged.csv, or a .json or .pth file)"
-        )
+    _check_output(args.out)
     predictions = read_predictions(args.predictions, args.prediction_column)
     try:
         benchmark = load_benchmark(args.benchmark, api=args.api)
@@ -95,10 +93,18 @@ def _run_score(args: argparse.Namespace) -> int:
         line += f"{_format_score(result.spearman, 10)}{_format_score(result.pearson, 9)}"
         line += "".join(_format_score(result.precision_at_k.get(k), 8) for k in ks)
         line += "".join(_format_score(result.top_k_kendall.get(k), 12) for k in ks)
-        print(line)
+        print(line + (f"  ({result.note})" if result.note else ""))
     if args.out:
         print(f"wrote {write_scores(report, args.out)}")
     return 0
+
+
+def _check_output(path: str | None) -> None:
+    """An output path that cannot be written fails before any work, not after the results are printed."""
+    from pathlib import Path
+
+    if path is not None and Path(path).is_dir():
+        raise ValueError(f"--out {path} is a directory; expected a file path such as {Path(path) / 'out.json'}")
 
 
 def _add_profile_arguments(parser: argparse.ArgumentParser) -> None:
@@ -210,8 +216,9 @@ def _add_run_flags(parser: argparse.ArgumentParser, schedule: bool = True) -> No
 
 
 def _run_config(args: argparse.Namespace):
-    """The preset's RunConfig with the flags the user set applied on top."""
+    """The preset's RunConfig with the flags the user set applied on top; a bad value names its flag."""
     from dataclasses import replace
+    from pathlib import Path
 
     from naslid.runs.presets import get_preset
 
@@ -228,20 +235,27 @@ def _run_config(args: argparse.Namespace):
         sections.setdefault("data", {}).update(crop_padding=4, horizontal_flip=True)
     if getattr(args, "dataset", None) == "digits":
         sections.setdefault("network", {}).setdefault("in_channels", 1)
-    for section, values in sections.items():
-        config = replace(config, **{section: replace(getattr(config, section), **values)})
-    if args.device is not None:
-        config = replace(config, device=args.device)
-    if args.seed is not None:
-        config = replace(config, seed=args.seed, data=replace(config.data, seed=args.seed),
-                         train=replace(config.train, seed=args.seed), split=replace(config.split, seed=args.seed),
-                         search=replace(config.search, seed=args.seed))
+    flags = {(section, field): dest for dest, (section, field) in _RUN_FLAGS.items()}
+    if getattr(args, "data_path", None) is not None:
+        # compared after resolving: `x.npz` and `/abs/x.npz` are the same data
+        sections.setdefault("data", {})["path"] = str(Path(args.data_path).expanduser().resolve())
+    try:
+        for section, values in sections.items():
+            try:
+                config = replace(config, **{section: replace(getattr(config, section), **values)})
+            except ValueError as error:
+                named = [f"--{flags[(section, field)].replace('_', '-')} {value}" for field, value in values.items()
+                         if (section, field) in flags and str(error).startswith(f"{field}=")]
+                raise ValueError(f"{', '.join(named) + ': ' if named else ''}{error}") from None
+        if args.device is not None:
+            config = replace(config, device=args.device)
+        if args.seed is not None:
+            config = replace(config, seed=args.seed, data=replace(config.data, seed=args.seed),
+                             train=replace(config.train, seed=args.seed), split=replace(config.split, seed=args.seed),
+                             search=replace(config.search, seed=args.seed))
+    except ValueError as error:
+        raise ValueError(f"{error} (preset {args.preset!r})") from None
     return config, preset.plan
-
-
-def _log_progress(args: argparse.Namespace) -> None:
-    if not args.verbose:
-        logging.getLogger("naslid").setLevel(logging.INFO)
 
 
 def _add_train_arguments(parser: argparse.ArgumentParser) -> None:
@@ -258,14 +272,19 @@ def _run_train(args: argparse.Namespace) -> int:
     from naslid.runs.partition import run_partition
     from naslid.spaces import SubSpace
 
+    if args.epochs is not None and args.epochs < 1:
+        raise ValueError(f"--epochs {args.epochs}: expected an integer >= 1 (unset: the preset's whole schedule)")
     config, _ = _run_config(args)
-    epochs = args.epochs or config.schedule.total_epochs
+    epochs = config.schedule.total_epochs if args.epochs is None else args.epochs
     schedule = replace(config.schedule, method="spos", split_epochs=(epochs,), finetune_epochs=0)
     config = replace(config, schedule=schedule)
     if args.subspace:
-        with open(args.subspace) as handle:
-            config = replace(config, space=[list(ops) for ops in SubSpace.from_json(json.load(handle)).allowed])
-    _log_progress(args)
+        try:
+            with open(args.subspace) as handle:
+                subspace = SubSpace.from_json(json.load(handle))
+        except (ValueError, KeyError, TypeError, AttributeError) as error:
+            raise ValueError(f"--subspace {args.subspace} is not a naslid.subspace/1 JSON file ({error})") from None
+        config = replace(config, space=[list(ops) for ops in subspace.allowed])
     tree = run_partition(args.run_dir, config, progress=not args.no_progress)
     root = tree.root
     history = _history(args.run_dir, root.checkpoint)
@@ -299,7 +318,6 @@ def _run_partition(args: argparse.Namespace) -> int:
 
     config, _ = _run_config(args)
     config = method_config(config, args.method)
-    _log_progress(args)
     run = PartitionRun(args.run_dir, config, progress=not args.no_progress, runner=get_runner(args.runner))
     _print_tree(run.run(finetune=not args.no_finetune), args.run_dir)
     return 0
@@ -330,7 +348,6 @@ def _run_finetune(args: argparse.Namespace) -> int:
     from naslid.runs.partition import CONFIG_FILE, PartitionRun
 
     config = RunConfig.load(_existing(Path(args.run_dir) / CONFIG_FILE))
-    _log_progress(args)
     tree = PartitionRun(args.run_dir, config, progress=not args.no_progress, runner=get_runner(args.runner)).run()
     _print_tree(tree, args.run_dir)
     return 0
@@ -347,7 +364,8 @@ def _add_search_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--algorithm", choices=["evolution", "random"], default="evolution")
     parser.add_argument("--budget", type=int, help="architectures to evaluate (default: the run's search config)")
     parser.add_argument("--seed", type=int, help="search seed (default: the run's)")
-    parser.add_argument("--benchmark", help="ground-truth table to look the best architecture up in")
+    parser.add_argument("--benchmark", help="ground-truth table to look the best architecture up in (default: the "
+                        "NB201 table shipped with naslid; 'none' to skip)")
     parser.add_argument("--out", help="search result JSON (default RUN_DIR/search_<algorithm>.json)")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
@@ -362,8 +380,9 @@ def _run_search(args: argparse.Namespace) -> int:
     from naslid.runs.partition import CONFIG_FILE, PartitionRun
     from naslid.search import evolutionary_search, random_search
 
+    _check_output(args.out)
     config = RunConfig.load(_existing(Path(args.run_dir) / CONFIG_FILE))
-    benchmark = load_benchmark(args.benchmark) if args.benchmark else None
+    benchmark = None if args.benchmark == "none" else load_benchmark(args.benchmark)
     run = PartitionRun(args.run_dir, config)
     evaluator = RunEvaluator(run)
     leaves = [leaf.subspace for leaf in run.tree.leaves()]
@@ -390,7 +409,8 @@ def _run_search(args: argparse.Namespace) -> int:
 
 def _add_compare_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run_dir", help="comparison directory (one run folder per method; resumes if present)")
-    parser.add_argument("--benchmark", help="NB201 ground truth (e.g. nb201_merged.csv) to rank against")
+    parser.add_argument("--benchmark", help="NB201 ground truth to rank against (default: the NB201 table shipped "
+                        "with naslid; e.g. nb201_merged.csv; 'none' to skip ranking)")
     parser.add_argument("--column", help="ground-truth column (default: the benchmark's, c10_test_acc_200)")
     parser.add_argument("--methods", help="comma-separated subset of spos,few-shot,gm-nas,nas-lid,random-split")
     _add_run_flags(parser)
@@ -405,11 +425,19 @@ def _run_compare(args: argparse.Namespace) -> int:
     config, plan = _run_config(args)
     if args.methods:
         plan = replace(plan, methods=tuple(m.strip() for m in args.methods.split(",")))
-    _log_progress(args)
-    results = compare_methods(args.run_dir, config, plan, args.benchmark, args.column, progress=not args.no_progress,
-                              runner=get_runner(args.runner))
+    results = compare_methods(args.run_dir, config, plan, _benchmark_path(args.benchmark), args.column,
+                              progress=not args.no_progress, runner=get_runner(args.runner))
     _print_compare(results, args.run_dir)
     return 0
+
+
+def _benchmark_path(flag: str | None) -> str | None:
+    """--benchmark as given, the packaged NB201 table when unset, None for 'none'."""
+    from naslid.bench import packaged_table_path
+
+    if flag == "none":
+        return None
+    return flag if flag is not None else str(packaged_table_path())
 
 
 def _print_compare(results: dict, run_dir: str) -> None:
@@ -425,29 +453,24 @@ def _print_compare(results: dict, run_dir: str) -> None:
 
 def _add_demo_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--run-dir", default="naslid-demo", help="where to write (default ./naslid-demo)")
-    parser.add_argument("--benchmark", help="NB201 ground truth (nb201_merged.csv) to rank against; found "
-                        "automatically at ../shared/data/nb201/ when present")
+    parser.add_argument("--benchmark", help="NB201 ground truth to rank against (default: the NB201 table shipped "
+                        "with naslid; 'none' to skip ranking)")
     parser.add_argument("--device", help="auto (default), cpu or cuda")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
 
 def _run_demo(args: argparse.Namespace) -> int:
     from dataclasses import replace
-    from pathlib import Path
 
     from naslid.runs.compare import compare_methods
     from naslid.runs.presets import get_preset
 
     preset = get_preset("tiny")
     config = replace(preset.config, device=args.device or "auto")
-    benchmark = args.benchmark
-    for candidate in (Path("../shared/data/nb201/nb201_merged.csv"), Path("shared/data/nb201/nb201_merged.csv")):
-        if benchmark is None and candidate.is_file():
-            benchmark = str(candidate)
+    benchmark = _benchmark_path(args.benchmark)
     print("naslid demo: SPOS, Few-shot NAS, GM-NAS and NAS-LID on the bundled 8x8 digits with a narrow NB201 "
           "supernet (preset 'tiny': " + preset.purpose + ")")
-    print(f"ranking against: {benchmark or 'no benchmark found (pass --benchmark nb201_merged.csv)'}")
-    _log_progress(args)
+    print(f"ranking against: {benchmark or 'nothing (--benchmark none)'}")
     results = compare_methods(args.run_dir, config, preset.plan, benchmark, progress=not args.no_progress)
     _print_compare(results, args.run_dir)
     print("note: the tiny preset trains on 8x8 digits for a few epochs; its rankings show the pipeline works, "
@@ -488,21 +511,36 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
+    # INFO lines (progress details) only with -v; warnings and errors always; all on stderr
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s",
+                        stream=sys.stderr)
+    logging.getLogger("naslid").setLevel(logging.INFO if args.verbose else logging.WARNING)
     if not getattr(args, "run", None):
         parser.print_help()
         return 2
+    from naslid.runs.lock import RunDirectoryBusy
+
     try:
         return int(args.run(args) or 0)
-    except (ValueError, KeyError, FileNotFoundError, NotADirectoryError) as error:
+    except (ValueError, KeyError, OSError, RunDirectoryBusy) as error:
         if args.debug:
             raise
-        message = error.args[0] if isinstance(error, KeyError) and error.args else error
-        print(f"naslid {args.command}: error: {message}", file=sys.stderr)
+        print(f"naslid {args.command}: error: {_one_line(error)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"naslid {args.command}: interrupted; rerun the same command to resume", file=sys.stderr)
         return 130
+
+
+def _one_line(error: BaseException) -> str:
+    """A user error as one line: the message, and for an OS error the file it concerns."""
+    if isinstance(error, KeyError) and error.args:
+        message = str(error.args[0])
+    elif isinstance(error, OSError) and error.filename is not None and error.strerror:
+        message = f"{error.filename}: {error.strerror}"
+    else:
+        message = str(error) or type(error).__name__
+    return " ".join(message.split())
 
 
 if __name__ == "__main__":

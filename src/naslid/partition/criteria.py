@@ -54,8 +54,10 @@ class SplitConfig:
             raise ValueError(f"edge_score={self.edge_score!r}; expected one of {list(EDGE_SCORES)}")
         if self.bn_mode not in BN_MODES:
             raise ValueError(f"bn_mode={self.bn_mode!r}; expected one of {list(BN_MODES)}")
-        if self.batches < 1:
-            raise ValueError(f"batches={self.batches}; expected at least 1")
+        for name, low in (("batches", 1), ("batch_size", 3), ("k", 2)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise ValueError(f"{name}={value!r}; expected an integer >= {low}")
         if self.k < 2 or self.k >= self.batch_size:
             raise ValueError(f"k={self.k}; expected 2 <= k < batch_size ({self.batch_size})")
 

@@ -137,13 +137,20 @@ class PartitionTree:
 
     @classmethod
     def from_json(cls, data: dict) -> PartitionTree:
-        schema = data.get("schema")
+        schema = data.get("schema") if isinstance(data, dict) else None
         if not str(schema).startswith("naslid.partition_tree/"):
             raise ValueError(f"not a naslid partition tree (schema {schema!r})")
         if schema != TREE_SCHEMA:
             raise ValueError(f"unsupported partition tree schema {schema!r}; this naslid reads {TREE_SCHEMA!r}")
         tree = cls(protocol=data.get("protocol", {}))
-        tree.nodes = {node["id"]: PartitionNode.from_json(node) for node in data["nodes"]}
+        try:
+            tree.nodes = {int(node["id"]): PartitionNode.from_json(node) for node in data["nodes"]}
+        except KeyError as error:
+            raise ValueError(f"partition tree lacks the entry {error.args[0]!r}") from None
+        except (TypeError, ValueError, AttributeError) as error:
+            raise ValueError(f"partition tree holds a malformed node ({error})") from None
+        if 0 not in tree.nodes:
+            raise ValueError("partition tree has no root node (id 0)")
         return tree
 
     def save(self, path: str | os.PathLike) -> Path:
@@ -164,6 +171,8 @@ class PartitionTree:
             raise FileNotFoundError(f"partition tree {path} not found; expected partition_tree.json of a naslid run")
         try:
             data = json.loads(path.read_text())
+            return cls.from_json(data)
         except json.JSONDecodeError as error:
-            raise ValueError(f"partition tree {path} is not valid JSON: {error}") from error
-        return cls.from_json(data)
+            raise ValueError(f"partition tree {path} is not valid JSON: {error}") from None
+        except ValueError as error:
+            raise ValueError(f"partition tree {path}: {error}") from None

@@ -26,7 +26,8 @@ from naslid.bench import Benchmark, load_benchmark, rank_metrics, select_subset
 from naslid.partition import JobRunner, separability
 from naslid.runs.config import RunConfig
 from naslid.runs.evaluate import RunEvaluator
-from naslid.runs.partition import PartitionRun
+from naslid.runs.lock import lock_run_directory, release_run_directory
+from naslid.runs.partition import PartitionRun, remove_stale_temporaries
 from naslid.runs.presets import ComparePlan, method_config
 from naslid.search import evolutionary_search, load_search_result
 from naslid.spaces import Arch, NB201Space, format_arch, parse_arch
@@ -124,6 +125,12 @@ def compare_methods(
     """Run every method of `plan` under `config` and write the comparison; returns the results dict."""
     run_dir = Path(run_dir)
     start = time.perf_counter()
+    for method in plan.methods:  # every name is checked before any work
+        method_config(config, method)
+    if len(set(plan.methods)) != len(plan.methods):
+        raise ValueError(f"methods {list(plan.methods)} name a method twice; expected each at most once")
+    took_lock = lock_run_directory(run_dir)  # one writer: the method folders are locked by their runs too
+    remove_stale_temporaries(run_dir)
     benchmark = load_benchmark(benchmark_path) if benchmark_path else None
     column = (benchmark.column_info(column).column if benchmark else None)
     subsets, archs, truth = _archs_to_score(plan, benchmark, column, config.seed)
@@ -166,6 +173,10 @@ def compare_methods(
     results["seconds"] = {"plots": time.perf_counter() - plot_start, "total": time.perf_counter() - start}
     _write_json(run_dir / "compare.json", results)
     (run_dir / "compare.md").write_text(markdown_table(results))
+    for outcome in outcomes:
+        outcome.run.close()
+    if took_lock:
+        release_run_directory(run_dir)
     return results
 
 
