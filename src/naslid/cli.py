@@ -382,8 +382,8 @@ def _run_search(args: argparse.Namespace) -> int:
 
     _check_output(args.out)
     config = RunConfig.load(_existing(Path(args.run_dir) / CONFIG_FILE))
-    benchmark = None if args.benchmark == "none" else load_benchmark(args.benchmark)
     run = PartitionRun(args.run_dir, config)
+    benchmark = None if args.benchmark == "none" else load_benchmark(args.benchmark)
     evaluator = RunEvaluator(run)
     leaves = [leaf.subspace for leaf in run.tree.leaves()]
     search = replace(config.search, **_overrides(args, ["budget", "seed"]))
