@@ -110,8 +110,8 @@ def _summary(rows: list[dict]) -> str:
             values = [r["ranking"][subset][key] for r in group]
             return f"{np.mean(values):.3f} ± {np.std(values, ddof=1) if len(values) > 1 else 0:.3f}"
         epochs = sorted({p["epoch"] for r in group for p in r["curve"]})
-        curve = ", ".join(f"{e}: {np.mean([p['kendall_tau_b'] for r in group for p in r['curve'] if p['epoch'] == e]):.2f}"
-                          for e in epochs)
+        means = {e: np.mean([p["kendall_tau_b"] for r in group for p in r["curve"] if p["epoch"] == e]) for e in epochs}
+        curve = ", ".join(f"{e}: {tau:.2f}" for e, tau in means.items())
         settings = ", ".join(f"{k}={v}" for k, v in group[0]["settings"].items())
         lines.append(f"| {name} | {settings} | {','.join(str(r['seed']) for r in group)} | "
                      f"{spread('kendall_tau_b', 'random1000')} | {spread('spearman', 'random1000')} | "

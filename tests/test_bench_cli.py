@@ -14,7 +14,11 @@ def test_score_reproduces_the_fewshot_figures_and_writes_json(shared_data, tmp_p
     code = main([*argv, "--subset", "all", "--subset", "top1%", "--out", str(out)])
     printed = capsys.readouterr().out
     assert code == 0
-    assert "0.5508" in printed and "0.7410" in printed and "158" in printed and f"wrote {out}" in printed
+    assert f"wrote {out}" in printed
+    rows = {line.split()[0]: line.split() for line in printed.splitlines() if line.startswith(("all ", "top1% "))}
+    # README figures: tau-b 0.5508 on all 15625; top1% of the few-shot ground truth is k = 157, 158 with ties
+    assert rows["all"][1:3] == ["15625", "0.5508"] and rows["top1%"][1] == "158"
+    assert "0.7410" in rows["all"]
     data = json.loads(out.read_text())
     assert data["schema"] == "naslid.scores/1" and data["protocol"]["subsets"] == ["all", "top1%"]
     assert round(data["results"][0]["kendall_tau_b"], 4) == 0.5508
@@ -50,3 +54,22 @@ def test_score_user_errors_print_one_line_and_exit_2(tmp_path, capsys, monkeypat
     monkeypatch.setitem(sys.modules, "nas_201_api", None)  # the optional API is not installed
     assert main(["score", str(predictions), "--benchmark", str(tmp_path / "bench.pth")]) == 2
     assert "pip install nas-bench-201" in capsys.readouterr().err
+
+
+def test_score_100_predictions_against_the_packaged_table_reports_every_subset(tmp_path, capsys):
+    """Issue 10 item 12: top1% of 100 holds one arch; it is reported as such and `all` is still printed."""
+    from naslid.bench import load_benchmark
+
+    table = load_benchmark()
+    archs = table.archs()[:100]
+    predictions = tmp_path / "predictions.json"
+    predictions.write_text(json.dumps({str(arch): float(i % 13) for i, arch in enumerate(archs)}))
+    out = tmp_path / "scores.json"
+    assert main(["score", str(predictions), "--out", str(out)]) == 0  # default: the packaged table, all + top1%
+    printed = capsys.readouterr().out
+    lines = {line.split()[0]: line for line in printed.splitlines() if line.startswith(("all ", "top1% "))}
+    assert lines["all"].split()[1] == "100" and "cannot" not in lines["all"]
+    assert lines["top1%"].split()[1] == "1" and "(cannot be ranked: holds 1 architecture(s) of 100" in lines["top1%"]
+    results = json.loads(out.read_text())["results"]
+    assert results[0]["kendall_tau_b"] is not None and results[1]["kendall_tau_b"] is None
+    assert results[1]["note"].startswith("cannot be ranked")

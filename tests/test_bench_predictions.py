@@ -1,6 +1,7 @@
 """Reading predictions files: both architecture key forms, JSON and CSV, and clear errors."""
 
 import json
+import re
 
 import pytest
 
@@ -122,3 +123,15 @@ def test_third_party_predictions_cover_the_space(shared_data):
 def test_fast_and_literal_eval_paths_agree():
     spaced = README_TUPLE.replace(", ", " ,  ")  # not the canonical repr: parsed by literal_eval
     assert parse_arch_key(spaced) == parse_arch_key(README_TUPLE) == parse_arch(README_STRING)
+
+
+def test_duplicate_json_keys_are_refused_naming_the_key(tmp_path):
+    """Issue 10 item 4: `{"A": 1, "A": 2}` used to keep 2 silently."""
+    path = tmp_path / "predictions.json"
+    path.write_text(f'{{"{OTHER}": 1, "{README_STRING}": 3, "{OTHER}": 2}}')
+    with pytest.raises(ValueError, match=rf"key '{re.escape(OTHER)}' appears twice \(values 1 and 2\)"):
+        read_predictions(path)
+    nested = tmp_path / "nested.json"
+    nested.write_text(f'{{"predictions": {{"{OTHER}": 1}}, "protocol": {{"n": 1, "n": 2}}}}')
+    with pytest.raises(ValueError, match="key 'n' appears twice"):
+        read_predictions(nested)

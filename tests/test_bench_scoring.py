@@ -14,6 +14,7 @@ from naslid.bench import (
     read_predictions,
     read_scores,
     score_predictions,
+    select_subset,
     write_scores,
 )
 from naslid.spaces import NB201Space
@@ -62,7 +63,13 @@ def test_scores_against_the_merged_table_state_column_epochs_and_seeds(shared_da
     result = report.result("unique")
     assert result.n == 6466 and result.column == "c10_test_acc_200 (200 epochs, seeds: mean)"
     assert report.protocol["epochs"] == 200 and report.protocol["seeds"] == "mean"
-    assert 0.4 < result.kendall_tau_b < 0.6 and set(result.precision_at_k) == {10}
+    assert set(result.precision_at_k) == {10}
+    # the value it must have: scipy's tau-b over the same 6466 archs (one per unique_str, lowest index)
+    from scipy.stats import kendalltau
+
+    chosen = select_subset("unique", table.ground_truth(archs=list(predictions.values)).values, table.index_of).archs
+    expected = kendalltau([predictions.values[a] for a in chosen], [table.value(a) for a in chosen], variant="b")
+    assert result.kendall_tau_b == pytest.approx(expected.statistic, abs=1e-12)
 
 
 def _small_case():
@@ -115,3 +122,18 @@ def test_partial_predictions_rank_only_what_was_predicted():
     report = score_predictions(part, table, subsets=["all", "top50%"])
     assert report.result("all").n == 12 and report.result("top50%").n == 6
     assert report.protocol["n_predictions"] == 12 and report.protocol["n_benchmark"] == 30
+
+
+def test_subsets_that_cannot_be_formed_are_reported_next_to_the_others():
+    """Issue 10 item 12: with 30 predictions, top1% holds 1 arch and random1000 cannot be drawn; `all` survives."""
+    archs, table, proxy = _small_case()
+    report = score_predictions(proxy, table, subsets=["all", "top1%", "random1000"], ks=[5])
+    assert [result.subset for result in report.results] == ["all", "top1%", "random1000"]
+    assert report.result("all").n == 30 and report.result("all").note is None
+    assert math.isfinite(report.result("all").kendall_tau_b)
+    top = report.result("top1%")
+    assert top.n == 1 and "need at least 2" in top.note and math.isnan(top.kendall_tau_b)
+    assert "cannot be formed" in report.result("random1000").note
+    assert report.to_json()["results"][1]["kendall_tau_b"] is None
+    with pytest.raises(ValueError, match="unknown subset"):
+        score_predictions(proxy, table, subsets=["all", "best10"])

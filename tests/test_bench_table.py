@@ -97,8 +97,18 @@ def test_small_table_without_index_uses_row_order(tmp_path):
     assert len(table) == 2 and table.columns == ("a_12", "b_200")
     assert table.index_of(parse_arch(INDEX0)) == 1
     assert table.values([parse_arch(INDEX0), parse_arch(OTHER)], "a_12").tolist() == [2.5, 1.5]
-    with pytest.raises(KeyError, match="choose one of"):
+    with pytest.raises(KeyError, match=r"no 'c10_test_acc_200' column; name the column .*\['a_12', 'b_200'\]"):
         table.value(parse_arch(OTHER))
+
+
+def test_a_table_without_the_default_column_never_falls_back_to_another(tmp_path):
+    """Issue 10 item 5: a lone 12-epoch column was used silently in place of the 200-epoch default."""
+    table = BenchmarkTable.from_csv(_write(tmp_path, f"arch_str,c10_test_acc_12\n{OTHER},1.5\n{INDEX0},2.5\n"))
+    with pytest.raises(KeyError, match="no 'c10_test_acc_200' column"):
+        table.column_info()
+    with pytest.raises(KeyError, match="no 'c10_test_acc_200' column"):
+        table.ground_truth()
+    assert table.column_info("c10_test_acc_12").epochs == 12  # named explicitly, it is used
 
 
 def test_load_benchmark_dispatches_on_the_file_form(tmp_path, shared_data):

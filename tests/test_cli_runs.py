@@ -3,11 +3,15 @@
 import json
 
 import pytest
+from scipy.stats import kendalltau
 
+from naslid.bench import load_benchmark, packaged_table_path, select_subset
 from naslid.cli import main
+from naslid.spaces import format_arch, parse_arch
 
 
-def test_train_partition_finetune_search(tmp_path, capsys, shared_data):
+def test_train_partition_finetune_search(tmp_path, capsys):
+    """Needs no shared data: training uses the bundled digits, ranking the packaged NB201 table."""
     run = tmp_path / "run"
     assert main(["train", str(tmp_path / "spos"), "--epochs", "1", "--channels", "4", "--no-progress"]) == 0
     assert "trained a supernet on 15625 architectures for 1 epochs" in capsys.readouterr().out
@@ -18,12 +22,14 @@ def test_train_partition_finetune_search(tmp_path, capsys, shared_data):
     assert "node 0: 15625 archs, 1 epochs, split on" in out and "fine-tuned" not in out
     assert main(["finetune", str(run), "--no-progress"]) == 0
     assert out.count("leaf") == capsys.readouterr().out.count("leaf, fine-tuned")
-    benchmark = shared_data / "nb201" / "nb201_merged.csv"
-    assert main(["search", str(run), "--budget", "12", "--benchmark", str(benchmark), "--no-progress"]) == 0
+    assert main(["search", str(run), "--budget", "12", "--no-progress"]) == 0  # default: the packaged table
     out = capsys.readouterr().out
-    assert "evolution: 12 architectures evaluated" in out and "c10_test_acc_200" in out
     result = json.loads((run / "search_evolution.json").read_text())
     assert result["schema"] == "naslid.search/1" and len(result["history"]) == 12
+    best = result["best_arch"]
+    truth = load_benchmark().value(parse_arch(best), "c10_test_acc_200")
+    assert f"evolution: 12 architectures evaluated; best {best}" in out
+    assert f"  c10_test_acc_200: {truth:.2f}" in out.splitlines()
 
 
 def test_user_errors_are_one_line_and_exit_2(tmp_path, capsys):
@@ -38,21 +44,28 @@ def test_user_errors_are_one_line_and_exit_2(tmp_path, capsys):
         main(["partition", str(tmp_path / "z"), "--split-epochs", "a,b"])
 
 
-def test_compare_tiny_preset_writes_table_json_and_plots(tmp_path, capsys, shared_data):
-    benchmark = shared_data / "nb201" / "nb201_merged.csv"
+def test_compare_tiny_preset_writes_table_json_and_plots(tmp_path, capsys):
+    """Needs no shared data: ranks against the packaged NB201 table, the default --benchmark."""
     out_dir = tmp_path / "compare"
-    assert main(["compare", str(out_dir), "--preset", "tiny", "--benchmark", str(benchmark), "--no-progress"]) == 0
+    assert main(["compare", str(out_dir), "--preset", "tiny", "--no-progress"]) == 0
     printed = capsys.readouterr().out
     results = json.loads((out_dir / "compare.json").read_text())
     assert results["schema"] == "naslid.compare/1"
     assert list(results["methods"]) == ["spos", "few-shot", "gm-nas", "nas-lid", "random-split"]
     assert [s["name"] for s in results["protocol"]["ranking_subsets"]] == ["random150", "top1%"]
+    assert results["protocol"]["benchmark"] == str(packaged_table_path())
+    table = load_benchmark()
     for method, summary in results["methods"].items():
         assert method in printed
         assert {r["subset"] for r in summary["ranking"]} == {"random150", "top1%"}
-        assert -1 <= summary["ranking"][0]["kendall_tau_b"] <= 1
+        # the tau-b reported is scipy's over the proxy scores the run saved and the table's ground truth
+        scores = json.loads((out_dir / method / "proxy_scores.json").read_text())["scores"]
+        ranking = summary["ranking"][0]
+        assert ranking["subset"] == "random150" and ranking["n"] == 150
+        assert ranking["kendall_tau_b"] == pytest.approx(_tau_over_subset(scores, table, 150), abs=1e-12)
         assert summary["search"]["evaluations"] == 100
-        assert summary["search"]["ground_truth"]["c10_test_acc_200"] > 0
+        best = parse_arch(summary["search"]["best_arch"])
+        assert summary["search"]["ground_truth"]["c10_test_acc_200"] == table.value(best, "c10_test_acc_200")
     assert results["methods"]["nas-lid"]["leaves"] == 4 and results["methods"]["few-shot"]["leaves"] == 5
     assert set(results["separability"]) == {"gm-nas", "nas-lid", "random-split"}
     assert results["environment"]["torch"]
@@ -61,6 +74,13 @@ def test_compare_tiny_preset_writes_table_json_and_plots(tmp_path, capsys, share
     table = (out_dir / "compare.md").read_text()
     assert "| nas-lid | 4 |" in table and "tau random150" in table
     # a second call resumes everything from the run folders and reproduces the numbers
-    assert main(["compare", str(out_dir), "--preset", "tiny", "--benchmark", str(benchmark), "--no-progress"]) == 0
+    assert main(["compare", str(out_dir), "--preset", "tiny", "--no-progress"]) == 0
     again = json.loads((out_dir / "compare.json").read_text())
     assert again["methods"]["nas-lid"]["ranking"] == results["methods"]["nas-lid"]["ranking"]
+
+
+def _tau_over_subset(scores: dict, table, size: int) -> float:
+    """scipy's tau-b over the seeded random<size> subset (seed 0) that the comparison ranks on."""
+    subset = select_subset(f"random{size}", table.ground_truth().values, table.index_of, seed=0)
+    proxy = [scores[format_arch(arch)] for arch in subset.archs]
+    return kendalltau(proxy, [table.value(arch) for arch in subset.archs], variant="b").statistic

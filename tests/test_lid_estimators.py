@@ -5,6 +5,7 @@ from functools import cache
 import numpy as np
 import pytest
 import torch
+from conftest import import_or_skip
 
 from naslid.lid import (
     ESTIMATORS,
@@ -105,7 +106,7 @@ def test_mle_matches_float64_numpy(k):
 
 
 def test_agreement_with_scikit_dimension():
-    skdim = pytest.importorskip("skdim")
+    skdim = import_or_skip("skdim")
     x = subspace(400, 6, 150, seed=1).double()
     array = x.numpy()
     reference = skdim.id.MLE(K=20).fit(array, comb="mean")
@@ -243,7 +244,9 @@ def test_sparse_post_relu_features(name):
     assert (features == 0).float().mean() > 0.99  # very sparse, some rows entirely zero
     estimator = get_estimator(name).fit(features)
     assert torch.isfinite(estimator.lid_pointwise_).all()
-    assert 0.0 < estimator.lid_ < 4096
+    # recorded on this seeded input (torch 2.13, CPU); a NaN/inf fallback or a changed duplicate policy moves them
+    recorded = {"mle": 29.5105, "mackay_ghahramani": 2.16704, "twonn": 4.63279}
+    assert estimator.lid_ == pytest.approx(recorded[name], rel=1e-3)
 
 
 def test_equidistant_neighbours_clip_to_the_ambient_dimension():

@@ -10,11 +10,11 @@ from naslid.nn import NB201Config
 from naslid.partition import ScheduleConfig, SplitConfig
 from naslid.runs.config import RunConfig
 from naslid.runs.datasets import DataConfig
-from naslid.runs.partition import PartitionRun, run_partition
+from naslid.runs.partition import PartitionRun, _node_seed, build_supernet, run_partition
 from naslid.runs.presets import method_config
 from naslid.search import ProxyConfig
 from naslid.spaces import NB201Space, edge_name
-from naslid.train import TrainConfig, load_checkpoint
+from naslid.train import TrainConfig, load_checkpoint, train_supernet
 
 
 def _config(**schedule) -> RunConfig:
@@ -90,16 +90,27 @@ def test_resume_after_kill_between_levels_gives_the_same_tree(tmp_path, method):
 
 
 def test_restart_finetune_trains_leaves_from_scratch(tmp_path):
-    tree = run_partition(tmp_path / "run", _config(finetune="restart", split_epochs=(1,)))
-    assert all(leaf.checkpoint.endswith("_restart.pt") for leaf in tree.leaves())
+    config = _config(finetune="restart", split_epochs=(1,))
+    run = PartitionRun(tmp_path / "run", config)
+    tree = run.run()
+    for leaf in tree.leaves():
+        saved = load_checkpoint(tmp_path / "run" / leaf.checkpoint)
+        # trained from epoch 0 for the fine-tuning epochs only, not continued from the parent's epoch 1
+        assert saved["epoch"] == 1 and [entry["epoch"] for entry in saved["history"]] == [1]
+        # exactly a fresh, seeded supernet trained on the leaf's space: not the parent's weights
+        fresh = build_supernet(config, run.device, seed=_node_seed(config.seed, leaf.id) % (2**31))
+        train_supernet(fresh, leaf.subspace, run.data.train_loader, replace(run.train_cfg, epochs=1), until_epoch=1)
+        assert all(torch.equal(value, saved["model"][name]) for name, value in fresh.state_dict().items())
+        inherited = load_checkpoint(tmp_path / "run" / "nodes" / f"node{leaf.id}.pt")["model"]
+        assert not all(torch.equal(inherited[name], saved["model"][name]) for name in inherited)
 
 
 def test_a_run_directory_refuses_a_different_configuration(tmp_path):
-    config = _config()
-    PartitionRun(tmp_path / "run", config)
+    config = method_config(_config(split_epochs=(1,), finetune_epochs=0), "spos")
+    run_partition(tmp_path / "run", config)  # trained state: node0.pt and the tree
     with pytest.raises(ValueError, match="different seed settings"):
         PartitionRun(tmp_path / "run", replace(config, seed=5))
-    with pytest.raises(ValueError, match="different split settings"):
+    with pytest.raises(ValueError, match=r"different split settings \(split.k: 8 stored, 5 asked\)"):
         PartitionRun(tmp_path / "run", replace(config, split=replace(config.split, k=5)))
     # evaluation settings may change: they do not touch what was trained
     PartitionRun(tmp_path / "run", replace(config, proxy=ProxyConfig(calibration_batches=3)))

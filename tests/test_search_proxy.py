@@ -1,5 +1,7 @@
 """Proxy evaluation: accuracy with inherited weights, BN recalibration, and the supernet left unchanged."""
 
+import copy
+
 import pytest
 import torch
 
@@ -17,14 +19,21 @@ def _setup(seed=0):
     return net, [(images[:24], labels[:24]), (images[24:], labels[24:])], [images[:16], images[16:32]]
 
 
-def test_evaluator_scores_in_unit_interval_and_leaves_supernet_unchanged():
+def test_evaluator_scores_recalibrated_accuracy_and_leaves_supernet_unchanged():
     net, evaluation, calibration = _setup()
     net.train()
     before = {k: v.clone() for k, v in net.state_dict().items()}
     modes = [m.training for m in net.modules()]
+    archs = [Arch(("nor_conv_3x3",) * 6), Arch(("skip_connect",) * 6)]
     evaluator = ProxyEvaluator(lambda arch: net, evaluation, calibration, ProxyConfig(calibration_batches=2))
-    scores = evaluator.evaluate_many([Arch(("nor_conv_3x3",) * 6), Arch(("skip_connect",) * 6)])
-    assert all(0.0 <= s <= 1.0 for s in scores) and evaluator.evaluations == 2
+    scores = evaluator.evaluate_many(archs)
+    assert evaluator.evaluations == 2
+    for arch, score in zip(archs, scores, strict=True):  # the value it must be: count by hand on a copy
+        clone = copy.deepcopy(net)
+        recalibrate_batchnorm(clone, arch, calibration)
+        with torch.no_grad():
+            correct = sum(int((clone(x, arch).argmax(1) == y).sum()) for x, y in evaluation)
+        assert score == pytest.approx(correct / 48, abs=1e-12)
     assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())
     assert modes == [m.training for m in net.modules()]
 

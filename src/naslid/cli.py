@@ -30,7 +30,8 @@ def _add_score_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--benchmark",
-        help="ground truth: CSV table (nb201_merged.csv), arch -> value JSON, or official NB201/NATS files",
+        help="ground truth: CSV table (nb201_merged.csv), arch -> value JSON, or official NB201/NATS files "
+        "(default: the NB201 table shipped with naslid)",
     )
     parser.add_argument(
         "--column", help="ground-truth column (default: c10_test_acc_200, seed mean at 200 epochs)"
@@ -65,10 +66,7 @@ def _run_score(args: argparse.Namespace) -> int:
     from naslid.bench import load_benchmark, read_predictions, score_predictions, write_scores
     from naslid.bench.scoring import DEFAULT_KS
 
-    if args.benchmark is None:
-        raise ValueError(
-            "no ground truth given; pass --benchmark TABLE (e.g. nb201_merged.csv, or a .json or .pth file)"
-        )
+    _check_output(args.out)
     predictions = read_predictions(args.predictions, args.prediction_column)
     try:
         benchmark = load_benchmark(args.benchmark, api=args.api)
@@ -95,10 +93,18 @@ def _run_score(args: argparse.Namespace) -> int:
         line += f"{_format_score(result.spearman, 10)}{_format_score(result.pearson, 9)}"
         line += "".join(_format_score(result.precision_at_k.get(k), 8) for k in ks)
         line += "".join(_format_score(result.top_k_kendall.get(k), 12) for k in ks)
-        print(line)
+        print(line + (f"  ({result.note})" if result.note else ""))
     if args.out:
         print(f"wrote {write_scores(report, args.out)}")
     return 0
+
+
+def _check_output(path: str | None) -> None:
+    """An output path that cannot be written fails before any work, not after the results are printed."""
+    from pathlib import Path
+
+    if path is not None and Path(path).is_dir():
+        raise ValueError(f"--out {path} is a directory; expected a file path such as {Path(path) / 'out.json'}")
 
 
 def _add_profile_arguments(parser: argparse.ArgumentParser) -> None:
@@ -223,8 +229,9 @@ def _add_run_flags(parser: argparse.ArgumentParser, schedule: bool = True) -> No
 
 
 def _run_config(args: argparse.Namespace):
-    """The preset's RunConfig with the flags the user set applied on top."""
+    """The preset's RunConfig with the flags the user set applied on top; a bad value names its flag."""
     from dataclasses import replace
+    from pathlib import Path
 
     from naslid.runs.presets import get_preset
 
@@ -244,21 +251,34 @@ def _run_config(args: argparse.Namespace):
     if getattr(args, "bn", None) is not None:
         tracked = args.bn == "tracked"
         sections.setdefault("network", {}).update(affine=tracked, track_running_stats=tracked)
-    for section, values in sections.items():
-        config = replace(config, **{section: replace(getattr(config, section), **values)})
-    if args.device is not None:
-        config = replace(config, device=args.device)
-    if args.seed is not None:
-        config = replace(config, seed=args.seed, data=replace(config.data, seed=args.seed),
-                         train=replace(config.train, seed=args.seed), split=replace(config.split, seed=args.seed),
-                         search=replace(config.search, seed=args.seed))
+    flags = {(section, field): dest for dest, (section, field) in _RUN_FLAGS.items()}
+    if getattr(args, "data_path", None) is not None:
+        # compared after resolving: `x.npz` and `/abs/x.npz` are the same data
+        sections.setdefault("data", {})["path"] = str(Path(args.data_path).expanduser().resolve())
+    try:
+        for section, values in sections.items():
+            try:
+                config = replace(config, **{section: replace(getattr(config, section), **values)})
+            except ValueError as error:
+                named = [f"--{flags[(section, field)].replace('_', '-')} {value}" for field, value in values.items()
+                         if (section, field) in flags and str(error).startswith(f"{field}=")]
+                raise ValueError(f"{', '.join(named) + ': ' if named else ''}{error}") from None
+        if args.device is not None:
+            config = replace(config, device=args.device)
+        if args.seed is not None:
+            config = replace(config, seed=args.seed, data=replace(config.data, seed=args.seed),
+                             train=replace(config.train, seed=args.seed), split=replace(config.split, seed=args.seed),
+                             search=replace(config.search, seed=args.seed))
+    except ValueError as error:
+        raise ValueError(f"{error} (preset {args.preset!r})") from None
     return config, preset.plan
 
 
 def _add_tracking_flags(parser: argparse.ArgumentParser, with_benchmark: bool = True) -> None:
     group = parser.add_argument_group("ranking while training")
     if with_benchmark:
-        group.add_argument("--benchmark", help="NB201 ground truth (e.g. nb201_merged.csv) to rank against")
+        group.add_argument("--benchmark", help="NB201 ground truth to rank against (default: the NB201 table "
+                           "shipped with naslid; e.g. nb201_merged.csv)")
         group.add_argument("--column", help="ground-truth column (default: the benchmark's, c10_test_acc_200)")
     group.add_argument("--track-ranking", metavar="SUBSET",
                        help="score this subset of architectures while training (e.g. random100, top1%%) and record "
@@ -272,30 +292,26 @@ def _tracking_for(args: argparse.Namespace, seed: int):
         if args.track_every is not None:
             raise ValueError("--track-every needs --track-ranking SUBSET")
         return None
-    if not args.benchmark:
-        raise ValueError("--track-ranking needs ground truth: pass --benchmark nb201_merged.csv")
+    benchmark = _benchmark_path(args.benchmark)
+    if benchmark is None:
+        raise ValueError("--track-ranking needs ground truth: leave --benchmark unset or name a table")
     from naslid.bench import load_benchmark
     from naslid.runs.tracking import select_tracking
 
-    return select_tracking(load_benchmark(args.benchmark), args.track_ranking, args.track_every or 1, seed,
-                           args.column)
+    return select_tracking(load_benchmark(benchmark), args.track_ranking, args.track_every or 1, seed, args.column)
 
 
 def _print_curve(run, args: argparse.Namespace) -> None:
-    if run.tracking is None or not args.benchmark:
+    benchmark = _benchmark_path(args.benchmark)
+    if run.tracking is None or benchmark is None:
         return
     from naslid.bench import load_benchmark
 
-    truth = load_benchmark(args.benchmark).ground_truth(args.column)
+    truth = load_benchmark(benchmark).ground_truth(args.column)
     curve = run.ranking_curve(truth.values)
     if curve:
         points = ", ".join(f"{p['epoch']}: {p['kendall_tau_b']:.3f}" for p in curve)
         print(f"Kendall tau while training ({run.tracking.subset}, epoch: tau): {points}")
-
-
-def _log_progress(args: argparse.Namespace) -> None:
-    if not args.verbose:
-        logging.getLogger("naslid").setLevel(logging.INFO)
 
 
 def _add_train_arguments(parser: argparse.ArgumentParser) -> None:
@@ -313,14 +329,19 @@ def _run_train(args: argparse.Namespace) -> int:
     from naslid.runs.partition import PartitionRun
     from naslid.spaces import SubSpace
 
+    if args.epochs is not None and args.epochs < 1:
+        raise ValueError(f"--epochs {args.epochs}: expected an integer >= 1 (unset: the preset's whole schedule)")
     config, _ = _run_config(args)
-    epochs = args.epochs or config.schedule.total_epochs
+    epochs = config.schedule.total_epochs if args.epochs is None else args.epochs
     schedule = replace(config.schedule, method="spos", split_epochs=(epochs,), finetune_epochs=0)
     config = replace(config, schedule=schedule)
     if args.subspace:
-        with open(args.subspace) as handle:
-            config = replace(config, space=[list(ops) for ops in SubSpace.from_json(json.load(handle)).allowed])
-    _log_progress(args)
+        try:
+            with open(args.subspace) as handle:
+                subspace = SubSpace.from_json(json.load(handle))
+        except (ValueError, KeyError, TypeError, AttributeError) as error:
+            raise ValueError(f"--subspace {args.subspace} is not a naslid.subspace/1 JSON file ({error})") from None
+        config = replace(config, space=[list(ops) for ops in subspace.allowed])
     run = PartitionRun(args.run_dir, config, progress=not args.no_progress, tracking=_tracking_for(args, config.seed))
     tree = run.run()
     root = tree.root
@@ -357,7 +378,6 @@ def _run_partition(args: argparse.Namespace) -> int:
 
     config, _ = _run_config(args)
     config = method_config(config, args.method)
-    _log_progress(args)
     run = PartitionRun(args.run_dir, config, progress=not args.no_progress, runner=get_runner(args.runner),
                        tracking=_tracking_for(args, config.seed))
     _print_tree(run.run(finetune=not args.no_finetune), args.run_dir)
@@ -390,7 +410,6 @@ def _run_finetune(args: argparse.Namespace) -> int:
     from naslid.runs.partition import CONFIG_FILE, PartitionRun
 
     config = RunConfig.load(_existing(Path(args.run_dir) / CONFIG_FILE))
-    _log_progress(args)
     tree = PartitionRun(args.run_dir, config, progress=not args.no_progress, runner=get_runner(args.runner)).run()
     _print_tree(tree, args.run_dir)
     return 0
@@ -407,7 +426,8 @@ def _add_search_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--algorithm", choices=["evolution", "random"], default="evolution")
     parser.add_argument("--budget", type=int, help="architectures to evaluate (default: the run's search config)")
     parser.add_argument("--seed", type=int, help="search seed (default: the run's)")
-    parser.add_argument("--benchmark", help="ground-truth table to look the best architecture up in")
+    parser.add_argument("--benchmark", help="ground-truth table to look the best architecture up in (default: the "
+                        "NB201 table shipped with naslid; 'none' to skip)")
     parser.add_argument("--out", help="search result JSON (default RUN_DIR/search_<algorithm>.json)")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
@@ -422,9 +442,10 @@ def _run_search(args: argparse.Namespace) -> int:
     from naslid.runs.partition import CONFIG_FILE, PartitionRun
     from naslid.search import evolutionary_search, random_search
 
+    _check_output(args.out)
     config = RunConfig.load(_existing(Path(args.run_dir) / CONFIG_FILE))
-    benchmark = load_benchmark(args.benchmark) if args.benchmark else None
     run = PartitionRun(args.run_dir, config)
+    benchmark = None if args.benchmark == "none" else load_benchmark(args.benchmark)
     evaluator = RunEvaluator(run)
     leaves = [leaf.subspace for leaf in run.tree.leaves()]
     search = replace(config.search, **_overrides(args, ["budget", "seed"]))
@@ -450,6 +471,9 @@ def _run_search(args: argparse.Namespace) -> int:
 
 def _add_compare_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run_dir", help="comparison directory (one run folder per method; resumes if present)")
+    parser.add_argument("--benchmark", help="NB201 ground truth to rank against (default: the NB201 table shipped "
+                        "with naslid; e.g. nb201_merged.csv; 'none' to skip ranking)")
+    parser.add_argument("--column", help="ground-truth column (default: the benchmark's, c10_test_acc_200)")
     parser.add_argument("--methods", help="comma-separated subset of spos,few-shot,gm-nas,nas-lid,random-split "
                         "(default: all five)")
     parser.add_argument("--seeds", type=_epochs_list, help="one comparison per seed, e.g. 0,1,2 (initialisation, "
@@ -459,7 +483,7 @@ def _add_compare_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-share-root", action="store_true", help="train every method's root supernet itself "
                         "instead of once for all")
     _add_run_flags(parser)
-    _add_tracking_flags(parser)
+    _add_tracking_flags(parser, with_benchmark=False)
 
 
 def _run_compare(args: argparse.Namespace) -> int:
@@ -481,13 +505,22 @@ def _run_compare(args: argparse.Namespace) -> int:
         plan = replace(plan, track_every=args.track_every)
     if args.no_share_root:
         plan = replace(plan, share_root=False)
-    if plan.track_subset and not args.benchmark:
-        raise ValueError("--track-ranking needs ground truth: pass --benchmark nb201_merged.csv")
-    _log_progress(args)
-    results = compare_methods(args.run_dir, config, plan, args.benchmark, args.column, progress=not args.no_progress,
+    benchmark = _benchmark_path(args.benchmark)
+    if args.track_ranking and benchmark is None:
+        raise ValueError("--track-ranking needs ground truth: leave --benchmark unset or name a table")
+    results = compare_methods(args.run_dir, config, plan, benchmark, args.column, progress=not args.no_progress,
                               runner=get_runner(args.runner))
     _print_compare(results, args.run_dir)
     return 0
+
+
+def _benchmark_path(flag: str | None) -> str | None:
+    """--benchmark as given, the packaged NB201 table when unset, None for 'none'."""
+    from naslid.bench import packaged_table_path
+
+    if flag == "none":
+        return None
+    return flag if flag is not None else str(packaged_table_path())
 
 
 def _print_compare(results: dict, run_dir: str) -> None:
@@ -503,8 +536,8 @@ def _print_compare(results: dict, run_dir: str) -> None:
 
 def _add_demo_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--run-dir", default="naslid-demo", help="where to write (default ./naslid-demo)")
-    parser.add_argument("--benchmark", help="NB201 ground truth (nb201_merged.csv) to rank against; found "
-                        "automatically at ../shared/data/nb201/ when present")
+    parser.add_argument("--benchmark", help="NB201 ground truth to rank against (default: the NB201 table shipped "
+                        "with naslid; 'none' to skip ranking)")
     parser.add_argument("--data-path", help="CIFAR-10 (packed npz or cifar-10-batches-py folder); found "
                         "automatically at ../shared/data/cifar10 when present. Without it the demo runs on the "
                         "bundled 8x8 digits, which cannot rank CIFAR-10 architectures")
@@ -532,7 +565,7 @@ def _run_demo(args: argparse.Namespace) -> int:
     from naslid.runs.compare import compare_methods
     from naslid.runs.presets import get_preset
 
-    benchmark = _found(args.benchmark, ["../shared/data/nb201/nb201_merged.csv", "shared/data/nb201/nb201_merged.csv"])
+    benchmark = _benchmark_path(args.benchmark)
     data_path = _found(args.data_path, ["../shared/data/cifar10", "shared/data/cifar10"])
     if data_path is not None:
         preset = get_preset("cpu")
@@ -546,8 +579,7 @@ def _run_demo(args: argparse.Namespace) -> int:
         print("naslid demo: no CIFAR-10 found (pass --data-path); SPOS, Few-shot NAS, GM-NAS, NAS-LID and random "
               "splits on the bundled 8x8 digits (preset 'tiny': " + preset.purpose + ")")
     config = replace(config, device=args.device or "auto")
-    print(f"ranking against: {benchmark or 'no benchmark found (pass --benchmark nb201_merged.csv)'}")
-    _log_progress(args)
+    print(f"ranking against: {benchmark or 'nothing (--benchmark none)'}")
     results = compare_methods(args.run_dir, config, plan, benchmark, progress=not args.no_progress)
     _print_compare(results, args.run_dir)
     if benchmark is None:
@@ -601,21 +633,36 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
+    # INFO lines (progress details) only with -v; warnings and errors always; all on stderr
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s",
+                        stream=sys.stderr)
+    logging.getLogger("naslid").setLevel(logging.INFO if args.verbose else logging.WARNING)
     if not getattr(args, "run", None):
         parser.print_help()
         return 2
+    from naslid.runs.lock import RunDirectoryBusy
+
     try:
         return int(args.run(args) or 0)
-    except (ValueError, KeyError, FileNotFoundError, NotADirectoryError) as error:
+    except (ValueError, KeyError, OSError, RunDirectoryBusy) as error:
         if args.debug:
             raise
-        message = error.args[0] if isinstance(error, KeyError) and error.args else error
-        print(f"naslid {args.command}: error: {message}", file=sys.stderr)
+        print(f"naslid {args.command}: error: {_one_line(error)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"naslid {args.command}: interrupted; rerun the same command to resume", file=sys.stderr)
         return 130
+
+
+def _one_line(error: BaseException) -> str:
+    """A user error as one line: the message, and for an OS error the file it concerns."""
+    if isinstance(error, KeyError) and error.args:
+        message = str(error.args[0])
+    elif isinstance(error, OSError) and error.filename is not None and error.strerror:
+        message = f"{error.filename}: {error.strerror}"
+    else:
+        message = str(error) or type(error).__name__
+    return " ".join(message.split())
 
 
 if __name__ == "__main__":

@@ -29,7 +29,14 @@ from naslid.bench.subsets import (
     select_subset,
     top_percent,
 )
-from naslid.bench.table import DEFAULT_COLUMN, BenchmarkTable, ColumnInfo, GroundTruth, epochs_of_column
+from naslid.bench.table import (
+    DEFAULT_COLUMN,
+    BenchmarkTable,
+    ColumnInfo,
+    GroundTruth,
+    epochs_of_column,
+    packaged_table_path,
+)
 
 __all__ = [
     "DEFAULT_COLUMN",
@@ -48,6 +55,7 @@ __all__ = [
     "epochs_of_column",
     "isomorphism_unique",
     "kendall_tau_b",
+    "packaged_table_path",
     "load_benchmark",
     "parse_arch_key",
     "pearson",

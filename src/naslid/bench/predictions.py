@@ -155,9 +155,25 @@ def _as_number(raw: object, key: str, source: str) -> float:
     return number
 
 
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _refuse_duplicate_keys(pairs: list[tuple[str, object]]) -> dict:
+    """`json` object hook: a key given twice would silently keep the last value, so refuse it."""
+    data: dict = {}
+    for key, value in pairs:
+        if key in data:
+            raise _DuplicateKey(f"key {key!r} appears twice (values {data[key]!r} and {value!r})")
+        data[key] = value
+    return data
+
+
 def _read_json(path: Path) -> Predictions:
     try:
-        data = json.loads(path.read_text())
+        data = json.loads(path.read_text(), object_pairs_hook=_refuse_duplicate_keys)
+    except _DuplicateKey as error:
+        raise ValueError(f"predictions file {path}: {error}; expected one value per architecture") from None
     except json.JSONDecodeError as error:
         raise ValueError(f"predictions file {path} is not valid JSON: {error}") from None
     if not isinstance(data, dict):

@@ -17,9 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
+from naslid._file_mode import umask_file_mode
 from naslid.bench.loading import Benchmark
 from naslid.bench.metrics import kendall_tau_b, pearson, precision_at_k, spearman, top_k_kendall
-from naslid.bench.subsets import Subset, select_subset
+from naslid.bench.subsets import Subset, SubsetUnavailable, select_subset
 from naslid.bench.table import ColumnInfo, GroundTruth
 from naslid.spaces import Arch, format_arch
 
@@ -50,6 +51,7 @@ class RankingResult:
     pearson: float
     precision_at_k: dict[int, float]
     top_k_kendall: dict[int, float]
+    note: str | None = None  # why the subset could not be ranked (metrics are then NaN / null)
 
     def to_json(self) -> dict:
         data = asdict(self)
@@ -152,7 +154,15 @@ def score_predictions(
     truth = benchmark.ground_truth(info.column, archs=list(predictions))
     results = []
     for spec in subsets:
-        subset = select_subset(spec, truth.values, benchmark.index_of, seed=seed)
+        try:
+            subset = select_subset(spec, truth.values, benchmark.index_of, seed=seed)
+        except SubsetUnavailable as error:
+            results.append(_unavailable(spec, 0, truth, proxy_description, f"cannot be formed: {error}"))
+            continue
+        if len(subset) < 2:
+            note = f"cannot be ranked: holds {len(subset)} architecture(s) of {len(predictions)}; need at least 2"
+            results.append(_unavailable(spec, len(subset), truth, proxy_description, note))
+            continue
         results.append(rank_metrics(predictions, truth, subset, proxy_description=proxy_description, ks=ks))
     protocol = {
         **info.to_json(),
@@ -168,11 +178,20 @@ def score_predictions(
     return ScoreReport(protocol, tuple(results))
 
 
+def _unavailable(spec: str, n: int, truth: GroundTruth, proxy_description: str, note: str) -> RankingResult:
+    """The result of a subset that cannot be ranked: reported, with why, next to the others."""
+    nan = float("nan")
+    return RankingResult(subset=spec, rule="not formed", n=n, column=truth.info.describe(), proxy=proxy_description,
+                         kendall_tau_b=nan, spearman=nan, pearson=nan, precision_at_k={}, top_k_kendall={},
+                         note=note)
+
+
 def write_scores(report: ScoreReport, path: str | Path) -> Path:
     """Write `report` as ``naslid.scores/1`` JSON (temporary file, then rename); return the path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.fchmod(handle, umask_file_mode())  # mkstemp makes 0600 files
     try:
         with os.fdopen(handle, "w") as file:
             json.dump(report.to_json(), file, indent=2, allow_nan=False)

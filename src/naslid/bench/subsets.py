@@ -38,6 +38,10 @@ _TOP_PERCENT = re.compile(r"^top(\d+(?:\.\d*)?|\.\d+)%$")
 _RANDOM = re.compile(r"^random(\d+)$")
 
 
+class SubsetUnavailable(ValueError):
+    """A well-formed subset spec that the scored architectures are too few to form (e.g. random1000 of 100)."""
+
+
 @dataclass(frozen=True)
 class Subset:
     """A named set of architectures with the rule that chose them."""
@@ -70,8 +74,10 @@ def top_percent(truth: Mapping[Arch, float], archs: Sequence[Arch], percent: flo
 
 def random_architectures(archs: Sequence[Arch], size: int, seed: int) -> list[Arch]:
     """`size` architectures of `archs` drawn without replacement with `seed`, kept in the given order."""
-    if not 1 <= size <= len(archs):
-        raise ValueError(
+    if size < 1:
+        raise ValueError(f"random subset size must be at least 1, got {size}")
+    if size > len(archs):
+        raise SubsetUnavailable(
             f"random subset size must be in 1..{len(archs)} (the architectures scored), got {size}"
         )
     chosen = np.random.default_rng(seed).choice(len(archs), size=size, replace=False)

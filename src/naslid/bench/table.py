@@ -9,10 +9,12 @@ stored; for ``nb201_merged.csv`` that is the mean over the benchmark's trained s
 from __future__ import annotations
 
 import csv
+import gzip
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +29,16 @@ INDEX_COLUMN = "index"
 TEXT_COLUMNS = ("unique_str",)
 
 _EPOCHS_SUFFIX = re.compile(r"_(\d+)$")
+# The compact NB201 table shipped with naslid (provenance and licences in naslid/bench/data/README.md).
+PACKAGED_TABLE = "nb201_compact.csv.gz"
+
+
+def packaged_table_path() -> Path:
+    """The NB201 table shipped as package data: all 15,625 archs, the columns users rank against."""
+    path = Path(str(resources.files("naslid.bench") / "data" / PACKAGED_TABLE))
+    if not path.is_file():
+        raise FileNotFoundError(f"the packaged NB201 table {path} is missing; reinstall naslid, or pass --benchmark")
+    return path
 
 
 def epochs_of_column(column: str) -> int | None:
@@ -79,6 +91,7 @@ class BenchmarkTable:
         *,
         source: str,
         seeds: str = "mean",
+        default_column: str = DEFAULT_COLUMN,
     ) -> None:
         values = np.asarray(values, dtype=np.float64)
         if values.shape != (len(archs), len(columns)):
@@ -102,6 +115,7 @@ class BenchmarkTable:
             raise ValueError(f"benchmark {source} lists an index twice")
         self.source = source
         self.seeds = seeds
+        self._default_column = default_column
 
     @classmethod
     def from_csv(cls, path: str | Path, *, seeds: str = "mean") -> BenchmarkTable:
@@ -117,7 +131,8 @@ class BenchmarkTable:
             )
         if path.is_dir():
             raise ValueError(f"benchmark table {str(path)!r} is a directory; expected a CSV file")
-        with path.open(newline="") as handle:
+        opener = gzip.open if path.name.lower().endswith(".gz") else open
+        with opener(path, "rt", newline="") as handle:
             rows = csv.reader(handle)
             header = next(rows, None)
             if header is None or not any(cell.strip() for cell in header):
@@ -135,7 +150,7 @@ class BenchmarkTable:
         """A one-column table from arch -> value; the index of an arch is its position in `values`."""
         archs = list(values)
         matrix = np.array([[float(values[arch])] for arch in archs], dtype=np.float64).reshape(len(archs), 1)
-        return cls(archs, range(len(archs)), [column], matrix, source=source, seeds=seeds)
+        return cls(archs, range(len(archs)), [column], matrix, source=source, seeds=seeds, default_column=column)
 
     def __len__(self) -> int:
         return len(self._archs)
@@ -153,14 +168,13 @@ class BenchmarkTable:
 
     @property
     def default_column(self) -> str:
-        """`DEFAULT_COLUMN` when the table has it, else its only column; raise KeyError when ambiguous."""
-        if DEFAULT_COLUMN in self._columns:
-            return DEFAULT_COLUMN
-        if len(self._columns) == 1:
-            return self._columns[0]
+        """The column used when none is named: `DEFAULT_COLUMN` for a CSV table (never another column in
+        its place: a 12-epoch column must be asked for), the single column of a `from_mapping` table."""
+        if self._default_column in self._columns:
+            return self._default_column
         raise KeyError(
-            f"benchmark {self.source} has no {DEFAULT_COLUMN!r} column and several others; "
-            f"choose one of {list(self._columns)}"
+            f"benchmark {self.source} has no {self._default_column!r} column; name the column to rank against "
+            f"(--column), one of {list(self._columns)}"
         )
 
     def archs(self) -> tuple[Arch, ...]:

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from naslid._file_mode import umask_file_mode
 from naslid.data.dataset import ImageDataset, channel_stats
 from naslid.data.split import balanced_subset_indices
 
@@ -271,6 +272,7 @@ def _cached_decode(
     images = _decode_jpegs(jpeg, offsets, np.arange(len(labels)), split, source, progress)
     cache_dir.mkdir(parents=True, exist_ok=True)
     descriptor, temporary = tempfile.mkstemp(prefix=f".{cache_path.name}.", suffix=".tmp", dir=cache_dir)
+    os.fchmod(descriptor, umask_file_mode())  # mkstemp makes 0600 files
     try:
         with os.fdopen(descriptor, "wb") as handle:
             np.save(handle, images)

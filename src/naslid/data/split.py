@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from naslid._file_mode import umask_file_mode
 from naslid.data.dataset import ImageDataset
 
 SPLIT_SCHEMA = "naslid.split/1"
@@ -139,6 +140,7 @@ def save_split(path: str | os.PathLike, record: SplitRecord) -> Path:
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.fchmod(descriptor, umask_file_mode())  # mkstemp makes 0600 files
     try:
         with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
             json.dump(payload, handle)

@@ -10,6 +10,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from naslid._file_mode import umask_file_mode
+
 LID_PROFILE_SCHEMA = "naslid.lid_profile/1"
 
 
@@ -107,6 +109,7 @@ def save_profiles(path: str | os.PathLike, profiles: Sequence[LIDProfile], proto
         "profiles": [profile.to_json() for profile in profiles],
     }
     handle, temporary = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    os.fchmod(handle, umask_file_mode())  # mkstemp makes 0600 files
     try:
         with os.fdopen(handle, "w") as stream:
             json.dump(document, stream, indent=1, allow_nan=False)

@@ -29,6 +29,12 @@ class NB201Config:
     affine: bool = True  # BN affine in the cell ops (NB201's standalone training uses True)
     track_running_stats: bool = True
 
+    def __post_init__(self) -> None:
+        for name in ("channels", "cells_per_stage", "num_classes", "in_channels"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name}={value!r}; expected an integer >= 1")
+
     def to_dict(self) -> dict:
         return asdict(self)
 

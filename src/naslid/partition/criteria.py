@@ -63,8 +63,10 @@ class SplitConfig:
         if self.gradient_parameters not in GRADIENT_PARAMETERS:
             raise ValueError(f"gradient_parameters={self.gradient_parameters!r}; expected one of "
                              f"{list(GRADIENT_PARAMETERS)}")
-        if self.batches < 1 or self.gradient_batches < 1:
-            raise ValueError(f"batches={self.batches}, gradient_batches={self.gradient_batches}; expected >= 1")
+        for name, low in (("batches", 1), ("gradient_batches", 1), ("batch_size", 3), ("k", 2)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise ValueError(f"{name}={value!r}; expected an integer >= {low}")
         if self.k < 2 or self.k >= self.batch_size:
             raise ValueError(f"k={self.k}; expected 2 <= k < batch_size ({self.batch_size})")
 

@@ -26,7 +26,9 @@ class ScheduleConfig:
     fewshot_edge: int = 0  # edge split one child per op by few-shot NAS (its release splits 1<-0)
 
     def __post_init__(self) -> None:
-        self.split_epochs = tuple(int(e) for e in self.split_epochs)
+        if any(isinstance(e, bool) or not isinstance(e, int) for e in self.split_epochs):
+            raise ValueError(f"split_epochs={self.split_epochs}; expected integer epochs")
+        self.split_epochs = tuple(self.split_epochs)
         if self.method not in METHODS:
             raise ValueError(f"method={self.method!r}; expected one of {list(METHODS)}")
         if self.finetune not in FINETUNE_MODES:
@@ -35,7 +37,8 @@ class ScheduleConfig:
             raise ValueError(f"split_epochs={self.split_epochs}; expected positive epochs")
         if list(self.split_epochs) != sorted(set(self.split_epochs)):
             raise ValueError(f"split_epochs={self.split_epochs}; expected strictly increasing cumulative epochs")
-        if self.finetune_epochs < 0:
+        finetune_epochs = self.finetune_epochs
+        if isinstance(finetune_epochs, bool) or not isinstance(finetune_epochs, int) or finetune_epochs < 0:
             raise ValueError(f"finetune_epochs={self.finetune_epochs}; expected >= 0")
         if self.finetune == "restart" and self.finetune_epochs == 0 and self.method != "spos":
             raise ValueError("finetune='restart' trains the leaves from scratch and needs finetune_epochs >= 1")

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from naslid._file_mode import umask_file_mode
 from naslid.spaces import Arch, SubSpace, edge_name
 
 TREE_SCHEMA = "naslid.partition_tree/1"
@@ -136,13 +137,20 @@ class PartitionTree:
 
     @classmethod
     def from_json(cls, data: dict) -> PartitionTree:
-        schema = data.get("schema")
+        schema = data.get("schema") if isinstance(data, dict) else None
         if not str(schema).startswith("naslid.partition_tree/"):
             raise ValueError(f"not a naslid partition tree (schema {schema!r})")
         if schema != TREE_SCHEMA:
             raise ValueError(f"unsupported partition tree schema {schema!r}; this naslid reads {TREE_SCHEMA!r}")
         tree = cls(protocol=data.get("protocol", {}))
-        tree.nodes = {node["id"]: PartitionNode.from_json(node) for node in data["nodes"]}
+        try:
+            tree.nodes = {int(node["id"]): PartitionNode.from_json(node) for node in data["nodes"]}
+        except KeyError as error:
+            raise ValueError(f"partition tree lacks the entry {error.args[0]!r}") from None
+        except (TypeError, ValueError, AttributeError) as error:
+            raise ValueError(f"partition tree holds a malformed node ({error})") from None
+        if 0 not in tree.nodes:
+            raise ValueError("partition tree has no root node (id 0)")
         return tree
 
     def save(self, path: str | os.PathLike) -> Path:
@@ -150,6 +158,7 @@ class PartitionTree:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         handle, temporary = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+        os.fchmod(handle, umask_file_mode())  # mkstemp makes 0600 files
         with os.fdopen(handle, "w") as stream:
             json.dump(self.to_json(), stream, indent=1)
         os.replace(temporary, path)
@@ -162,6 +171,8 @@ class PartitionTree:
             raise FileNotFoundError(f"partition tree {path} not found; expected partition_tree.json of a naslid run")
         try:
             data = json.loads(path.read_text())
+            return cls.from_json(data)
         except json.JSONDecodeError as error:
-            raise ValueError(f"partition tree {path} is not valid JSON: {error}") from error
-        return cls.from_json(data)
+            raise ValueError(f"partition tree {path} is not valid JSON: {error}") from None
+        except ValueError as error:
+            raise ValueError(f"partition tree {path}: {error}") from None

@@ -22,11 +22,13 @@ import numpy as np
 import torch
 
 import naslid
+from naslid._file_mode import umask_file_mode
 from naslid.bench import Benchmark, load_benchmark, rank_metrics, select_subset
 from naslid.partition import JobRunner, separability
 from naslid.runs.config import RunConfig
 from naslid.runs.evaluate import RunEvaluator
-from naslid.runs.partition import TREE_FILE, PartitionRun
+from naslid.runs.lock import lock_run_directory, release_run_directory
+from naslid.runs.partition import TREE_FILE, PartitionRun, remove_stale_temporaries
 from naslid.runs.presets import ComparePlan, method_config
 from naslid.runs.tracking import Tracking, select_tracking, tracking_overhead
 from naslid.search import evolutionary_search, load_search_result
@@ -56,6 +58,7 @@ class MethodOutcome:
 def _write_json(path: Path, data: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    os.fchmod(handle, umask_file_mode())  # mkstemp makes 0600 files
     with os.fdopen(handle, "w") as stream:
         json.dump(data, stream, indent=1, allow_nan=False)
         stream.write("\n")
@@ -200,6 +203,12 @@ def compare_methods(
     """Run every method of `plan` under `config` (once per seed of the plan) and write the comparison."""
     run_dir = Path(run_dir)
     start = time.perf_counter()
+    for method in plan.methods:  # every name is checked before any work
+        method_config(config, method)
+    if len(set(plan.methods)) != len(plan.methods):
+        raise ValueError(f"methods {list(plan.methods)} name a method twice; expected each at most once")
+    took_lock = lock_run_directory(run_dir)  # one writer: the method folders are locked by their runs too
+    remove_stale_temporaries(run_dir)
     benchmark = load_benchmark(benchmark_path) if benchmark_path else None
     column = (benchmark.column_info(column).column if benchmark else None)
     subsets, archs, truth = _archs_to_score(plan, benchmark, column, config.seed)
@@ -227,7 +236,7 @@ def compare_methods(
                 outcome.curve = run.ranking_curve(truth.values, histories)
                 outcome.tracking_overhead = tracking_overhead(histories)
             outcomes.append(outcome)
-        runs.append({"seed": seed, "outcomes": outcomes,
+        runs.append({"seed": seed, "outcomes": outcomes, "shared": shared,
                      "shared_root_seconds": _shared_seconds(seed_dir, shared)})
     first = runs[0]["outcomes"][0].run
     results = {
@@ -272,6 +281,13 @@ def compare_methods(
     results["seconds"] = {"plots": time.perf_counter() - plot_start, "total": time.perf_counter() - start}
     _write_json(run_dir / "compare.json", results)
     (run_dir / "compare.md").write_text(markdown_table(results))
+    for run in runs:
+        for outcome in run["outcomes"]:
+            outcome.run.close()
+        if run["shared"] is not None:
+            run["shared"].run.close()
+    if took_lock:
+        release_run_directory(run_dir)
     return results
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import torch
 
+from naslid._file_mode import umask_file_mode
 from naslid.nn import NB201Config
 from naslid.partition import ScheduleConfig, SplitConfig
 from naslid.runs.datasets import DataConfig
@@ -37,6 +38,10 @@ class RunConfig:
     seed: int = 0  # seeds the supernet initialisation
 
     def __post_init__(self) -> None:
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise ValueError(f"seed={self.seed!r}; expected an integer >= 0")
+        if not isinstance(self.device, str) or not self.device:
+            raise ValueError(f"device={self.device!r}; expected 'auto', 'cpu', 'cuda' or 'cuda:N'")
         # the cosine schedule spans the whole method schedule: train.epochs is derived, never set apart
         if self.train.epochs != self.schedule.total_epochs:
             self.train = replace(self.train, epochs=self.schedule.total_epochs)
@@ -50,28 +55,45 @@ class RunConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> RunConfig:
+        if not isinstance(data, dict):
+            raise ValueError(f"a run config is a JSON object with schema {RUN_CONFIG_SCHEMA!r}, "
+                             f"not a {type(data).__name__}")
         schema = data.get("schema")
         if schema != RUN_CONFIG_SCHEMA:
             raise ValueError(f"run config schema {schema!r} is not {RUN_CONFIG_SCHEMA!r}")
         types = {"data": DataConfig, "network": NB201Config, "train": TrainConfig, "schedule": ScheduleConfig,
                  "split": SplitConfig, "proxy": ProxyConfig, "search": SearchConfig}
+        for name in types:
+            if name in data and not isinstance(data[name], dict):
+                raise ValueError(f"run config section {name!r} is a {type(data[name]).__name__}; expected an object")
         try:
             kwargs = {name: kind(**data[name]) for name, kind in types.items() if name in data}
         except TypeError as error:
             raise ValueError(f"run config has an unknown or missing setting: {error}") from None
-        return cls(**kwargs, space=data.get("space"), device=data.get("device", "auto"), seed=int(data.get("seed", 0)))
+        return cls(**kwargs, space=data.get("space"), device=data.get("device", "auto"), seed=data.get("seed", 0))
 
     def save(self, path: Path) -> None:
         """Write the configuration through a temporary file and a rename (workers may write it at once)."""
         path = Path(path)
         handle, temporary = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+        os.fchmod(handle, umask_file_mode())  # mkstemp makes 0600 files
         with os.fdopen(handle, "w") as stream:
             stream.write(json.dumps(self.to_dict(), indent=1) + "\n")
         os.replace(temporary, path)
 
     @classmethod
     def load(cls, path: Path) -> RunConfig:
-        return cls.from_dict(json.loads(Path(path).read_text()))
+        """Read a run configuration; every error names the file."""
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"run configuration {path} not found")
+        try:
+            return cls.from_dict(json.loads(path.read_text()))
+        except json.JSONDecodeError as error:
+            raise ValueError(f"run configuration {path} is not valid JSON ({error}); restore it, or delete the "
+                             "run directory and start again") from None
+        except ValueError as error:
+            raise ValueError(f"run configuration {path}: {error}") from None
 
 
 def _plain(value: object) -> object:

@@ -56,6 +56,12 @@ class DataConfig:
             raise ValueError(f"resolution={self.resolution!r}; expected a whole number of pixels >= 4 (or None)")
         if not 0 < self.valid_fraction < 1:
             raise ValueError(f"valid_fraction={self.valid_fraction}; expected a fraction in (0, 1)")
+        for name, low in (("train_limit", 1), ("test_limit", 1), ("crop_padding", 0), ("cutout", 0), ("seed", 0)):
+            value = getattr(self, name)
+            if value is None and name.endswith("_limit"):
+                continue
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise ValueError(f"{name}={value!r}; expected an integer >= {low}")
 
     def augment(self) -> AugmentConfig:
         return AugmentConfig(self.crop_padding, self.horizontal_flip, self.cutout)

@@ -30,6 +30,7 @@ from naslid.partition import (
 )
 from naslid.runs.config import TRAINING_SECTIONS, RunConfig, resolve_device
 from naslid.runs.datasets import RunData, prepare_data
+from naslid.runs.lock import lock_run_directory, release_run_directory
 from naslid.runs.tracking import TRACKING_FILE, EpochScorer, Tracking, ranking_curve, tracked_scores
 from naslid.spaces import Arch, SubSpace, edge_name
 from naslid.train import load_checkpoint, save_checkpoint, train_supernet
@@ -52,54 +53,112 @@ def build_supernet(cfg: RunConfig, device: torch.device, seed: int | None = None
     return net.to(device)
 
 
-def open_run(run_dir: Path, cfg: RunConfig) -> RunConfig:
-    """Create the run directory, or check that an existing one was trained with the same settings.
+def _resolved(cfg: RunConfig) -> RunConfig:
+    """`cfg` with its data paths made absolute, so that `x.npz` and `/abs/x.npz` name the same run."""
+    data = cfg.data
+    resolved = {name: str(Path(getattr(data, name)).expanduser().resolve())
+                for name in ("path", "cache_dir") if getattr(data, name)}
+    return replace(cfg, data=replace(data, **resolved)) if resolved else cfg
 
-    Settings that do not change training or splits (proxy, search, device) may differ on resume; the
-    stored configuration is updated to the ones in use.
+
+def has_trained_state(run_dir: Path) -> bool:
+    """Whether `run_dir` holds anything trained (a partition tree or a checkpoint), not just a configuration."""
+    return (run_dir / TREE_FILE).is_file() or any((run_dir / "nodes").glob("*.pt"))
+
+
+def open_run(run_dir: Path, cfg: RunConfig) -> RunConfig:
+    """Check `cfg` against the run stored in `run_dir`, writing nothing; returns `cfg` with resolved paths.
+
+    A directory with trained state refuses different training settings; settings that do not change
+    training or splits (proxy, search, device) may differ on resume. A directory holding only a
+    configuration (a first call that failed before training) accepts a corrected one.
     """
-    run_dir.mkdir(parents=True, exist_ok=True)
+    cfg = _resolved(cfg)
     path = run_dir / CONFIG_FILE
-    if path.is_file():
-        stored, wanted = RunConfig.load(path).to_dict(), cfg.to_dict()
+    if path.is_file() and has_trained_state(run_dir):
+        stored, wanted = _resolved(RunConfig.load(path)).to_dict(), cfg.to_dict()
         differ = [name for name in TRAINING_SECTIONS if stored.get(name) != wanted.get(name)]
         if differ:
+            details = "; ".join(_differences(stored.get(name), wanted.get(name), name) for name in differ)
             raise ValueError(
-                f"{run_dir} holds a run trained with different {', '.join(differ)} settings ({path}); resume it "
-                "with the same settings, or choose a new run directory"
+                f"{run_dir} holds a run trained with different {', '.join(differ)} settings ({details}); resume "
+                "it with the same settings, or choose a new run directory"
             )
-    cfg.save(path)
     return cfg
 
 
+def _differences(stored: object, wanted: object, section: str) -> str:
+    if isinstance(stored, dict) and isinstance(wanted, dict):
+        names = [k for k in sorted(set(stored) | set(wanted)) if stored.get(k) != wanted.get(k)]
+        return ", ".join(f"{section}.{k}: {stored.get(k)!r} stored, {wanted.get(k)!r} asked" for k in names)
+    return f"{section}: {stored!r} stored, {wanted!r} asked"
+
+
+def remove_stale_temporaries(run_dir: Path) -> list[Path]:
+    """Delete the temporary files a killed writer left in `run_dir` (call only while holding its lock)."""
+    stale = [path for folder in (run_dir, run_dir / "nodes") if folder.is_dir()
+             for path in folder.glob("*.tmp") if path.is_file()]
+    for path in stale:
+        logger.info("removing %s, left by an interrupted write", path)
+        path.unlink(missing_ok=True)
+    return stale
+
+
+def _check_data_fits(cfg: RunConfig, data: RunData) -> None:
+    """Batch sizes the data cannot serve fail now, not after the root has trained."""
+    images = len(data.train)
+    if cfg.schedule.method == "split" and cfg.split.batch_size > images:
+        raise ValueError(f"split batch_size={cfg.split.batch_size} (--lid-batch-size) exceeds the {images} training "
+                         f"images; expected at most {images}")
+
+
 class PartitionRun:
-    """Drives one method's schedule in one run directory."""
+    """Drives one method's schedule in one run directory, as its only writer (see `naslid.runs.lock`).
+
+    Everything that can be checked (configuration, data, batch sizes) is checked before anything is
+    written, so a failed first call leaves no configuration that a corrected call would be refused by.
+    """
 
     def __init__(self, run_dir: str | Path, cfg: RunConfig, progress: bool = False,
                  runner: JobRunner | None = None, data: RunData | None = None,
-                 tracking: Tracking | None = None) -> None:
+                 tracking: Tracking | None = None, *, lock: bool = True) -> None:
         self.run_dir = Path(run_dir)
-        self.cfg = open_run(self.run_dir, cfg)
+        # a worker process of this run's job runner passes lock=False: its parent holds the lock and wrote the files
+        self.owns_lock = lock_run_directory(self.run_dir) if lock else False
+        self.cfg = cfg = open_run(self.run_dir, cfg)
         self.device = resolve_device(cfg.device)
         self.progress = progress
         self.runner = runner or SequentialRunner()
-        self.data = data or prepare_data(cfg.data, cfg.train.batch_size, self.device, self.run_dir,
+        fresh = not has_trained_state(self.run_dir)
+        split_path = self.run_dir / "split.json"
+        reuse_split = split_path.is_file() and not fresh  # a fresh run draws its split again (the data may differ)
+        self.data = data or prepare_data(cfg.data, cfg.train.batch_size, self.device,
+                                         self.run_dir if reuse_split else None,
                                          channels_last=self.device.type == "cuda")
+        _check_data_fits(cfg, self.data)
         self.train_cfg = cfg.train  # its epochs are the schedule's total (RunConfig derives them)
-        if not (self.run_dir / "split.json").is_file():
-            save_split(self.run_dir / "split.json", self.data.split)  # the same split, recorded in every run
+        tree_path = self.run_dir / TREE_FILE
+        self.tree = PartitionTree.load(tree_path) if tree_path.is_file() else None
+        if lock:
+            remove_stale_temporaries(self.run_dir)
+            cfg.save(self.run_dir / CONFIG_FILE)
+            if not reuse_split:
+                save_split(split_path, self.data.split)  # the same split, recorded in every run
+        if self.tree is None:
+            self.tree = PartitionTree(SubSpace(cfg.space), protocol=self._protocol())
         tracking_path = self.run_dir / TRACKING_FILE
-        if tracking is not None:
+        if tracking is not None and lock:
             tracking.save(tracking_path)  # workers and resumed runs read it from the directory
-        elif tracking_path.is_file():
+        elif tracking is None and tracking_path.is_file():
             tracking = Tracking.load(tracking_path)
         self.tracking = tracking
         self._proxy_batches: tuple[list, list] | None = None
-        tree_path = self.run_dir / TREE_FILE
-        if tree_path.is_file():
-            self.tree = PartitionTree.load(tree_path)
-        else:
-            self.tree = PartitionTree(SubSpace(cfg.space), protocol=self._protocol())
+
+    def close(self) -> None:
+        """Release the run directory for other writers (also done when the process ends)."""
+        if self.owns_lock:
+            release_run_directory(self.run_dir)
+            self.owns_lock = False
 
     def _protocol(self) -> dict:
         return {
@@ -157,15 +216,67 @@ class PartitionRun:
         """The supernet holding `node`'s current weights."""
         net = build_supernet(self.cfg, self.device)
         if node.checkpoint is not None:
-            net.load_state_dict(load_checkpoint(self.run_dir / node.checkpoint, self.device)["model"])
+            net.load_state_dict(self.read_checkpoint(node, self.device)["model"])
         return net
+
+    def read_checkpoint(self, node: PartitionNode, device: str | torch.device = "cpu") -> dict:
+        """`node`'s checkpoint; a missing or damaged file is an error that says how the run redoes it."""
+        path = self.run_dir / node.checkpoint
+        try:
+            return load_checkpoint(path, device)
+        except FileNotFoundError:
+            raise FileNotFoundError(f"checkpoint {path} of node {node.id} is missing; run `naslid finetune "
+                                    f"{self.run_dir}` to redo it: {self._redo_step(node)}") from None
+        except ValueError as error:
+            raise ValueError(f"{error}; delete {path} and run `naslid finetune {self.run_dir}` to redo it: "
+                             f"{self._redo_step(node)}") from None
+
+    def _redo_step(self, node: PartitionNode) -> str:
+        """What the run does again when `node`'s checkpoint is gone (see `redo_missing_checkpoints`)."""
+        if not node.is_leaf:
+            return (f"node {node.id} was split already, so its checkpoint is not needed again unless one of its "
+                    f"children {node.children} lost its own")
+        if node.parent is None:
+            return f"train the supernet from scratch ({self.train_cfg.epochs} epochs)"
+        parent = self.tree.nodes[node.parent]
+        return (f"copy node {parent.id}'s checkpoint (epoch {parent.trained_epochs}) and train node {node.id} "
+                f"again to epoch {self.train_cfg.epochs}")
+
+    def redo_missing_checkpoints(self) -> list[int]:
+        """Leaves whose recorded checkpoint was deleted start again from their parent's (or from scratch).
+
+        Returns their ids. The parent of a split keeps its checkpoint at the split epoch, which is exactly
+        what each child started from, so the redone leaf ends with the same weights as the lost one.
+        """
+        redone = []
+        for node in sorted(self.tree.leaves(), key=lambda n: n.id):
+            if node.checkpoint is None or (self.run_dir / node.checkpoint).is_file():
+                continue
+            logger.warning("checkpoint %s of node %d is missing; redoing: %s", node.checkpoint, node.id,
+                           self._redo_step(node))
+            if node.parent is None:
+                node.checkpoint, node.trained_epochs, node.finetuned = None, 0, False
+            else:
+                parent = self.tree.nodes[node.parent]
+                if parent.checkpoint is None or not (self.run_dir / parent.checkpoint).is_file():
+                    raise FileNotFoundError(
+                        f"checkpoints of node {node.id} ({node.checkpoint}) and of its parent {parent.id} "
+                        f"({parent.checkpoint}) are missing in {self.run_dir}; start again in a new run directory")
+                self._inherit(self.read_checkpoint(parent), node)
+                node.trained_epochs, node.finetuned = parent.trained_epochs, False
+            redone.append(node.id)
+        if redone:
+            self.save_tree()
+        return redone
 
     def run(self, finetune: bool = True) -> PartitionTree:
         """Every level of splits, then (unless `finetune` is False) the fine-tuning of the leaves.
 
         The nodes of one level train independently, as do the leaves' fine-tuning: both go through the job
         runner (e.g. several processes on one GPU); split decisions run here, one node after another.
+        A leaf whose checkpoint was deleted is trained again (`redo_missing_checkpoints`).
         """
+        self.redo_missing_checkpoints()
         for level, split_epoch in enumerate(self.cfg.schedule.split_points):
             level_nodes = [n for n in self.tree.leaves() if n.depth == level]
             todo = [n for n in level_nodes if n.trained_epochs < split_epoch]
@@ -191,6 +302,8 @@ class PartitionRun:
         (relative to the run). Changes no tree state, so it can run in a worker process."""
         node = self.tree.nodes[node_id]
         path = self.checkpoint_path(node)
+        if node.checkpoint is not None and self.run_dir / node.checkpoint == path and path.is_file():
+            self.read_checkpoint(node)  # a damaged file fails here, saying how to redo it
         net = build_supernet(self.cfg, self.device)
         logger.info("node %d (%d archs): training up to epoch %d", node.id, node.subspace.size(), until_epoch)
         train_supernet(net, node.subspace, self.data.train_loader, self.train_cfg, until_epoch=until_epoch,
@@ -241,18 +354,21 @@ class PartitionRun:
     def split_node(self, node: PartitionNode) -> None:
         """Split `node`; each child starts from a copy of the parent's checkpoint with its own path sampler."""
         record = self.decide_split(node)
-        parent_state = load_checkpoint(self.run_dir / node.checkpoint) if node.checkpoint else None
+        parent_state = self.read_checkpoint(node) if node.checkpoint else None
         children = self.tree.split(node.id, record)
         for child in children:
-            path = self.checkpoint_path(child)
             if parent_state is not None:
-                sampler = np.random.default_rng(_node_seed(self.cfg.train.seed, child.id)).bit_generator.state
-                state = {k: v for k, v in parent_state.items() if k != "schema"}
-                save_checkpoint(path, {**state, "sampler": sampler, "node": child.id,
-                                       "subspace": child.subspace.to_json()})
-                child.checkpoint = str(path.relative_to(self.run_dir))
+                self._inherit(parent_state, child)
         logger.info("node %d split on edge %s into %s", node.id, edge_name(record.edge), record.groups)
         self.save_tree()
+
+    def _inherit(self, parent_state: dict, child: PartitionNode) -> None:
+        """Write `child`'s first checkpoint: the parent's state with the child's own path sampler."""
+        path = self.checkpoint_path(child)
+        sampler = np.random.default_rng(_node_seed(self.cfg.train.seed, child.id)).bit_generator.state
+        state = {k: v for k, v in parent_state.items() if k != "schema"}
+        save_checkpoint(path, {**state, "sampler": sampler, "node": child.id, "subspace": child.subspace.to_json()})
+        child.checkpoint = str(path.relative_to(self.run_dir))
 
     def finetune_leaf(self, node_id: int) -> str:
         """Fine-tune one leaf to the end of the schedule; returns its checkpoint (relative to the run).
@@ -285,7 +401,7 @@ class NodeJob:
         return {"run": None, "run_dir": self.run_dir, "node_id": self.node_id, "until_epoch": self.until_epoch}
 
     def __call__(self) -> str:
-        run = self.run or PartitionRun(self.run_dir, RunConfig.load(Path(self.run_dir) / CONFIG_FILE))
+        run = self.run or PartitionRun(self.run_dir, RunConfig.load(Path(self.run_dir) / CONFIG_FILE), lock=False)
         if self.until_epoch is None:
             return run.finetune_leaf(self.node_id)
         return run.train_checkpoint(self.node_id, self.until_epoch)
@@ -294,5 +410,9 @@ class NodeJob:
 def run_partition(run_dir: str | Path, cfg: RunConfig, progress: bool = False,
                   runner: JobRunner | None = None) -> PartitionTree:
     """Train and partition a supernet with `cfg`'s method and schedule in `run_dir` (resumes if present)."""
-    return PartitionRun(run_dir, cfg, progress=progress, runner=runner).run()
+    run = PartitionRun(run_dir, cfg, progress=progress, runner=runner)
+    try:
+        return run.run()
+    finally:
+        run.close()
 

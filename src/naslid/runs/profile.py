@@ -16,7 +16,7 @@ import importlib.util
 import logging
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -29,11 +29,12 @@ from naslid.lid import LIDProfile, get_estimator, profile_layers, save_profiles
 from naslid.nn import NB201Config, NB201Network, NB201SuperNet
 from naslid.runs.config import resolve_device
 from naslid.spaces import Arch, format_arch, parse_arch
+from naslid.train import non_finite_tensors
 
 logger = logging.getLogger(__name__)
 
 DATA_SOURCES = ("gaussian", "digits", "cifar10")
-NB201_LAYERS = [f"cells.{index}" for index in range(17)]
+NB201_LAYERS = [f"cells.{index}" for index in range(17)]  # the default NB201 shape (N = 5): 15 cells + 2 reductions
 _SHORT_OPS = {"none": "none", "skip_connect": "skip", "nor_conv_1x1": "1x1", "nor_conv_3x3": "3x3",
               "avg_pool_3x3": "pool"}
 
@@ -90,16 +91,26 @@ def run_profile(cfg: ProfileConfig, output: str | Path, plot: str | Path | None 
     """
     device = resolve_device(cfg.device)
     estimator = get_estimator(cfg.estimator, **({} if cfg.estimator == "twonn" else {"k": cfg.k}))
+    for path in (output, plot):
+        if path is not None and Path(path).is_dir():
+            raise ValueError(f"output {path} is a directory; expected a file path")
+    if cfg.data == "gaussian":  # draw inputs with the channels a checkpoint's network was trained on
+        cfg = replace(cfg, input_shape=(_checkpoint_in_channels(cfg), *cfg.input_shape[1:]))
     batches = load_batches(cfg, device)
     profiles = []
     for index, spec in enumerate(cfg.models):
         checkpoint = _checkpoint_for(cfg, index)
         entry = build_model(spec, checkpoint, cfg, in_channels=batches[0].shape[1])
         entry.model.to(device)
-        profile = profile_layers(
-            entry.model, batches, layers=cfg.layers or entry.layers, estimator=estimator,
-            forward=entry.forward, mode=cfg.mode, label=entry.label, progress=progress,
-        )
+        try:
+            profile = profile_layers(
+                entry.model, batches, layers=cfg.layers or entry.layers, estimator=estimator,
+                forward=entry.forward, mode=cfg.mode, label=entry.label, progress=progress,
+            )
+        except RuntimeError as error:  # torch reports shape mismatches (input channels, sizes) this way
+            first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            raise ValueError(f"model {spec!r} cannot run on the {cfg.data} inputs of shape "
+                             f"{tuple(batches[0].shape)}: {first}") from None
         logger.info("%s: LID %s", entry.label, " ".join(f"{value:.1f}" for value in profile.mean))
         profiles.append(profile)
     protocol = {
@@ -117,6 +128,18 @@ def run_profile(cfg: ProfileConfig, output: str | Path, plot: str | Path | None 
 
 def _plain(value: object) -> object:
     return list(value) if isinstance(value, tuple) else value
+
+
+def _checkpoint_in_channels(cfg: ProfileConfig) -> int:
+    """The input channels the NB201 checkpoints of `cfg` were trained with (default: `input_shape`'s)."""
+    channels = set()
+    for index, spec in enumerate(cfg.models):
+        checkpoint = _checkpoint_for(cfg, index)
+        if spec.startswith("nb201:") and checkpoint is not None:
+            channels.add(_nb201_config(_read_checkpoint(checkpoint), checkpoint).in_channels)
+    if len(channels) > 1:
+        raise ValueError(f"the checkpoints take {sorted(channels)} input channels; profile them in separate calls")
+    return channels.pop() if channels else cfg.input_shape[0]
 
 
 def _checkpoint_for(cfg: ProfileConfig, index: int) -> str | None:
@@ -189,7 +212,11 @@ def build_model(spec: str, checkpoint: str | None, cfg: ProfileConfig, in_channe
         model = _seeded(cfg.seed, lambda: _user_model(target, factory))
         label = f"{Path(target).stem if target.endswith('.py') else target}:{factory}"
     if checkpoint is not None:
-        model.load_state_dict(_state_dict(_read_checkpoint(checkpoint), checkpoint))
+        try:
+            model.load_state_dict(_state_dict(_read_checkpoint(checkpoint), checkpoint))
+        except RuntimeError as error:
+            raise ValueError(f"checkpoint {checkpoint} does not fit model {spec!r} "
+                             f"({str(error).splitlines()[0]})") from None
     return ProfileModel(spec=spec, label=label, model=model)
 
 
@@ -207,22 +234,39 @@ def _nb201_model(spec: str, arch: Arch, checkpoint: str | None, cfg: ProfileConf
     if checkpoint is None:
         config = NB201Config(num_classes=cfg.num_classes, in_channels=in_channels)
         model = _seeded(cfg.seed, lambda: NB201Network(arch, config=config))
-        return ProfileModel(spec=spec, label=label, model=model, layers=list(NB201_LAYERS))
+        return ProfileModel(spec=spec, label=label, model=model, layers=_cell_layers(model))
     state = _read_checkpoint(checkpoint)
-    saved_config = state.get("model_config") or state.get("config") if isinstance(state, dict) else None
-    if not isinstance(saved_config, dict) or not saved_config:
-        raise ValueError(f"checkpoint {checkpoint} has no 'model_config' dict; is it an NB201 supernet checkpoint?")
-    try:
-        config = NB201Config(**saved_config)
-    except TypeError:
-        raise ValueError(f"checkpoint {checkpoint}: model_config {saved_config} is not an NB201 config") from None
+    config = _nb201_config(state, checkpoint)  # the network's shape comes from the checkpoint itself
+    if config.in_channels != in_channels:
+        raise ValueError(f"checkpoint {checkpoint} was trained on {config.in_channels}-channel inputs, but the "
+                         f"{cfg.data} data has {in_channels} channels; choose data with {config.in_channels}")
     supernet = NB201SuperNet(config=config)
-    supernet.load_state_dict(_state_dict(state, checkpoint))
+    try:
+        supernet.load_state_dict(_state_dict(state, checkpoint))
+    except RuntimeError as error:
+        raise ValueError(f"checkpoint {checkpoint} does not fit the network of its own model_config "
+                         f"({str(error).splitlines()[0]})") from None
 
     def forward(model: nn.Module, batch: torch.Tensor) -> torch.Tensor:
         return model(batch, arch)
 
-    return ProfileModel(spec=spec, label=label, model=supernet, forward=forward, layers=list(NB201_LAYERS))
+    return ProfileModel(spec=spec, label=label, model=supernet, forward=forward, layers=_cell_layers(supernet))
+
+
+def _cell_layers(model: nn.Module) -> list[str]:
+    """Module names of every cell and reduction block of an NB201 network (17 for N = 5, 5 for N = 1)."""
+    return [f"cells.{index}" for index in range(len(model.cells))]
+
+
+def _nb201_config(state: Any, checkpoint: str) -> NB201Config:
+    """The NB201Config stored in a naslid checkpoint (its 'model_config')."""
+    saved_config = (state.get("model_config") or state.get("config")) if isinstance(state, dict) else None
+    if not isinstance(saved_config, dict) or not saved_config:
+        raise ValueError(f"checkpoint {checkpoint} has no 'model_config' dict; is it an NB201 supernet checkpoint?")
+    try:
+        return NB201Config(**saved_config)
+    except TypeError:
+        raise ValueError(f"checkpoint {checkpoint}: model_config {saved_config} is not an NB201 config") from None
 
 
 def _seeded(seed: int, build: Callable[[], nn.Module]) -> nn.Module:
@@ -254,7 +298,12 @@ def _user_model(target: str, factory: str) -> nn.Module:
         module_spec = importlib.util.spec_from_file_location(f"naslid_user_model_{path.stem}", path)
         module = importlib.util.module_from_spec(module_spec)
         sys.modules[module_spec.name] = module
-        module_spec.loader.exec_module(module)
+        try:
+            module_spec.loader.exec_module(module)
+        except SyntaxError as error:
+            raise ValueError(f"model file {path} has a syntax error at line {error.lineno}: {error.msg}") from None
+        except Exception as error:  # the user's module failed while importing
+            raise ValueError(f"model file {path} failed to import: {type(error).__name__}: {error}") from None
     else:
         try:
             module = importlib.import_module(target)
@@ -264,7 +313,10 @@ def _user_model(target: str, factory: str) -> nn.Module:
     if not callable(build):
         names = sorted(name for name in vars(module) if not name.startswith("_") and callable(vars(module)[name]))
         raise ValueError(f"{target} has no callable {factory!r}; callables there: {names}")
-    model = build()
+    try:
+        model = build()
+    except Exception as error:  # the user's factory failed
+        raise ValueError(f"{target}:{factory}() failed: {type(error).__name__}: {error}") from None
     if not isinstance(model, nn.Module):
         raise ValueError(f"{target}:{factory}() returned {type(model).__name__}; expected a torch.nn.Module")
     return model
@@ -281,14 +333,22 @@ def _read_checkpoint(path: str) -> Any:
 
 def _state_dict(state: Any, path: str) -> dict:
     """The model weights in a checkpoint: its 'model' or 'state_dict' entry, or the dict itself."""
+    weights = None
     if isinstance(state, nn.Module):
-        return state.state_dict()
-    if isinstance(state, dict):
+        weights = state.state_dict()
+    elif isinstance(state, dict):
         for key in ("model", "state_dict"):
             if isinstance(state.get(key), dict):
-                return state[key]
-        if state and all(isinstance(value, torch.Tensor) for value in state.values()):
-            return state
+                weights = state[key]
+                break
+        if weights is None and state and all(isinstance(value, torch.Tensor) for value in state.values()):
+            weights = state
+    if weights is not None:
+        bad = non_finite_tensors(weights)
+        if bad:
+            raise ValueError(f"checkpoint {path} holds non-finite weights ({', '.join(bad[:3])}); it comes from a "
+                             "diverged run")
+        return weights
     raise ValueError(f"checkpoint {path} holds no state_dict (looked for 'model', 'state_dict' or a tensor dict)")
 
 

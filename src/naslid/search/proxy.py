@@ -32,6 +32,10 @@ class ProxyConfig:
     precision: str = "auto"  # "auto": bf16 on CUDA, fp32 elsewhere; or "fp32", "bf16"
 
     def __post_init__(self) -> None:
+        for name in ("calibration_batches", "evaluation_images"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+                raise ValueError(f"{name}={value!r}; expected an integer")
         if self.evaluation_images is not None and self.evaluation_images < 1:
             raise ValueError(f"evaluation_images={self.evaluation_images}; expected a positive count or None")
         if self.calibration_batches < 0:

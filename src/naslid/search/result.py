@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from naslid._file_mode import umask_file_mode
 from naslid.spaces import Arch, format_arch, parse_arch
 
 SEARCH_SCHEMA = "naslid.search/1"
@@ -132,7 +133,8 @@ class SearchResult:
         """Write the JSON file through a temporary file and a rename; return its path."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+        descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        os.fchmod(descriptor, umask_file_mode())  # mkstemp makes 0600 files
         try:
             with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
                 json.dump(self.to_json(), handle, indent=1)

@@ -1,8 +1,9 @@
 """SPOS training of (sub-)supernets, with exact resume from atomic checkpoints."""
 
-from naslid.train.checkpoint import CHECKPOINT_SCHEMA, load_checkpoint, save_checkpoint
+from naslid.train.checkpoint import CHECKPOINT_SCHEMA, load_checkpoint, non_finite_tensors, save_checkpoint
 from naslid.train.spos import (
     TrainConfig,
+    TrainingDiverged,
     TrainState,
     autocast_for,
     checkpoint_dict,
@@ -14,6 +15,7 @@ from naslid.train.spos import (
 )
 
 __all__ = [
-    "CHECKPOINT_SCHEMA", "TrainConfig", "TrainState", "autocast_for", "checkpoint_dict", "create_optimizer",
-    "load_checkpoint", "lr_at", "new_train_state", "restore_train_state", "save_checkpoint", "train_supernet",
+    "CHECKPOINT_SCHEMA", "TrainConfig", "TrainState", "TrainingDiverged", "autocast_for", "checkpoint_dict",
+    "create_optimizer", "load_checkpoint", "lr_at", "new_train_state", "non_finite_tensors", "restore_train_state",
+    "save_checkpoint", "train_supernet",
 ]

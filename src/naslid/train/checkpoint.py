@@ -9,6 +9,8 @@ from typing import Any
 
 import torch
 
+from naslid._file_mode import umask_file_mode
+
 CHECKPOINT_SCHEMA = "naslid.checkpoint/1"
 
 
@@ -17,6 +19,7 @@ def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    os.fchmod(handle, umask_file_mode())  # mkstemp makes 0600 files
     os.close(handle)
     try:
         torch.save({"schema": CHECKPOINT_SCHEMA, **state}, temporary)
@@ -39,4 +42,15 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     schema = state.get("schema") if isinstance(state, dict) else None
     if schema != CHECKPOINT_SCHEMA:
         raise ValueError(f"checkpoint {path} has schema {schema!r}; this naslid reads {CHECKPOINT_SCHEMA!r}")
+    bad = non_finite_tensors(state.get("model") or {})
+    if bad:
+        raise ValueError(f"checkpoint {path} holds non-finite weights ({', '.join(bad[:3])}"
+                         f"{f' and {len(bad) - 3} more' if len(bad) > 3 else ''}): it comes from a diverged run; "
+                         "retrain it with a lower learning rate")
     return state
+
+
+def non_finite_tensors(tensors: dict[str, Any]) -> list[str]:
+    """The names of the floating-point tensors in `tensors` that hold NaN or infinity."""
+    return [name for name, value in tensors.items()
+            if isinstance(value, torch.Tensor) and value.is_floating_point() and not torch.isfinite(value).all()]

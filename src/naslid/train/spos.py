@@ -23,9 +23,17 @@ from torch import nn
 from torch.nn import functional as F
 
 from naslid.spaces import SubSpace
-from naslid.train.checkpoint import load_checkpoint, save_checkpoint
+from naslid.train.checkpoint import load_checkpoint, non_finite_tensors, save_checkpoint
 
 logger = logging.getLogger(__name__)
+
+
+class TrainingDiverged(ValueError):
+    """The loss or the weights became NaN or infinite; nothing of the diverged epoch was saved."""
+
+
+# on CUDA, how many steps may pass between checks of the loss (each check waits for the device)
+_DIVERGENCE_CHECK_STEPS = 16
 
 
 class EpochLoader(Protocol):
@@ -57,10 +65,20 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.precision not in ("auto", "fp32", "bf16"):
             raise ValueError(f"precision={self.precision!r}; expected 'auto', 'fp32' or 'bf16'")
-        if self.epochs < 1:
-            raise ValueError(f"epochs={self.epochs}; expected at least 1")
-        if self.learning_rate <= 0 or self.min_learning_rate < 0:
-            raise ValueError("learning rates must be positive")
+        for name in ("epochs", "batch_size"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name}={value!r}; expected an integer >= 1")
+        # (name, lowest allowed, bound not reached): NaN and infinity fail every range
+        ranges = (("learning_rate", 0.0, math.inf), ("min_learning_rate", 0.0, math.inf),
+                  ("warmup_epochs", 0.0, math.inf), ("momentum", 0.0, 1.0), ("weight_decay", 0.0, math.inf),
+                  ("grad_clip", 0.0, math.inf), ("label_smoothing", 0.0, 1.0))
+        for name, low, high in ranges:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value < high:
+                raise ValueError(f"{name}={value!r}; expected a finite number in [{low:g}, {high:g})")
+        if self.learning_rate == 0:
+            raise ValueError("learning_rate=0; expected a positive finite number")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -196,7 +214,16 @@ def train_supernet(
     if steps_per_epoch == 0:
         raise ValueError("the training loader yields no batch: the dataset is smaller than one batch")
     while state.epoch < until_epoch:
-        metrics = _train_one_epoch(net, subspace, loader, cfg, state, device, channels_last, progress)
+        try:
+            metrics = _train_one_epoch(net, subspace, loader, cfg, state, device, channels_last, progress)
+            bad = non_finite_tensors(net.state_dict())
+            if bad:
+                raise TrainingDiverged(f"training diverged: weights {', '.join(bad[:3])} became non-finite "
+                                       f"in epoch {state.epoch + 1}")
+        except TrainingDiverged as error:
+            kept = (f"; {checkpoint_path} still holds the last finite state (epoch {state.epoch})"
+                    if checkpoint_path is not None and Path(checkpoint_path).is_file() else "; nothing was saved")
+            raise TrainingDiverged(f"{error}{kept}; lower the learning rate (--lr)") from None
         state.epoch += 1
         state.history.append({"epoch": state.epoch, **metrics})
         if on_epoch_end is not None:
@@ -212,6 +239,7 @@ def _train_one_epoch(net, subspace, loader, cfg, state, device, channels_last, p
     steps = len(loader)
     total_loss = torch.zeros((), device=device)
     total_correct = torch.zeros((), device=device)
+    non_finite = torch.zeros((), dtype=torch.bool, device=device)
     seen = 0
     start = time.perf_counter()
     batches = _progress_bar(loader.epoch(state.epoch), steps, f"epoch {state.epoch + 1}", progress)
@@ -224,6 +252,10 @@ def _train_one_epoch(net, subspace, loader, cfg, state, device, channels_last, p
         with autocast_for(device, cfg.precision):
             logits = net(images, arch)
             loss = F.cross_entropy(logits.float(), labels, label_smoothing=cfg.label_smoothing)
+        non_finite |= ~torch.isfinite(loss.detach())
+        if (device.type != "cuda" or index % _DIVERGENCE_CHECK_STEPS == 0 or index == steps - 1) and bool(non_finite):
+            raise TrainingDiverged(f"training diverged: the loss is {float(loss)} at epoch {state.epoch + 1}, "
+                                   f"step {index + 1} of {steps} (learning rate {group['lr']:.3g})")
         state.optimizer.zero_grad(set_to_none=True)  # off-path weights keep grad None: no decay, no momentum
         loss.backward()
         if cfg.grad_clip > 0:
