@@ -34,7 +34,7 @@ def _config(**schedule) -> RunConfig:
         network=NB201Config(channels=4, cells_per_stage=1, in_channels=1),
         train=TrainConfig(batch_size=64, learning_rate=0.05),
         schedule=ScheduleConfig(**{"split_epochs": (1, 2), "finetune_epochs": 1, **schedule}),
-        split=SplitConfig(batches=2, batch_size=64, k=8),
+        split=SplitConfig(batches=2, batch_size=64, k=8, gradient_batches=2),
         proxy=ProxyConfig(calibration_batches=1),
         device="cpu",
     )

@@ -71,7 +71,7 @@ def test_tracking_scores_every_epoch_without_changing_training(tmp_path):
     assert curve[-1]["kendall_tau_b"] == pytest.approx(kendall_tau_b([scores[3][a] for a in archs],
                                                                      [truth[a] for a in archs]))
     overhead = tracking_overhead(histories)
-    assert overhead["scoring_seconds"] > 0 and overhead["share_of_epoch"] > 0
+    assert overhead["scoring_seconds"] > 0 and overhead["share_of_training"] > 0
     # a second PartitionRun on the directory (a worker, a resume) finds the tracked set there
     assert PartitionRun(tmp_path / "tracked", config).tracking == tracked.tracking
 

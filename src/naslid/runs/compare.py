@@ -593,8 +593,8 @@ def _curve_lines(methods: dict, tracking: dict | None) -> list[str]:
             point = next((p for p in curve if p["epoch"] == epoch), None)
             cells.append(_fmt(point["kendall_tau_b"]) if point else "")
         lines.append(f"| {epoch} | " + " | ".join(cells) + " |")
-    overheads = [s["tracking_overhead"]["share_of_epoch"] for s in methods.values() if s.get("tracking_overhead")]
+    overheads = [s["tracking_overhead"]["share_of_training"] for s in methods.values() if s.get("tracking_overhead")]
     if overheads:
-        lines += ["", f"Tracking overhead: scoring took {100 * float(np.nanmean(overheads)):.0f}% of the training "
-                  "time of the epochs it followed (mean over methods)."]
+        lines += ["", f"Tracking overhead: scoring the tracked subset took {100 * float(np.nanmean(overheads)):.0f}% "
+                  f"of the training time (every {tracking['every']} epochs; mean over methods)."]
     return lines

@@ -29,9 +29,11 @@ class ComparePlan:
     share_root: bool = True  # train the root supernet once per seed for the epochs every method shares
 
     def __post_init__(self) -> None:
-        unknown = [m for m in self.methods if m not in METHODS]
-        if unknown or not self.methods:
-            raise ValueError(f"unknown method(s) {unknown}; expected a comma-separated subset of {list(METHODS)}")
+        if not self.methods:
+            raise ValueError(f"no method to compare; expected a comma-separated subset of {list(METHODS)}")
+        for method in self.methods:
+            if method not in METHODS:
+                raise ValueError(f"unknown method {method!r}; expected one of {list(METHODS)}")
         if len(set(self.methods)) != len(self.methods):
             raise ValueError(f"methods {list(self.methods)} name a method twice")
         if len(set(self.seeds)) != len(self.seeds) or any(s < 0 for s in self.seeds):

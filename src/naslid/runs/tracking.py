@@ -133,17 +133,21 @@ def ranking_curve(scores_by_epoch: Mapping[int, Mapping[Arch, float]], archs: Se
 
 
 def tracking_overhead(histories: Sequence[Sequence[dict]]) -> dict[str, float]:
-    """Seconds spent scoring vs training, over the epochs that scored (each node's own epochs counted once)."""
+    """Seconds spent scoring vs training over every epoch of the run (inherited copies of an ancestor's
+    entries counted once): the share is the tracking cost relative to training, whatever `every` is."""
     scoring = training = 0.0
-    seen: set[tuple[int, int, float]] = set()
+    scorings = 0
+    seen: set[tuple] = set()
     for history in histories:
         for entry in history:
             tracked = entry.get("tracked")
-            key = (int(entry["epoch"]), int(tracked["epoch"]) if tracked else -1, float(entry["seconds"]))
-            if not tracked or key in seen:
-                continue  # inherited copies of an ancestor's entries count once
+            key = (int(entry["epoch"]), float(entry["seconds"]), float(tracked["seconds"]) if tracked else None)
+            if key in seen:
+                continue
             seen.add(key)
-            scoring += float(tracked["seconds"])
             training += float(entry["seconds"])
-    return {"scoring_seconds": scoring, "training_seconds": training,
-            "share_of_epoch": scoring / training if training else float("nan")}
+            if tracked:
+                scoring += float(tracked["seconds"])
+                scorings += 1
+    return {"scoring_seconds": scoring, "training_seconds": training, "scorings": scorings,
+            "share_of_training": scoring / training if training else float("nan")}
