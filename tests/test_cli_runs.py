@@ -67,7 +67,7 @@ def test_compare_tiny_preset_writes_table_json_and_plots(tmp_path, capsys):
         best = parse_arch(summary["search"]["best_arch"])
         assert summary["search"]["ground_truth"]["c10_test_acc_200"] == table.value(best, "c10_test_acc_200")
     assert results["methods"]["nas-lid"]["leaves"] == 4 and results["methods"]["few-shot"]["leaves"] == 5
-    assert set(results["separability"]) == {"gm-nas", "nas-lid", "random-split"}
+    assert set(results["separability"]) == {"gm-nas", "nas-lid"}  # random-split's matrices are noise
     assert results["environment"]["torch"]
     for name in ("proxy_vs_truth.png", "lid_profiles.png", "separability.png"):
         assert (out_dir / "plots" / name).stat().st_size > 10_000

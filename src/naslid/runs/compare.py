@@ -472,7 +472,7 @@ def _separability(outcomes: list[MethodOutcome]) -> dict:
     table: dict[str, dict[str, float]] = {}
     for outcome in outcomes:
         root = outcome.run.tree.root.split
-        if root is None or not root.similarities:
+        if root is None or not root.similarities or root.criterion == "random":  # the control's are noise
             continue
         table[outcome.method] = {edge: separability(np.array(entry["matrix"]))
                                  for edge, entry in root.similarities.items()}
@@ -571,10 +571,9 @@ def _control_lines(control: dict) -> list[str]:
             spread = row["tau_difference"]
             if spread["mean"] is None:
                 continue
-            verdict = ("better" if spread["mean"] > 0 else "not better") + f" in {row['seeds_better']} of " \
-                f"{row['seeds']} seeds"
-            lines.append(f"- {method} vs random-split on `{subset}`: {spread['mean']:+.3f} ± {spread['std']:.3f} "
-                         f"({verdict})")
+            verdict = f"better in {row['seeds_better']} of {row['seeds']} seeds"
+            spread_text = f" ± {spread['std']:.3f}" if row["seeds"] > 1 else " (one seed)"
+            lines.append(f"- {method} vs random-split on `{subset}`: {spread['mean']:+.3f}{spread_text}, {verdict}")
     return lines
 
 
