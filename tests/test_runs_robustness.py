@@ -128,6 +128,28 @@ def test_bad_values_are_refused_in_one_line_before_anything_is_written(tmp_path,
     assert not (run / "config.json").exists() and not (run / "split.json").exists()
 
 
+@pytest.mark.parametrize("build, message", [
+    (lambda: NB201Config(channels=0), "channels=0; expected an integer >= 1"),
+    (lambda: NB201Config(cells_per_stage=0), "cells_per_stage=0"),
+    (lambda: NB201Config(in_channels=2.5), "in_channels=2.5"),
+    (lambda: TrainConfig(learning_rate=float("nan")), "learning_rate=nan"),
+    (lambda: TrainConfig(weight_decay=float("inf")), "weight_decay=inf"),
+    (lambda: TrainConfig(momentum=1.5), "momentum=1.5"),
+    (lambda: TrainConfig(batch_size=0), "batch_size=0"),
+    (lambda: DataConfig(dataset="digits", cutout=-1), "cutout=-1"),
+    (lambda: DataConfig(dataset="digits", train_limit=0), "train_limit=0"),
+    (lambda: SplitConfig(batches=0), "batches=0"),
+    (lambda: SplitConfig(batch_size=2, k=2), "batch_size=2"),
+    (lambda: ScheduleConfig(finetune_epochs=-1), "finetune_epochs=-1"),
+    (lambda: ScheduleConfig(split_epochs=(1.5,)), "expected integer epochs"),
+    (lambda: ProxyConfig(calibration_batches=1.5), "calibration_batches=1.5"),
+    (lambda: RunConfig(seed=-1), "seed=-1"),
+])
+def test_every_configuration_is_validated_when_built(build, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        build()
+
+
 def test_a_failed_first_call_leaves_a_directory_the_corrected_call_accepts(tmp_path, capsys):
     run = tmp_path / "run"
     for bad in (["--batch-size", "5000"], ["--dataset", "cifar10", "--data-path", "nope.npz"]):
