@@ -154,6 +154,7 @@ def test_a_failed_first_call_leaves_a_directory_the_corrected_call_accepts(tmp_p
     run = tmp_path / "run"
     for bad in (["--batch-size", "5000"], ["--dataset", "cifar10", "--data-path", "nope.npz"]):
         assert main(["train", str(run), "--epochs", "1", *TINY, *bad]) == 2
+    assert capsys.readouterr().err.count("error:") == 2
     # a configuration without trained state, as an older naslid wrote it before failing, is replaced too
     replace(_config(), seed=7).save(run / "config.json")
     assert main(["train", str(run), "--epochs", "1", *TINY]) == 0
