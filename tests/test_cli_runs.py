@@ -62,7 +62,7 @@ def test_compare_tiny_preset_writes_table_json_and_plots(tmp_path, capsys):
         scores = json.loads((out_dir / method / "proxy_scores.json").read_text())["scores"]
         ranking = summary["ranking"][0]
         assert ranking["subset"] == "random150" and ranking["n"] == 150
-        assert ranking["kendall_tau_b"] == pytest.approx(_tau_over_subset(scores, table, 150), abs=1e-12)
+        assert ranking["kendall_tau_b"] == pytest.approx(_tau_over_subset(scores, table, 150), abs=1e-9)
         assert summary["search"]["evaluations"] == 100
         best = parse_arch(summary["search"]["best_arch"])
         assert summary["search"]["ground_truth"]["c10_test_acc_200"] == table.value(best, "c10_test_acc_200")

@@ -93,7 +93,7 @@ def test_module_path_spec_and_checkpoint(tmp_path, user_model_file, monkeypatch)
     ("spec", "match"),
     [
         ("resnet18", "not understood"),
-        ("nb201:|bogus~0|", ""),
+        ("nb201:|bogus~0|", "NB201 arch string '|bogus~0|' has 1 node groups separated by '+', expected 3"),
         ("missing_file.py:build", "not found"),
         ("no_such_package_xyz:build", "cannot import module"),
         ("{file}:nothing", "no callable 'nothing'"),

@@ -254,7 +254,7 @@ def _train_one_epoch(net, subspace, loader, cfg, state, device, channels_last, p
             loss = F.cross_entropy(logits.float(), labels, label_smoothing=cfg.label_smoothing)
         non_finite |= ~torch.isfinite(loss.detach())
         if (device.type != "cuda" or index % _DIVERGENCE_CHECK_STEPS == 0 or index == steps - 1) and bool(non_finite):
-            raise TrainingDiverged(f"training diverged: the loss is {float(loss)} at epoch {state.epoch + 1}, "
+            raise TrainingDiverged(f"training diverged: the loss is {float(loss.detach())} at epoch {state.epoch + 1}, "
                                    f"step {index + 1} of {steps} (learning rate {group['lr']:.3g})")
         state.optimizer.zero_grad(set_to_none=True)  # off-path weights keep grad None: no decay, no momentum
         loss.backward()
