@@ -138,3 +138,12 @@ def test_train_supernet_option_matches_and_resumes_with_the_module_step(digits_l
 def test_config_rejects_an_unknown_step():
     with pytest.raises(ValueError, match="step"):
         TrainConfig(step="graph")
+
+
+def test_cli_flag_sets_the_step():
+    from naslid.cli import _run_config, build_parser
+
+    args = build_parser().parse_args(["compare", "runs/x", "--preset", "paper", "--train-step", "fixed-kernels"])
+    assert _run_config(args)[0].train.step == "fixed-kernels"
+    args = build_parser().parse_args(["compare", "runs/x", "--preset", "paper"])
+    assert _run_config(args)[0].train.step == "module"
