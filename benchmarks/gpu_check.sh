@@ -59,7 +59,7 @@ if [ "$QUICK" = 1 ]; then
   run_step split_cost 120 "$PY" benchmarks/split_cost.py --repeats 1 --inputs 8x32,4x64 --out "$OUT/split_cost.json"
   run_step lid_overhead 60 "$PY" benchmarks/lid_overhead.py --batch-size 32 --k 10 --repeats 1 --warmup 1 \
     --arch pool_skip --out "$OUT/lid_overhead.json"
-  run_step compare_paper 240 "$PY" benchmarks/compare_paper.py --quick --out "$OUT/compare_paper.json" \
+  run_step compare_paper 240 "$PY" benchmarks/compare_paper.py --quick --seconds 180 --out "$OUT/compare_paper.json" \
     --run-dir "$OUT/compare_paper_run"
 else
   run_step train_throughput 150 "$PY" benchmarks/train_throughput.py --steps 30 --repeats 3 --batches 64,256 \

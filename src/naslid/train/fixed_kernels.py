@@ -18,7 +18,7 @@ import torch
 from torch.nn import functional as F
 
 from naslid.nn.nb201 import NB201SuperNet
-from naslid.nn.nb201_static import NB201StaticSuperNet, arch_row, encode_all_paths, encode_path
+from naslid.nn.nb201_static import NB201StaticSuperNet, arch_row, encode_all_paths
 from naslid.spaces import Arch
 
 if TYPE_CHECKING:
@@ -28,21 +28,25 @@ logger = logging.getLogger(__name__)
 
 
 def masked_sgd_(params: list[torch.Tensor], grads: list[torch.Tensor], buffers: list[torch.Tensor],
-                has_buffer: list[torch.Tensor], masks: list[torch.Tensor], lr: torch.Tensor, momentum: float,
-                nesterov: bool, weight_decay: float) -> None:
-    """`torch.optim.SGD`'s update, applied only where `masks` is True; capturable (no host sync, lr a tensor).
+                masks: list[torch.Tensor], lr: torch.Tensor, momentum: float, nesterov: bool,
+                weight_decay: float) -> None:
+    """`torch.optim.SGD`'s update where `masks` is 1; elsewhere parameters and momentum buffers keep their bits.
 
-    A buffer that does not exist yet (`has_buffer` False) is zero, which gives SGD's first step exactly.
-    `has_buffer` has the leading shape of each mask's rows and records which rows have been stepped.
+    Each mask is 0/1 with its parameter's shape and layout. A buffer that does not exist yet is zero, which
+    gives SGD's first step exactly. Capturable (lr a tensor, no host sync), and a few multi-tensor kernels
+    for all parameters, not several kernels per parameter.
     """
-    for param, grad, buffer, has, mask in zip(params, grads, buffers, has_buffer, masks, strict=True):
-        if weight_decay != 0:
-            grad = grad.add(param, alpha=weight_decay)
-        if momentum != 0:
-            buffer.copy_(torch.where(mask, buffer * momentum + grad, buffer))
-            grad = grad.add(buffer, alpha=momentum) if nesterov else buffer
-            has.logical_or_(mask.view(has.shape))
-        param.copy_(torch.where(mask, param.addcmul(grad, lr, value=-1), param))
+    if weight_decay != 0:
+        grads = torch._foreach_add(grads, params, alpha=weight_decay)
+    if momentum != 0:
+        stepped = torch._foreach_mul(buffers, momentum)
+        torch._foreach_add_(stepped, grads)
+        keep = torch._foreach_neg(masks)
+        torch._foreach_add_(keep, 1.0)
+        torch._foreach_mul_(buffers, keep)  # off: buffer * 1 + stepped * 0; on: buffer * 0 + stepped * 1
+        torch._foreach_addcmul_(buffers, stepped, masks)
+        grads = torch._foreach_add(grads, buffers, alpha=momentum) if nesterov else buffers
+    torch._foreach_addcmul_(params, grads, torch._foreach_mul(masks, lr), value=-1)
 
 
 def _clip_grad_norm_(grads: list[torch.Tensor], max_norm: float) -> None:
@@ -91,9 +95,8 @@ class FixedKernelStep:
         # supernet parameter name -> (index into self.params, row of that tensor)
         self._slots = {name: (position[own], where) for name, (own, where) in self.net.module_slots().items()
                        if own in position}
-        masks = self.net.update_masks(encode_path(Arch(("none",) * 6), self.device))
         self.buffers = [torch.zeros_like(p) for p in self.params]
-        self.has_buffer = [torch.zeros(_row_shape(m), dtype=torch.bool, device=self.device) for m in masks]
+        self.has_buffer = [torch.zeros_like(p) for p in self.params]  # 1 where SGD has stepped (has a buffer)
         self.lr = torch.zeros((), device=self.device)
         self.paths = encode_all_paths(self.device)  # one row per architecture: a step copies one row
         self.path = self.paths[0].clone()
@@ -126,8 +129,11 @@ class FixedKernelStep:
         if cfg.grad_clip > 0:
             _clip_grad_norm_(grads, cfg.grad_clip)
         with torch.no_grad():
-            masked_sgd_(self.params, grads, self.buffers, self.has_buffer, self.net.update_masks(self.path),
-                        self.lr, cfg.momentum, cfg.nesterov, cfg.weight_decay)
+            masks = [torch.empty_like(p).copy_(m) for p, m in zip(self.params, self.net.update_masks(self.path),
+                                                                   strict=True)]
+            masked_sgd_(self.params, grads, self.buffers, masks, self.lr, cfg.momentum, cfg.nesterov,
+                        cfg.weight_decay)
+            torch._foreach_maximum_(self.has_buffer, masks)
         return loss.detach(), logits.detach()
 
     def _capture(self, images: torch.Tensor, labels: torch.Tensor) -> None:
@@ -159,7 +165,7 @@ class FixedKernelStep:
         for name, param in self.supernet.named_parameters():
             i, where = self._slots[name]
             buffer = self.optimizer.state.get(param, {}).get("momentum_buffer")
-            self.has_buffer[i][where] = buffer is not None
+            self.has_buffer[i][where] = float(buffer is not None)
             self.buffers[i][where].copy_(buffer if buffer is not None else torch.zeros_like(param))
 
     @torch.no_grad()
@@ -169,13 +175,6 @@ class FixedKernelStep:
         has = [flags.cpu() for flags in self.has_buffer]
         for name, param in self.supernet.named_parameters():
             i, where = self._slots[name]
-            if bool(has[i][where]):
+            if bool(has[i][where].any()):
                 self.optimizer.state[param]["momentum_buffer"] = self.buffers[i][where].clone()
 
-
-def _row_shape(mask: torch.Tensor) -> tuple[int, ...]:
-    """The leading dimensions of a mask that are not broadcast (its rows)."""
-    shape = list(mask.shape)
-    while shape and shape[-1] == 1:
-        shape.pop()
-    return tuple(shape)
