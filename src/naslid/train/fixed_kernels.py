@@ -172,6 +172,8 @@ class FixedKernelStep:
     def store(self) -> None:
         """Copy weights, BN buffers and the momentum buffers of stepped rows back to the supernet."""
         self.supernet.load_state_dict(self.net.supernet_state_dict())
+        if self.cfg.momentum == 0:
+            return  # torch SGD keeps no momentum buffer then
         has = [flags.cpu() for flags in self.has_buffer]
         for name, param in self.supernet.named_parameters():
             i, where = self._slots[name]
