@@ -1,11 +1,19 @@
 """Training throughput of the NB201 supernet with naslid's SPOS loop (images per second).
 
 Runs `naslid.train.train_supernet` on resident synthetic CIFAR-sized batches, so data loading is out of
-the picture, for a reference recipe (fp32, batch 64) and a tuned one (bf16 autocast + channels_last on
-CUDA, batch 256). Prints the device, torch version, images/s, ms per step and the tuned/reference ratio,
-and writes them to benchmarks/results/train_throughput.json.
+the picture, in three modes at each batch size:
 
-    python benchmarks/train_throughput.py [--device cuda] [--steps 50] [--channels 16 --cells 5]
+- reference: fp32, one module per op (`step="module"`), the plain PyTorch loop;
+- tuned: bf16 autocast + channels_last on CUDA (fp32 elsewhere), still one module per op;
+- fixed-kernels: the tuned settings with `step="fixed-kernels"`, the path-independent kernel sequence,
+  captured once as a CUDA graph and replayed for every path on CUDA (run eagerly on the CPU).
+
+The first epoch of each run is a warm-up (cuDNN autotuning, graph capture) and is not timed; the median
+of the timed epochs is reported. Prints the device, torch version, images/s, ms per step and each mode's
+ratio to the reference at the same batch size and at batch 64, and writes them to JSON.
+
+    python benchmarks/train_throughput.py [--device cuda] [--batches 64,256] [--modes reference,fixed-kernels]
+    python benchmarks/train_throughput.py --quick   # seconds on a CPU: a narrow supernet, a few steps
 """
 
 from __future__ import annotations
@@ -14,7 +22,6 @@ import argparse
 import json
 import platform
 import statistics
-from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -22,6 +29,8 @@ import torch
 from naslid.nn import NB201SuperNet
 from naslid.spaces import SubSpace
 from naslid.train import TrainConfig, train_supernet
+
+MODES = ("reference", "tuned", "fixed-kernels")
 
 
 class SyntheticLoader:
@@ -43,46 +52,81 @@ class SyntheticLoader:
             yield self.images, self.labels
 
 
-def measure(recipe: str, batch_size: int, precision: str, channels_last: bool, args, device) -> dict:
+def mode_settings(mode: str, device: torch.device) -> dict:
+    """TrainConfig fields of a mode on `device`."""
+    cuda = device.type == "cuda"
+    if mode == "reference":
+        return {"precision": "fp32", "channels_last": False, "step": "module"}
+    tuned = {"precision": "bf16" if cuda else "fp32", "channels_last": cuda}
+    if mode == "tuned":
+        return {**tuned, "step": "module"}
+    if mode == "fixed-kernels":
+        return {**tuned, "step": "fixed-kernels"}
+    raise ValueError(f"unknown mode {mode!r}; expected one of {list(MODES)}")
+
+
+def measure(mode: str, batch_size: int, args: argparse.Namespace, device: torch.device) -> dict:
+    """Images/s of one mode: one warm-up epoch, then the median of `args.repeats` timed epochs."""
+    settings = mode_settings(mode, device)
     torch.manual_seed(0)
     net = NB201SuperNet(channels=args.channels, cells_per_stage=args.cells).to(device)
-    cfg = TrainConfig(epochs=args.repeats + 1, batch_size=batch_size, precision=precision, channels_last=channels_last)
-    loader = SyntheticLoader(batch_size, args.steps, device, channels_last)
-    state = train_supernet(net, SubSpace(), loader, replace(cfg), until_epoch=1)  # warm-up epoch
-    state = train_supernet(net, SubSpace(), loader, cfg, state=state)
-    rates = [entry["images_per_second"] for entry in state.history[1:]]
+    cfg = TrainConfig(epochs=args.repeats + 1, batch_size=batch_size, **settings)
+    loader = SyntheticLoader(batch_size, args.steps, device, bool(settings["channels_last"]))
+    state = train_supernet(net, SubSpace(), loader, cfg)
+    rates = [entry["images_per_second"] for entry in state.history[1:]]  # epoch 1: warm-up and capture
     rate = statistics.median(rates)
-    return {"recipe": recipe, "batch_size": batch_size, "precision": precision, "channels_last": channels_last,
-            "images_per_second": rate, "ms_per_step": 1000 * batch_size / rate, "repeats": rates}
+    return {"mode": mode, "batch_size": batch_size, **settings, "cuda_graph": mode == "fixed-kernels" and
+            device.type == "cuda", "images_per_second": rate, "ms_per_step": 1000 * batch_size / rate,
+            "repeats": rates, "steps_per_epoch": args.steps}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--modes", default=",".join(MODES), help=f"comma-separated subset of {','.join(MODES)}")
+    parser.add_argument("--batches", help="comma-separated batch sizes (default 64,256; --quick: 8,16)")
     parser.add_argument("--steps", type=int, default=20, help="steps per timed epoch")
     parser.add_argument("--repeats", type=int, default=3, help="timed epochs (median reported)")
     parser.add_argument("--channels", type=int, default=16)
     parser.add_argument("--cells", type=int, default=5)
+    parser.add_argument("--quick", action="store_true", help="a smoke run: C=4 N=1, 2 steps, 1 timed epoch")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "train_throughput.json"))
     args = parser.parse_args()
+    if args.quick:
+        args.channels, args.cells, args.steps, args.repeats = 4, 1, 2, 1
     device = torch.device(args.device)
+    modes = [mode.strip() for mode in args.modes.split(",")]
+    for mode in modes:
+        mode_settings(mode, device)  # an unknown mode fails before any measurement
+    batches = [int(value) for value in (args.batches or ("8,16" if args.quick else "64,256")).split(",")]
     cuda = device.type == "cuda"
-    recipes = [("reference", 64, "fp32", False), ("tuned", 256, "bf16" if cuda else "fp32", cuda)]
-    results = [measure(*recipe, args, device) for recipe in recipes]
     name = torch.cuda.get_device_name(device) if cuda else (platform.processor() or "cpu")
     print(f"device: {device} ({name}), torch {torch.__version__}, threads {torch.get_num_threads()}, "
-          f"supernet C={args.channels} N={args.cells}")
+          f"supernet C={args.channels} N={args.cells}, {args.steps} steps x {args.repeats} timed epochs", flush=True)
+    results = []
+    for batch_size in batches:
+        for mode in modes:
+            result = measure(mode, batch_size, args, device)
+            results.append(result)
+            print(f"  {mode:>13} batch {batch_size:>4} {result['precision']}"
+                  f"{' channels_last' if result['channels_last'] else ''}"
+                  f"{' cuda-graph' if result['cuda_graph'] else ''}"
+                  f": {result['images_per_second']:,.0f} images/s, {result['ms_per_step']:.1f} ms/step", flush=True)
+    reference = {r["batch_size"]: r["images_per_second"] for r in results if r["mode"] == "reference"}
+    base = reference.get(64)
     for result in results:
-        print(f"  {result['recipe']:>9}: batch {result['batch_size']:>3} {result['precision']}"
-              f"{' channels_last' if result['channels_last'] else ''}: {result['images_per_second']:,.0f} images/s, "
-              f"{result['ms_per_step']:.1f} ms/step")
-    ratio = results[1]["images_per_second"] / results[0]["images_per_second"]
-    print(f"tuned/reference throughput: {ratio:.2f}x")
+        same = reference.get(result["batch_size"])
+        result["over_reference_same_batch"] = result["images_per_second"] / same if same else None
+        result["over_reference_batch64"] = result["images_per_second"] / base if base else None
+        if result["mode"] != "reference" and same:
+            print(f"{result['mode']}/reference at batch {result['batch_size']}: "
+                  f"{result['over_reference_same_batch']:.2f}x" + (f" ({result['over_reference_batch64']:.2f}x the "
+                                                                   "batch-64 reference)" if base else ""))
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"device": str(device), "device_name": name, "torch": torch.__version__,
-                               "channels": args.channels, "cells": args.cells, "results": results,
-                               "tuned_over_reference": ratio}, indent=1))
+    out.write_text(json.dumps({"benchmark": "train_throughput", "device": str(device), "device_name": name,
+                               "torch": torch.__version__, "threads": torch.get_num_threads(),
+                               "channels": args.channels, "cells": args.cells, "results": results}, indent=1))
     print(f"wrote {out}")
 
 

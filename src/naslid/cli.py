@@ -164,6 +164,7 @@ _RUN_FLAGS = {
     "cutout": ("data", "cutout"), "resolution": ("data", "resolution"),
     "channels": ("network", "channels"), "cells": ("network", "cells_per_stage"),
     "batch_size": ("train", "batch_size"), "lr": ("train", "learning_rate"), "precision": ("train", "precision"),
+    "train_step": ("train", "step"),
     "split_epochs": ("schedule", "split_epochs"), "finetune_epochs": ("schedule", "finetune_epochs"),
     "finetune": ("schedule", "finetune"), "fewshot_edge": ("schedule", "fewshot_edge"),
     "similarity": ("split", "similarity"), "edge_score": ("split", "edge_score"), "split_batches": ("split", "batches"),
@@ -201,6 +202,9 @@ def _add_run_flags(parser: argparse.ArgumentParser, schedule: bool = True) -> No
     group.add_argument("--batch-size", type=int, help="training batch size")
     group.add_argument("--lr", type=float, help="initial learning rate (cosine schedule)")
     group.add_argument("--precision", choices=["auto", "fp32", "bf16"], help="auto: bf16 on CUDA, fp32 on CPU")
+    group.add_argument("--train-step", choices=["module", "fixed-kernels"],
+                       help="module (default): one module per op; fixed-kernels: the same SPOS step with a "
+                       "path-independent kernel sequence, replayed as one CUDA graph on a GPU")
     if schedule:
         group.add_argument("--split-epochs", type=_epochs_list, help="cumulative split epochs, e.g. 20,40,60,80")
         group.add_argument("--finetune-epochs", type=int, help="fine-tuning epochs per leaf")

@@ -10,11 +10,12 @@ from naslid.nn.nb201 import (
     SearchCell,
     extract_network,
 )
+from naslid.nn.nb201_static import NB201StaticSuperNet, StaticSearchCell, encode_path, encode_paths
 from naslid.nn.ops import OPS, ReLUConvBN, Zero, create_op
 from naslid.nn.state import batchnorm_layers, preserved_state
 
 __all__ = [
-    "OPS", "FixedPath", "NB201Config", "NB201Network", "NB201SuperNet", "ReLUConvBN", "ResidualReduction",
-    "SearchCell", "Zero", "batchnorm_layers", "count_flops", "count_parameters", "create_op", "extract_network",
-    "preserved_state",
+    "OPS", "FixedPath", "NB201Config", "NB201Network", "NB201StaticSuperNet", "NB201SuperNet", "ReLUConvBN",
+    "ResidualReduction", "SearchCell", "StaticSearchCell", "Zero", "batchnorm_layers", "count_flops",
+    "count_parameters", "create_op", "encode_path", "encode_paths", "extract_network", "preserved_state",
 ]

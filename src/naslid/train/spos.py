@@ -24,6 +24,7 @@ from torch.nn import functional as F
 
 from naslid.spaces import SubSpace
 from naslid.train.checkpoint import load_checkpoint, non_finite_tensors, save_checkpoint
+from naslid.train.fixed_kernels import FixedKernelStep
 
 logger = logging.getLogger(__name__)
 
@@ -61,8 +62,13 @@ class TrainConfig:
     precision: str = "auto"  # "auto" (bf16 on CUDA, fp32 elsewhere), "fp32" or "bf16"
     channels_last: bool | None = None  # None: on for CUDA
     seed: int = 0  # seeds the path sampler
+    # "module": one module per op, only the path's run (fast eagerly, the CPU's choice); "fixed-kernels": the
+    # same step with a path-independent kernel sequence, captured once as a CUDA graph on CUDA (same result)
+    step: str = "module"
 
     def __post_init__(self) -> None:
+        if self.step not in ("module", "fixed-kernels"):
+            raise ValueError(f"step={self.step!r}; expected 'module' or 'fixed-kernels'")
         if self.precision not in ("auto", "fp32", "bf16"):
             raise ValueError(f"precision={self.precision!r}; expected 'auto', 'fp32' or 'bf16'")
         for name in ("epochs", "batch_size"):
@@ -104,12 +110,12 @@ def lr_at(epoch: float, cfg: TrainConfig) -> float:
     return cfg.min_learning_rate + 0.5 * span * (1 + math.cos(math.pi * progress))
 
 
-def autocast_for(device: torch.device, precision: str) -> AbstractContextManager:
-    """bf16 autocast on CUDA when asked (or by default), nothing elsewhere."""
+def autocast_for(device: torch.device, precision: str, cache: bool = True) -> AbstractContextManager:
+    """bf16 autocast on CUDA when asked (or by default), nothing elsewhere; `cache=False` for CUDA graphs."""
     use_bf16 = precision == "bf16" or (precision == "auto" and device.type == "cuda")
     if not use_bf16:
         return nullcontext()
-    return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16, cache_enabled=cache)
 
 
 def create_optimizer(net: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
@@ -213,9 +219,12 @@ def train_supernet(
     steps_per_epoch = len(loader)
     if steps_per_epoch == 0:
         raise ValueError("the training loader yields no batch: the dataset is smaller than one batch")
+    stepper = None
+    if cfg.step == "fixed-kernels" and state.epoch < until_epoch:
+        stepper = FixedKernelStep(net, state.optimizer, cfg, lambda: autocast_for(device, cfg.precision, cache=False))
     while state.epoch < until_epoch:
         try:
-            metrics = _train_one_epoch(net, subspace, loader, cfg, state, device, channels_last, progress)
+            metrics = _train_one_epoch(net, subspace, loader, cfg, state, device, channels_last, progress, stepper)
             bad = non_finite_tensors(net.state_dict())
             if bad:
                 raise TrainingDiverged(f"training diverged: weights {', '.join(bad[:3])} became non-finite "
@@ -235,7 +244,8 @@ def train_supernet(
     return state
 
 
-def _train_one_epoch(net, subspace, loader, cfg, state, device, channels_last, progress) -> dict[str, float]:
+def _train_one_epoch(net, subspace, loader, cfg, state, device, channels_last, progress,
+                     stepper: FixedKernelStep | None = None) -> dict[str, float]:
     steps = len(loader)
     total_loss = torch.zeros((), device=device)
     total_correct = torch.zeros((), device=device)
@@ -243,24 +253,30 @@ def _train_one_epoch(net, subspace, loader, cfg, state, device, channels_last, p
     seen = 0
     start = time.perf_counter()
     batches = _progress_bar(loader.epoch(state.epoch), steps, f"epoch {state.epoch + 1}", progress)
+    if stepper is not None:
+        stepper.load()  # the supernet and optimizer hold the state between epochs
     for index, (images, labels) in enumerate(batches):
         for group in state.optimizer.param_groups:
             group["lr"] = lr_at(state.epoch + index / steps, cfg)
         if channels_last:
             images = images.contiguous(memory_format=torch.channels_last)
         arch = subspace.sample(state.sampler)
-        with autocast_for(device, cfg.precision):
-            logits = net(images, arch)
-            loss = F.cross_entropy(logits.float(), labels, label_smoothing=cfg.label_smoothing)
+        if stepper is not None:  # the update runs inside the captured step; the epoch's weight check follows
+            loss, logits = stepper.step(images, labels, arch, state.optimizer.param_groups[0]["lr"])
+        else:
+            with autocast_for(device, cfg.precision):
+                logits = net(images, arch)
+                loss = F.cross_entropy(logits.float(), labels, label_smoothing=cfg.label_smoothing)
         non_finite |= ~torch.isfinite(loss.detach())
         if (device.type != "cuda" or index % _DIVERGENCE_CHECK_STEPS == 0 or index == steps - 1) and bool(non_finite):
             raise TrainingDiverged(f"training diverged: the loss is {float(loss.detach())} at epoch {state.epoch + 1}, "
                                    f"step {index + 1} of {steps} (learning rate {group['lr']:.3g})")
-        state.optimizer.zero_grad(set_to_none=True)  # off-path weights keep grad None: no decay, no momentum
-        loss.backward()
-        if cfg.grad_clip > 0:
-            nn.utils.clip_grad_norm_([p for p in net.parameters() if p.grad is not None], cfg.grad_clip)
-        state.optimizer.step()
+        if stepper is None:
+            state.optimizer.zero_grad(set_to_none=True)  # off-path weights keep grad None: no decay, no momentum
+            loss.backward()
+            if cfg.grad_clip > 0:
+                nn.utils.clip_grad_norm_([p for p in net.parameters() if p.grad is not None], cfg.grad_clip)
+            state.optimizer.step()
         state.step += 1
         total_loss += loss.detach() * labels.shape[0]
         total_correct += (logits.argmax(1) == labels).sum()
@@ -269,6 +285,8 @@ def _train_one_epoch(net, subspace, loader, cfg, state, device, channels_last, p
             elapsed = time.perf_counter() - start
             batches.set_postfix(loss=f"{float(total_loss) / seen:.3f}", acc=f"{100 * float(total_correct) / seen:.1f}%",
                                 img_s=f"{seen / max(elapsed, 1e-9):.0f}")
+    if stepper is not None:
+        stepper.store()
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     elapsed = time.perf_counter() - start
