@@ -126,13 +126,13 @@ class PartitionRun:
         # a worker process of this run's job runner passes lock=False: its parent holds the lock and wrote the files
         self.owns_lock = lock_run_directory(self.run_dir) if lock else False
         try:
-            self._open(cfg, progress, runner, data, lock)
+            self._open(cfg, progress, runner, data, tracking, lock)
         except BaseException:
             self.close()  # a refused or failed opening leaves the directory free for the corrected call
             raise
 
     def _open(self, cfg: RunConfig, progress: bool, runner: JobRunner | None, data: RunData | None,
-              lock: bool) -> None:
+              tracking: Tracking | None, lock: bool) -> None:
         self.cfg = cfg = open_run(self.run_dir, cfg)
         self.device = resolve_device(cfg.device)
         self.progress = progress
