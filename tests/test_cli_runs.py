@@ -26,7 +26,7 @@ def test_train_partition_finetune_search(tmp_path, capsys):
     out = capsys.readouterr().out
     result = json.loads((run / "search_evolution.json").read_text())
     assert result["schema"] == "naslid.search/1" and len(result["history"]) == 12
-    best = result["best_arch"]
+    best = result["best"]["arch"]
     truth = load_benchmark().value(parse_arch(best), "c10_test_acc_200")
     assert f"evolution: 12 architectures evaluated; best {best}" in out
     assert f"  c10_test_acc_200: {truth:.2f}" in out.splitlines()
