@@ -203,10 +203,7 @@ def compare_methods(
     """Run every method of `plan` under `config` (once per seed of the plan) and write the comparison."""
     run_dir = Path(run_dir)
     start = time.perf_counter()
-    for method in plan.methods:  # every name is checked before any work
-        method_config(config, method)
-    if len(set(plan.methods)) != len(plan.methods):
-        raise ValueError(f"methods {list(plan.methods)} name a method twice; expected each at most once")
+    plan.check()  # names are checked before any work (the plan may have been changed since it was built)
     took_lock = lock_run_directory(run_dir)  # one writer: the method folders are locked by their runs too
     remove_stale_temporaries(run_dir)
     benchmark = load_benchmark(benchmark_path) if benchmark_path else None

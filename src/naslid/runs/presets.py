@@ -29,6 +29,10 @@ class ComparePlan:
     share_root: bool = True  # train the root supernet once per seed for the epochs every method shares
 
     def __post_init__(self) -> None:
+        self.check()
+
+    def check(self) -> None:
+        """Refuse unknown or repeated methods and bad seeds, naming them."""
         if not self.methods:
             raise ValueError(f"no method to compare; expected a comma-separated subset of {list(METHODS)}")
         for method in self.methods:
