@@ -13,9 +13,19 @@ from naslid.nn.nb201 import (
 from naslid.nn.nb201_static import NB201StaticSuperNet, StaticSearchCell, encode_path, encode_paths
 from naslid.nn.ops import OPS, ReLUConvBN, Zero, create_op
 from naslid.nn.state import batchnorm_layers, preserved_state
+from naslid.nn.supernet import (
+    SUPERNETS,
+    SuperNet,
+    build_supernet_for,
+    network_config_class,
+    register_supernet,
+)
+
+register_supernet("nb201", NB201Config, NB201SuperNet)
 
 __all__ = [
     "OPS", "FixedPath", "NB201Config", "NB201Network", "NB201StaticSuperNet", "NB201SuperNet", "ReLUConvBN",
-    "ResidualReduction", "SearchCell", "StaticSearchCell", "Zero", "batchnorm_layers", "count_flops",
+    "ResidualReduction", "SUPERNETS", "SearchCell", "SuperNet", "StaticSearchCell", "Zero", "batchnorm_layers", "count_flops",
     "count_parameters", "create_op", "encode_path", "encode_paths", "extract_network", "preserved_state",
+    "build_supernet_for", "network_config_class", "register_supernet",
 ]

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from naslid.nn.ops import ReLUConvBN, create_op
-from naslid.spaces import NB201_EDGES, NB201_OPS, Arch
+from naslid.spaces import NB201_EDGES, NB201_OPS, Arch, NB201Space
 
 NUM_NODES = 4
 
@@ -149,6 +149,25 @@ class NB201SuperNet(_MacroNetwork):
     def path(self, arch: Arch) -> FixedPath:
         """A module whose `forward(x)` runs this supernet on `arch` (shares the parameters)."""
         return FixedPath(self, arch)
+
+    # the supernet contract (naslid.nn.supernet.SuperNet)
+    space = NB201Space()
+
+    def probed_layers(self) -> list[nn.Module]:
+        """The 17 blocks (15 cells, 2 reduction blocks) whose outputs make NAS-LID's NB201 profile."""
+        return list(self.cells)
+
+    def choice_parameters(self, point: int) -> list[str]:
+        """The op weights of edge `point` in every cell."""
+        own = f".edges.{point}."
+        return [name for name, _ in self.named_parameters() if own in name]
+
+    def body_parameters(self) -> list[str]:
+        """Every parameter of the cells and reduction blocks (GM-NAS's `get_split_gradients` scope)."""
+        return [name for name, _ in self.named_parameters() if name.startswith("cells.")]
+
+    def extract(self, arch: Arch) -> NB201Network:
+        return extract_network(self, arch)
 
 
 class FixedPath(nn.Module):

@@ -1,29 +1,42 @@
-"""Search spaces: architecture encoding, enumeration, sampling and sub-spaces."""
+"""Search spaces: choice points with named choices, architectures, sampling and sub-spaces.
 
+`SPACES` maps a space's name to its class (timm's registry pattern: a plain dict); `get_space(name)` gives
+the one shared instance. The algorithm rooms see only `SubSpace` and the `SearchSpace` protocol.
+"""
+
+from naslid.spaces.base import ChoiceArch, SearchSpace, SubSpace, arch_to_json, resolve_space, space_of
 from naslid.spaces.nb201 import (
     NB201_EDGES,
     NB201_OPS,
     Arch,
     NB201Space,
-    SubSpace,
     edge_name,
     format_arch,
     isomorphism_key,
     parse_arch,
 )
 
-SPACES = {"nb201": NB201Space}
+SPACES: dict[str, type] = {"nb201": NB201Space}
+_INSTANCES: dict[str, SearchSpace] = {}
 
 
-def get_space(name: str) -> NB201Space:
-    """The search space registered under `name`."""
-    try:
-        return SPACES[name]()
-    except KeyError:
-        raise ValueError(f"unknown search space {name!r}; known: {sorted(SPACES)}") from None
+def get_space(name: str) -> SearchSpace:
+    """The search space registered under `name` (one shared instance per name)."""
+    if name not in SPACES:
+        raise ValueError(f"unknown search space {name!r}; known: {sorted(SPACES)}")
+    if name not in _INSTANCES:
+        _INSTANCES[name] = SPACES[name]()
+    return _INSTANCES[name]
+
+
+def register_space(name: str, space_class: type) -> None:
+    """Make `space_class` available as `get_space(name)` and in sub-space JSON."""
+    SPACES[name] = space_class
+    _INSTANCES.pop(name, None)
 
 
 __all__ = [
-    "NB201_EDGES", "NB201_OPS", "Arch", "NB201Space", "SubSpace", "SPACES", "edge_name",
-    "format_arch", "get_space", "isomorphism_key", "parse_arch",
+    "NB201_EDGES", "NB201_OPS", "Arch", "ChoiceArch", "NB201Space", "SPACES", "SearchSpace", "SubSpace",
+    "arch_to_json", "edge_name", "format_arch", "get_space", "isomorphism_key", "parse_arch", "register_space",
+    "resolve_space", "space_of",
 ]

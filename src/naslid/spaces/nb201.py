@@ -6,20 +6,18 @@ An architecture is six op names, one per edge, in the order the official string 
 
 from __future__ import annotations
 
-import itertools
-import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+
+from naslid.spaces.base import ChoiceArch, SubSpace
 
 # The official NAS-Bench-201 op names, in the official API's order.
 NB201_OPS: tuple[str, ...] = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 # (to_node, from_node) for each edge, in the order of the official arch string.
 NB201_EDGES: tuple[tuple[int, int], ...] = ((1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2))
 NUM_NODES = 4
-
-SUBSPACE_SCHEMA = "naslid.subspace/1"
 
 
 def edge_name(edge: int) -> str:
@@ -29,10 +27,8 @@ def edge_name(edge: int) -> str:
 
 
 @dataclass(frozen=True, order=True)
-class Arch:
+class Arch(ChoiceArch):
     """One NB201 architecture: the op name on each of the six edges."""
-
-    ops: tuple[str, ...]
 
     def __post_init__(self) -> None:
         if len(self.ops) != len(NB201_EDGES):
@@ -118,139 +114,36 @@ def isomorphism_key(arch: Arch) -> str:
     return node_expr[-1]
 
 
-class SubSpace:
-    """A set of NB201 architectures given by the allowed op names on each edge.
-
-    The whole space allows every op everywhere; a sub-supernet of NAS-LID or Few-shot NAS is a
-    sub-space where some edges allow fewer ops.
-    """
-
-    def __init__(self, allowed: Sequence[Sequence[str]] | None = None) -> None:
-        if allowed is None:
-            allowed = [NB201_OPS] * len(NB201_EDGES)
-        if len(allowed) != len(NB201_EDGES):
-            raise ValueError(f"a sub-space needs allowed ops for {len(NB201_EDGES)} edges, got {len(allowed)}")
-        normalised = []
-        for edge, ops in enumerate(allowed):
-            ops = tuple(ops)
-            if not ops:
-                raise ValueError(f"edge {edge_name(edge)} allows no op; every edge needs at least one")
-            for op in ops:
-                if op not in NB201_OPS:
-                    raise ValueError(f"unknown op {op!r} on edge {edge_name(edge)}; expected one of {list(NB201_OPS)}")
-            if len(set(ops)) != len(ops):
-                raise ValueError(f"edge {edge_name(edge)} lists an op twice: {ops}")
-            # keep the official order so equal sub-spaces compare equal
-            normalised.append(tuple(op for op in NB201_OPS if op in ops))
-        self.allowed: tuple[tuple[str, ...], ...] = tuple(normalised)
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, SubSpace) and self.allowed == other.allowed
-
-    def __hash__(self) -> int:
-        return hash(self.allowed)
-
-    def __repr__(self) -> str:
-        return f"SubSpace({[list(ops) for ops in self.allowed]})"
-
-    @property
-    def num_edges(self) -> int:
-        return len(self.allowed)
-
-    def size(self) -> int:
-        """Number of architectures in the sub-space."""
-        return int(np.prod([len(ops) for ops in self.allowed]))
-
-    def contains(self, arch: Arch) -> bool:
-        return all(op in ops for op, ops in zip(arch.ops, self.allowed, strict=True))
-
-    __contains__ = contains
-
-    def all(self) -> Iterator[Arch]:
-        """Every architecture of the sub-space, in a fixed order (product over edges)."""
-        for ops in itertools.product(*self.allowed):
-            yield Arch(tuple(ops))
-
-    def sample(self, rng: np.random.Generator) -> Arch:
-        """One architecture drawn uniformly with the given generator."""
-        return Arch(tuple(ops[rng.integers(len(ops))] for ops in self.allowed))
-
-    def splittable_edges(self) -> list[int]:
-        """Edges that still allow more than one op."""
-        return [edge for edge, ops in enumerate(self.allowed) if len(ops) > 1]
-
-    def split(self, edge: int, groups: Sequence[Sequence[str]]) -> list[SubSpace]:
-        """Children that restrict `edge` to each group; the groups must partition the edge's ops."""
-        if not 0 <= edge < self.num_edges:
-            raise ValueError(f"edge index {edge} out of range 0..{self.num_edges - 1}")
-        current = set(self.allowed[edge])
-        seen: set[str] = set()
-        for group in groups:
-            if not group:
-                raise ValueError(f"empty group in split of edge {edge_name(edge)}: {groups}")
-            overlap = seen & set(group)
-            if overlap:
-                raise ValueError(f"op(s) {sorted(overlap)} appear in two groups of {groups}")
-            seen |= set(group)
-        if seen != current:
-            raise ValueError(
-                f"groups {[list(g) for g in groups]} must cover exactly the ops of edge {edge_name(edge)}: "
-                f"{list(self.allowed[edge])}"
-            )
-        children = []
-        for group in groups:
-            allowed = list(self.allowed)
-            allowed[edge] = tuple(group)
-            children.append(SubSpace(allowed))
-        return children
-
-    def to_json(self) -> dict:
-        return {
-            "schema": SUBSPACE_SCHEMA,
-            "space": "nb201",
-            "edges": [edge_name(e) for e in range(self.num_edges)],
-            "allowed": [list(ops) for ops in self.allowed],
-        }
-
-    @classmethod
-    def from_json(cls, data: Mapping) -> SubSpace:
-        schema = data.get("schema", "")
-        if not str(schema).startswith("naslid.subspace/"):
-            raise ValueError(f"not a naslid sub-space (schema {schema!r})")
-        if schema != SUBSPACE_SCHEMA:
-            raise ValueError(f"unsupported sub-space schema {schema!r}; this naslid reads {SUBSPACE_SCHEMA!r}")
-        return cls(data["allowed"])
-
-    def dumps(self) -> str:
-        return json.dumps(self.to_json())
-
-
 class NB201Space:
-    """The full NB201 cell space (15,625 architectures)."""
+    """The full NB201 cell space (15,625 architectures): six edges, five op names each."""
 
     name = "nb201"
     ops = NB201_OPS
     edges = NB201_EDGES
     num_edges = len(NB201_EDGES)
-
-    def __init__(self) -> None:
-        self._full = SubSpace()
+    points: tuple[str, ...] = tuple(edge_name(e) for e in range(len(NB201_EDGES)))
+    choices: tuple[tuple[str, ...], ...] = (NB201_OPS,) * len(NB201_EDGES)
 
     parse = staticmethod(parse_arch)
     format = staticmethod(format_arch)
     isomorphism_key = staticmethod(isomorphism_key)
+    canonical_key = staticmethod(isomorphism_key)
 
-    def size(self) -> int:
-        return self._full.size()
-
-    def all(self) -> Iterator[Arch]:
-        return self._full.all()
-
-    def sample(self, rng: np.random.Generator) -> Arch:
-        return self._full.sample(rng)
+    @staticmethod
+    def make_arch(ops: Sequence[str]) -> Arch:
+        return Arch(tuple(ops))
 
     def full(self) -> SubSpace:
-        return self._full
+        return SubSpace(None, self)
+
+    def size(self) -> int:
+        return self.full().size()
+
+    def all(self) -> Iterator[Arch]:
+        return self.full().all()
+
+    def sample(self, rng: np.random.Generator) -> Arch:
+        return self.full().sample(rng)
 
     def restrict(self, allowed: Sequence[Sequence[str]]) -> SubSpace:
-        return SubSpace(allowed)
+        return SubSpace(allowed, self)

@@ -1,0 +1,206 @@
+"""What every search space shares: choice points with named choices, architectures, sub-spaces.
+
+A space is an ordered list of **choice points** (an NB201 edge, a ProxylessNAS layer, an OFA block or
+stage depth), each with named choices. An architecture is one choice name per point. A sub-space allows a
+subset of the choices at each point; splitting a point into groups of choices, uniform sampling,
+membership, size and JSON need nothing space-specific, so `partition/`, `train/` and `search/` only ever
+see `SubSpace` and the `SearchSpace` protocol.
+
+Where architectures coincide (NB201's isomorphic cells, OFA's inactive blocks) the space's
+`canonical_key` says so; choice names, never indices, are what files store.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+SUBSPACE_SCHEMA = "naslid.subspace/1"
+
+
+@dataclass(frozen=True, order=True)
+class ChoiceArch:
+    """An architecture: one choice name per choice point. Spaces subclass it to validate their names."""
+
+    ops: tuple[str, ...]
+
+    def replace(self, point: int, choice: str) -> ChoiceArch:
+        """A copy with choice point `point` set to `choice` (same class, validated again)."""
+        ops = list(self.ops)
+        ops[point] = choice
+        return type(self)(tuple(ops))
+
+
+@runtime_checkable
+class SearchSpace(Protocol):
+    """The questions the algorithm rooms ask a search space.
+
+    `points` names the choice points in order, `choices[i]` the choice names of point `i` in the space's
+    canonical order. `make_arch(ops)` validates and builds an architecture; `parse`/`format` give its
+    string form (a round trip); `canonical_key` is shared by architectures that are the same network.
+    """
+
+    name: str
+    points: tuple[str, ...]
+    choices: tuple[tuple[str, ...], ...]
+
+    def make_arch(self, ops: Sequence[str]) -> ChoiceArch: ...
+
+    def parse(self, text: str) -> ChoiceArch: ...
+
+    def format(self, arch: ChoiceArch) -> str: ...
+
+    def canonical_key(self, arch: ChoiceArch) -> str: ...
+
+
+class SubSpace:
+    """A set of architectures of `space` given by the allowed choice names at each point.
+
+    `SubSpace()` is all of NAS-Bench-201; `SubSpace(allowed, space)` restricts any space. A sub-supernet of
+    NAS-LID or Few-shot NAS is a sub-space where some points allow fewer choices.
+    """
+
+    def __init__(self, allowed: Sequence[Sequence[str]] | None = None, space: SearchSpace | str | None = None) -> None:
+        self.space: SearchSpace = resolve_space(space)
+        points, choices = self.space.points, self.space.choices
+        if allowed is None:
+            allowed = choices
+        if isinstance(allowed, str | bytes) or len(allowed) != len(points):
+            count = "a string" if isinstance(allowed, str | bytes) else len(allowed)
+            raise ValueError(f"a {self.space.name} sub-space needs allowed choices for {len(points)} points, "
+                             f"got {count}")
+        normalised = []
+        for point, names in enumerate(allowed):
+            if isinstance(names, str):
+                raise ValueError(f"point {points[point]} lists {names!r}: expected a list of choice names")
+            names = tuple(names)
+            if not names:
+                raise ValueError(f"point {points[point]} allows no choice; every point needs at least one")
+            for name in names:
+                if name not in choices[point]:
+                    raise ValueError(f"unknown choice {name!r} at point {points[point]}; expected one of "
+                                     f"{list(choices[point])}")
+            if len(set(names)) != len(names):
+                raise ValueError(f"point {points[point]} lists a choice twice: {names}")
+            # keep the space's order so that equal sub-spaces compare equal
+            normalised.append(tuple(name for name in choices[point] if name in names))
+        self.allowed: tuple[tuple[str, ...], ...] = tuple(normalised)
+
+    def __eq__(self, other: object) -> bool:
+        return (isinstance(other, SubSpace) and self.space.name == other.space.name
+                and self.allowed == other.allowed)
+
+    def __hash__(self) -> int:
+        return hash((self.space.name, self.allowed))
+
+    def __repr__(self) -> str:
+        if self.space.name == "nb201":
+            return f"SubSpace({[list(ops) for ops in self.allowed]})"
+        return f"SubSpace({[list(ops) for ops in self.allowed]}, space={self.space.name!r})"
+
+    @property
+    def num_points(self) -> int:
+        return len(self.allowed)
+
+    num_edges = num_points  # NB201's name for its choice points
+
+    def point_name(self, point: int) -> str:
+        return self.space.points[point]
+
+    def size(self) -> int:
+        """Number of architectures (choice combinations; coinciding ones counted apart)."""
+        return int(np.prod([len(names) for names in self.allowed], dtype=object))
+
+    def contains(self, arch: ChoiceArch) -> bool:
+        return len(arch.ops) == len(self.allowed) and all(
+            name in names for name, names in zip(arch.ops, self.allowed, strict=True))
+
+    __contains__ = contains
+
+    def all(self) -> Iterator[ChoiceArch]:
+        """Every architecture of the sub-space, in a fixed order (product over points)."""
+        for ops in itertools.product(*self.allowed):
+            yield self.space.make_arch(ops)
+
+    def sample(self, rng: np.random.Generator) -> ChoiceArch:
+        """One architecture drawn uniformly (each point independently) with the given generator."""
+        return self.space.make_arch(tuple(names[rng.integers(len(names))] for names in self.allowed))
+
+    def splittable_points(self) -> list[int]:
+        """Points that still allow more than one choice."""
+        return [point for point, names in enumerate(self.allowed) if len(names) > 1]
+
+    splittable_edges = splittable_points
+
+    def split(self, point: int, groups: Sequence[Sequence[str]]) -> list[SubSpace]:
+        """Children that restrict `point` to each group; the groups must partition the point's choices."""
+        if not 0 <= point < self.num_points:
+            raise ValueError(f"point index {point} out of range 0..{self.num_points - 1}")
+        name = self.point_name(point)
+        current = set(self.allowed[point])
+        seen: set[str] = set()
+        for group in groups:
+            if not group:
+                raise ValueError(f"empty group in split of point {name}: {groups}")
+            overlap = seen & set(group)
+            if overlap:
+                raise ValueError(f"choice(s) {sorted(overlap)} appear in two groups of {groups}")
+            seen |= set(group)
+        if seen != current:
+            raise ValueError(f"groups {[list(g) for g in groups]} must cover exactly the choices of point {name}: "
+                             f"{list(self.allowed[point])}")
+        children = []
+        for group in groups:
+            allowed = list(self.allowed)
+            allowed[point] = tuple(group)
+            children.append(SubSpace(allowed, self.space))
+        return children
+
+    def to_json(self) -> dict:
+        return {
+            "schema": SUBSPACE_SCHEMA,
+            "space": self.space.name,
+            # NB201 files have always named their points "edges"; other spaces say "points"
+            ("edges" if self.space.name == "nb201" else "points"): list(self.space.points),
+            "allowed": [list(names) for names in self.allowed],
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping) -> SubSpace:
+        schema = data.get("schema", "") if isinstance(data, Mapping) else ""
+        if not str(schema).startswith("naslid.subspace/"):
+            raise ValueError(f"not a naslid sub-space (schema {schema!r})")
+        if schema != SUBSPACE_SCHEMA:
+            raise ValueError(f"unsupported sub-space schema {schema!r}; this naslid reads {SUBSPACE_SCHEMA!r}")
+        return cls(data["allowed"], data.get("space", "nb201"))
+
+    def dumps(self) -> str:
+        return json.dumps(self.to_json())
+
+
+def resolve_space(space: SearchSpace | str | None) -> SearchSpace:
+    """A space object from a space, a registered name, or None (NAS-Bench-201)."""
+    if space is None or isinstance(space, str):
+        from naslid.spaces import get_space
+
+        return get_space(space or "nb201")
+    return space
+
+
+def space_of(subspaces: SubSpace | Sequence[SubSpace]) -> SearchSpace:
+    """The one space a collection of sub-spaces belongs to (an error when they mix spaces)."""
+    items = [subspaces] if isinstance(subspaces, SubSpace) else list(subspaces)
+    names = {item.space.name for item in items}
+    if len(names) != 1:
+        raise ValueError(f"sub-spaces of different search spaces cannot be combined: {sorted(names)}")
+    return items[0].space
+
+
+def arch_to_json(arch: ChoiceArch, space: SearchSpace) -> dict[str, Any]:
+    """An architecture as JSON: its string and its choice per named point."""
+    return {"space": space.name, "arch": space.format(arch), "choices": dict(zip(space.points, arch.ops, strict=True))}
