@@ -25,7 +25,7 @@ register_supernet("nb201", NB201Config, NB201SuperNet)
 
 __all__ = [
     "OPS", "FixedPath", "NB201Config", "NB201Network", "NB201StaticSuperNet", "NB201SuperNet", "ReLUConvBN",
-    "ResidualReduction", "SUPERNETS", "SearchCell", "SuperNet", "StaticSearchCell", "Zero", "batchnorm_layers", "count_flops",
-    "count_parameters", "create_op", "encode_path", "encode_paths", "extract_network", "preserved_state",
-    "build_supernet_for", "network_config_class", "register_supernet",
+    "ResidualReduction", "SUPERNETS", "SearchCell", "StaticSearchCell", "SuperNet", "Zero", "batchnorm_layers",
+    "build_supernet_for", "count_flops", "count_parameters", "create_op", "encode_path", "encode_paths",
+    "extract_network", "network_config_class", "preserved_state", "register_supernet",
 ]

@@ -1,13 +1,17 @@
-"""Split criteria: op-by-op similarity matrices for one edge of a (sub-)supernet.
+"""Split criteria: choice-by-choice similarity matrices for one choice point of a (sub-)supernet.
 
-- ``lid`` (NAS-LID): the 17-value layer-wise LID profile of each candidate op, with the other edges on one
-  shared random path per batch (a paired comparison); each layer's LID is computed inside its forward
-  hook, so no more than one layer's features are alive at a time. Forward passes only.
-- ``gradient`` (GM-NAS): per candidate op, the gradient of the shared weights after a forward and backward on
+A choice point is an NB201 edge, a ProxylessNAS layer or an OFA block; the supernet says which layers are
+probed and which parameters are shared (`naslid.nn.supernet.SuperNet`), so nothing here knows the space.
+
+- ``lid`` (NAS-LID): the layer-wise LID profile of each candidate (NB201: 17 values, one per cell and
+  reduction block; MobileNet spaces: one per block), with the other points on one shared random path per
+  batch (a paired comparison); each layer's LID is computed inside its forward hook, so no more than one
+  layer's features are alive at a time. Forward passes only.
+- ``gradient`` (GM-NAS): per candidate, the gradient of the shared weights after a forward and backward on
   the same batch and path; cosine similarity. Shared weights are, by default, those GM-NAS's
-  `get_split_gradients` takes: every parameter of the cells (the search cells' other edges and the reduction
-  blocks), not the stem or the head, and not the candidate edge's own ops (`gradient_parameters="all"`
-  adds the stem and head).
+  `get_split_gradients` takes: the body of the network (NB201: every parameter of the cells, i.e. the search
+  cells' other edges and the reduction blocks), not the stem or the head, and not the candidate point's own
+  parameters (`gradient_parameters="all"` adds the stem and head).
 - ``random``: a random symmetric matrix, as a control.
 
 Measuring never changes the model: BN buffers and train/eval modes are restored, gradients are taken with
@@ -27,7 +31,7 @@ from torch.nn import functional as F
 from naslid.lid import mle_lid
 from naslid.nn.state import preserved_state
 from naslid.partition.mincut import EDGE_SCORES
-from naslid.spaces import Arch, SubSpace
+from naslid.spaces import ChoiceArch, SubSpace
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 
@@ -95,20 +99,29 @@ def similarity_matrix(vectors: torch.Tensor, kind: str) -> torch.Tensor:
 
 
 @torch.no_grad()
-def lid_profile(net: nn.Module, arch: Arch, images: torch.Tensor, k: int) -> torch.Tensor:
-    """The per-layer LID (one value per block of `net.cells`) of path `arch` on `images`, on the device."""
+def lid_profile(net: nn.Module, arch: ChoiceArch, images: torch.Tensor, k: int) -> torch.Tensor:
+    """The per-layer LID (one value per layer of `net.probed_layers()`) of path `arch` on `images`."""
     values: list[torch.Tensor] = []
 
     def reduce_to_lid(module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
         values.append(mle_lid(output.flatten(1), k).mean())
 
-    handles = [cell.register_forward_hook(reduce_to_lid) for cell in net.cells]
+    handles = [layer.register_forward_hook(reduce_to_lid) for layer in probed_layers(net)]
     try:
         net(images, arch)
     finally:
         for handle in handles:
             handle.remove()
     return torch.stack(values)
+
+
+def probed_layers(net: nn.Module) -> list[nn.Module]:
+    """The layers whose outputs make `net`'s LID profile: `probed_layers()` of a supernet, else its `cells`."""
+    if hasattr(net, "probed_layers"):
+        return list(net.probed_layers())
+    if hasattr(net, "cells"):
+        return list(net.cells)
+    raise ValueError(f"{type(net).__name__} says neither which layers to probe (probed_layers()) nor has cells")
 
 
 def _lid_similarities(net, subspace, edges, batches, cfg, rng) -> dict[int, np.ndarray]:
@@ -126,13 +139,18 @@ def _lid_similarities(net, subspace, edges, batches, cfg, rng) -> dict[int, np.n
 def _gradient_similarities(net, subspace, edges, batches, cfg, rng) -> dict[int, np.ndarray]:
     totals = {edge: torch.zeros(len(subspace.allowed[edge]), len(subspace.allowed[edge]), dtype=torch.float64)
               for edge in edges}
-    named = [(name, p) for name, p in net.named_parameters()
-             if cfg.gradient_parameters == "all" or name.startswith("cells.")]
+    parameters = dict(net.named_parameters())
+    scope = list(parameters) if cfg.gradient_parameters == "all" else net.body_parameters()
+    shared_by_edge = {}
+    for edge in edges:
+        own = set(net.choice_parameters(edge))  # the candidate point's own weights
+        shared_by_edge[edge] = [parameters[name] for name in scope if name not in own]
+        if not shared_by_edge[edge]:
+            raise ValueError(f"no shared parameter to compare gradients on at point {subspace.point_name(edge)}")
     for images, labels in batches:
         path = subspace.sample(rng)
         for edge in edges:
-            own = f".edges.{edge}."  # the candidate edge's own op weights, in every cell
-            shared = [p for name, p in named if own not in name]
+            shared = shared_by_edge[edge]
             gradients = []
             for op in subspace.allowed[edge]:
                 loss = F.cross_entropy(net(images, path.replace(edge, op)), labels)

@@ -23,7 +23,7 @@ class ScheduleConfig:
     finetune_epochs: int = 10  # per leaf after the last split (the authors' config: 10)
     # "inherit" the parent's weights, or "restart" from scratch (the authors' default: load_from_parent=False)
     finetune: str = "inherit"
-    fewshot_edge: int = 0  # edge split one child per op by few-shot NAS (its release splits 1<-0)
+    fewshot_edge: int = 0  # choice point split one child per choice by few-shot NAS (its NB201 release: 1<-0)
 
     def __post_init__(self) -> None:
         if any(isinstance(e, bool) or not isinstance(e, int) for e in self.split_epochs):
@@ -42,8 +42,8 @@ class ScheduleConfig:
             raise ValueError(f"finetune_epochs={self.finetune_epochs}; expected >= 0")
         if self.finetune == "restart" and self.finetune_epochs == 0 and self.method != "spos":
             raise ValueError("finetune='restart' trains the leaves from scratch and needs finetune_epochs >= 1")
-        if not 0 <= self.fewshot_edge < 6:
-            raise ValueError(f"fewshot_edge={self.fewshot_edge}; expected an edge index 0..5")
+        if isinstance(self.fewshot_edge, bool) or not isinstance(self.fewshot_edge, int) or self.fewshot_edge < 0:
+            raise ValueError(f"fewshot_edge={self.fewshot_edge!r}; expected a choice-point index >= 0 (NB201: 0..5)")
 
     @property
     def split_points(self) -> tuple[int, ...]:

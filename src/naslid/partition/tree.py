@@ -21,19 +21,25 @@ TREE_SCHEMA = "naslid.partition_tree/1"
 
 @dataclass
 class SplitRecord:
-    """Why a node was split: the chosen edge, its groups and the evidence for every edge considered."""
+    """Why a node was split: the chosen choice point ("edge" on NB201), its groups and the evidence for every
+    point considered."""
 
-    edge: int
+    edge: int  # index of the split choice point
     groups: list[list[str]]
     criterion: str
-    edge_scores: dict[str, float]  # edge name -> score of its best partition
-    similarities: dict[str, dict[str, Any]]  # edge name -> {"ops": [...], "matrix": [[...]]}
+    edge_scores: dict[str, float]  # point name -> score of its best partition
+    similarities: dict[str, dict[str, Any]]  # point name -> {"ops": [...], "matrix": [[...]]}
     seconds: float = 0.0
     peak_memory_bytes: int | None = None
+    point_name: str = ""  # the split point's name; empty: the NB201 edge name of `edge`
+
+    def __post_init__(self) -> None:
+        if not self.point_name:
+            self.point_name = edge_name(self.edge)
 
     def to_json(self) -> dict:
         return {
-            "edge": edge_name(self.edge), "edge_index": self.edge, "groups": self.groups, "criterion": self.criterion,
+            "edge": self.point_name, "edge_index": self.edge, "groups": self.groups, "criterion": self.criterion,
             "edge_scores": self.edge_scores, "similarities": self.similarities, "seconds": self.seconds,
             "peak_memory_bytes": self.peak_memory_bytes,
         }
@@ -44,6 +50,7 @@ class SplitRecord:
             edge=int(data["edge_index"]), groups=[list(g) for g in data["groups"]], criterion=data["criterion"],
             edge_scores=dict(data["edge_scores"]), similarities=dict(data["similarities"]),
             seconds=float(data.get("seconds", 0.0)), peak_memory_bytes=data.get("peak_memory_bytes"),
+            point_name=str(data.get("edge", "")),
         )
 
 
@@ -129,7 +136,7 @@ class PartitionTree:
     def to_json(self) -> dict:
         return {
             "schema": TREE_SCHEMA,
-            "space": "nb201",
+            "space": self.root.subspace.space.name,
             "protocol": self.protocol,
             "nodes": [self.nodes[i].to_json() for i in sorted(self.nodes)],
             "leaves": [node.id for node in self.leaves()],

@@ -7,11 +7,12 @@ import os
 import tempfile
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
+from typing import Any
 
 import torch
 
 from naslid._file_mode import umask_file_mode
-from naslid.nn import NB201Config
+from naslid.nn import network_config_class
 from naslid.partition import ScheduleConfig, SplitConfig
 from naslid.runs.datasets import DataConfig
 from naslid.search import ProxyConfig, SearchConfig
@@ -19,7 +20,7 @@ from naslid.train import TrainConfig
 
 RUN_CONFIG_SCHEMA = "naslid.run_config/1"
 # the parts of a run's configuration that decide its training and splits; the rest may change on resume
-TRAINING_SECTIONS = ("data", "network", "train", "schedule", "split", "space", "seed")
+TRAINING_SECTIONS = ("search_space", "data", "network", "train", "schedule", "split", "space", "seed")
 
 
 @dataclass
@@ -27,17 +28,33 @@ class RunConfig:
     """Everything that decides what a run computes."""
 
     data: DataConfig = field(default_factory=lambda: DataConfig(dataset="digits"))
-    network: NB201Config = field(default_factory=NB201Config)
+    # the network configuration of `search_space`'s supernet (e.g. NB201Config); None: its defaults
+    network: Any = None
     train: TrainConfig = field(default_factory=TrainConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     split: SplitConfig = field(default_factory=SplitConfig)
     proxy: ProxyConfig = field(default_factory=ProxyConfig)
     search: SearchConfig = field(default_factory=SearchConfig)
-    space: list[list[str]] | None = None  # allowed op names per edge of the root; None: all of NB201
+    space: list[list[str]] | None = None  # allowed choice names per point of the root; None: the whole space
     device: str = "auto"  # "auto": CUDA when available, else CPU
     seed: int = 0  # seeds the supernet initialisation
+    search_space: str = "nb201"  # a name of naslid.spaces.SPACES with a supernet (nb201, proxyless, ofa)
 
     def __post_init__(self) -> None:
+        config_class = network_config_class(self.search_space)  # an unknown space fails here, naming the known
+        if self.network is None:
+            self.network = config_class()
+        elif not isinstance(self.network, config_class):
+            raise ValueError(f"search space {self.search_space!r} takes a {config_class.__name__} network "
+                             f"configuration, got a {type(self.network).__name__}")
+        from naslid.spaces import SubSpace, get_space
+
+        if self.space is not None:
+            SubSpace(self.space, self.search_space)  # checks the names now, not after data loading
+        points = get_space(self.search_space).points
+        if self.schedule.fewshot_edge >= len(points):
+            raise ValueError(f"fewshot_edge={self.schedule.fewshot_edge}; the {self.search_space} space has choice "
+                             f"points 0..{len(points) - 1} ({points[0]} ... {points[-1]})")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise ValueError(f"seed={self.seed!r}; expected an integer >= 0")
         if not isinstance(self.device, str) or not self.device:
@@ -61,8 +78,11 @@ class RunConfig:
         schema = data.get("schema")
         if schema != RUN_CONFIG_SCHEMA:
             raise ValueError(f"run config schema {schema!r} is not {RUN_CONFIG_SCHEMA!r}")
-        types = {"data": DataConfig, "network": NB201Config, "train": TrainConfig, "schedule": ScheduleConfig,
-                 "split": SplitConfig, "proxy": ProxyConfig, "search": SearchConfig}
+        search_space = data.get("search_space", "nb201")
+        if not isinstance(search_space, str):
+            raise ValueError(f"run config search_space {search_space!r}; expected a space name such as 'nb201'")
+        types = {"data": DataConfig, "network": network_config_class(search_space), "train": TrainConfig,
+                 "schedule": ScheduleConfig, "split": SplitConfig, "proxy": ProxyConfig, "search": SearchConfig}
         for name in types:
             if name in data and not isinstance(data[name], dict):
                 raise ValueError(f"run config section {name!r} is a {type(data[name]).__name__}; expected an object")
@@ -70,7 +90,8 @@ class RunConfig:
             kwargs = {name: kind(**data[name]) for name, kind in types.items() if name in data}
         except TypeError as error:
             raise ValueError(f"run config has an unknown or missing setting: {error}") from None
-        return cls(**kwargs, space=data.get("space"), device=data.get("device", "auto"), seed=data.get("seed", 0))
+        return cls(**kwargs, space=data.get("space"), device=data.get("device", "auto"), seed=data.get("seed", 0),
+                   search_space=search_space)
 
     def save(self, path: Path) -> None:
         """Write the configuration through a temporary file and a rename (workers may write it at once)."""

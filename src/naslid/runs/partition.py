@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from naslid.data import save_split
-from naslid.nn import NB201SuperNet
+from naslid.nn import build_supernet_for
 from naslid.partition import (
     JobRunner,
     PartitionNode,
@@ -32,7 +32,7 @@ from naslid.runs.config import TRAINING_SECTIONS, RunConfig, resolve_device
 from naslid.runs.datasets import RunData, prepare_data
 from naslid.runs.lock import lock_run_directory, release_run_directory
 from naslid.runs.tracking import TRACKING_FILE, EpochScorer, Tracking, ranking_curve, tracked_scores
-from naslid.spaces import Arch, SubSpace, edge_name
+from naslid.spaces import ChoiceArch, SubSpace
 from naslid.train import load_checkpoint, save_checkpoint, train_supernet
 
 logger = logging.getLogger(__name__)
@@ -45,11 +45,12 @@ def _node_seed(seed: int, node_id: int) -> int:
     return int(np.random.SeedSequence([seed, node_id]).generate_state(1)[0])
 
 
-def build_supernet(cfg: RunConfig, device: torch.device, seed: int | None = None) -> NB201SuperNet:
-    """A freshly initialised supernet; the initialisation is seeded without touching the global RNG."""
+def build_supernet(cfg: RunConfig, device: torch.device, seed: int | None = None) -> torch.nn.Module:
+    """A freshly initialised supernet of the run's space; the initialisation is seeded without touching the
+    global RNG."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.seed if seed is None else seed)
-        net = NB201SuperNet(config=cfg.network)
+        net = build_supernet_for(cfg.search_space, cfg.network)
     return net.to(device)
 
 
@@ -153,7 +154,7 @@ class PartitionRun:
             if not reuse_split:
                 save_split(split_path, self.data.split)  # the same split, recorded in every run
         if self.tree is None:
-            self.tree = PartitionTree(SubSpace(cfg.space), protocol=self._protocol())
+            self.tree = PartitionTree(SubSpace(cfg.space, cfg.search_space), protocol=self._protocol())
         tracking_path = self.run_dir / TRACKING_FILE
         if tracking is not None and lock:
             tracking.save(tracking_path)  # workers and resumed runs read it from the directory
@@ -170,6 +171,7 @@ class PartitionRun:
 
     def _protocol(self) -> dict:
         return {
+            "search_space": self.cfg.search_space,
             "method": self.cfg.schedule.method,
             "criterion": self.cfg.split.criterion if self.cfg.schedule.method == "split" else None,
             "schedule": self.cfg.schedule.to_dict(),
@@ -207,7 +209,8 @@ class PartitionRun:
                 histories.append(load_checkpoint(self.run_dir / node.checkpoint)["history"])
         return histories
 
-    def ranking_curve(self, truth: Mapping[Arch, float], histories: list[list[dict]] | None = None) -> list[dict]:
+    def ranking_curve(self, truth: Mapping[ChoiceArch, float],
+                      histories: list[list[dict]] | None = None) -> list[dict]:
         """Kendall tau-b and Spearman of the tracked architectures at each scored epoch (empty: nothing tracked)."""
         if self.tracking is None:
             return []
@@ -220,7 +223,7 @@ class PartitionRun:
     def checkpoint_path(self, node: PartitionNode) -> Path:
         return self.run_dir / "nodes" / f"node{node.id}.pt"
 
-    def load_network(self, node: PartitionNode) -> NB201SuperNet:
+    def load_network(self, node: PartitionNode) -> torch.nn.Module:
         """The supernet holding `node`'s current weights."""
         net = build_supernet(self.cfg, self.device)
         if node.checkpoint is not None:
@@ -334,7 +337,7 @@ class PartitionRun:
         if schedule.method == "few-shot":
             edge = schedule.fewshot_edge
             return SplitRecord(edge=edge, groups=[[op] for op in node.subspace.allowed[edge]], criterion="few-shot",
-                               edge_scores={}, similarities={})
+                               edge_scores={}, similarities={}, point_name=node.subspace.point_name(edge))
         net = self.load_network(node)
         seed = _node_seed(split_cfg.seed, node.id)
         batches = self.data.batches(split_cfg.measured_batches, split_cfg.batch_size, seed=seed % (2**31))
@@ -353,10 +356,10 @@ class PartitionRun:
         best = choose_edge(partitions, split_cfg.edge_score)
         return SplitRecord(
             edge=best, groups=[list(g) for g in partitions[best].groups], criterion=split_cfg.criterion,
-            edge_scores={edge_name(e): s for e, s in scores.items()},
-            similarities={edge_name(e): {"ops": list(node.subspace.allowed[e]), "matrix": m.tolist()}
+            edge_scores={node.subspace.point_name(e): s for e, s in scores.items()},
+            similarities={node.subspace.point_name(e): {"ops": list(node.subspace.allowed[e]), "matrix": m.tolist()}
                           for e, m in matrices.items()},
-            seconds=seconds, peak_memory_bytes=peak,
+            seconds=seconds, peak_memory_bytes=peak, point_name=node.subspace.point_name(best),
         )
 
     def split_node(self, node: PartitionNode) -> None:
@@ -367,7 +370,7 @@ class PartitionRun:
         for child in children:
             if parent_state is not None:
                 self._inherit(parent_state, child)
-        logger.info("node %d split on edge %s into %s", node.id, edge_name(record.edge), record.groups)
+        logger.info("node %d split on %s into %s", node.id, record.point_name, record.groups)
         self.save_tree()
 
     def _inherit(self, parent_state: dict, child: PartitionNode) -> None:
