@@ -163,6 +163,7 @@ _RUN_FLAGS = {
     "dataset": ("data", "dataset"), "data_path": ("data", "path"), "train_limit": ("data", "train_limit"),
     "cutout": ("data", "cutout"), "resolution": ("data", "resolution"),
     "channels": ("network", "channels"), "cells": ("network", "cells_per_stage"),
+    "width_mult": ("network", "width_mult"),
     "batch_size": ("train", "batch_size"), "lr": ("train", "learning_rate"), "precision": ("train", "precision"),
     "train_step": ("train", "step"),
     "split_epochs": ("schedule", "split_epochs"), "finetune_epochs": ("schedule", "finetune_epochs"),
@@ -194,6 +195,10 @@ def _add_run_flags(parser: argparse.ArgumentParser, schedule: bool = True) -> No
     group.add_argument("--train-limit", type=int, help="use a class-balanced subset of this many training images")
     group.add_argument("--cutout", type=int, help="cutout square side in pixels (0: off)")
     group.add_argument("--resolution", type=int, help="resize images to this many pixels a side (e.g. 16)")
+    group.add_argument("--space", choices=_space_names(),
+                       help="search space: nb201 (default: the NAS-Bench-201 cell), proxyless (ProxylessNAS's "
+                       "MobileNetV2 layers) or ofa (OFA's MobileNetV3 with elastic kernel, expansion and depth)")
+    group.add_argument("--width-mult", type=float, help="MobileNet spaces: width multiplier (1.0; OFA also 1.2)")
     group.add_argument("--channels", type=int, help="supernet width C (NB201: 16)")
     group.add_argument("--cells", type=int, help="cells per stage N (NB201: 5)")
     group.add_argument("--bn", choices=["tracked", "batch-stats"],
@@ -240,7 +245,7 @@ def _run_config(args: argparse.Namespace):
     from naslid.runs.presets import get_preset
 
     preset = get_preset(args.preset)
-    config = preset.config
+    config = _with_space(preset.config, getattr(args, "space", None), args)
     sections: dict[str, dict] = {}
     for dest, (section, field) in _RUN_FLAGS.items():
         value = getattr(args, dest, None)
@@ -263,6 +268,11 @@ def _run_config(args: argparse.Namespace):
         for section, values in sections.items():
             try:
                 config = replace(config, **{section: replace(getattr(config, section), **values)})
+            except TypeError:  # a field this section does not have, e.g. --channels for a MobileNet space
+                named = [f"--{flags[(section, field)].replace('_', '-')}" for field in values
+                         if (section, field) in flags and not hasattr(getattr(config, section), field)]
+                raise ValueError(f"{', '.join(named) or section} does not apply to the {config.search_space} "
+                                 "space") from None
             except ValueError as error:
                 named = [f"--{flags[(section, field)].replace('_', '-')} {value}" for field, value in values.items()
                          if (section, field) in flags and str(error).startswith(f"{field}=")]
@@ -276,6 +286,31 @@ def _run_config(args: argparse.Namespace):
     except ValueError as error:
         raise ValueError(f"{error} (preset {args.preset!r})") from None
     return config, preset.plan
+
+
+def _space_names() -> list[str]:
+    from naslid.nn import SUPERNETS
+
+    return sorted(SUPERNETS)
+
+
+def _with_space(config, space: str | None, args: argparse.Namespace):
+    """`config` moved to search space `space` (its supernet's default network, the data's channels and classes;
+    MobileNet spaces keep small images at their resolution instead of shrinking them 32-fold)."""
+    from dataclasses import fields, replace
+
+    from naslid.nn import network_config_class
+
+    if space is None or space == config.search_space:
+        return config
+    config_class = network_config_class(space)
+    names = {item.name for item in fields(config_class)}
+    carried = {name: getattr(config.network, name) for name in ("in_channels", "num_classes")
+               if name in names and hasattr(config.network, name)}
+    resolution = config.data.resolution or (8 if config.data.dataset == "digits" else 32)
+    if "small_input" in names and resolution < 64 and config.data.dataset in ("digits", "cifar10"):
+        carried["small_input"] = True
+    return replace(config, search_space=space, network=config_class(**carried), space=None)
 
 
 def _add_tracking_flags(parser: argparse.ArgumentParser, with_benchmark: bool = True) -> None:
@@ -390,11 +425,9 @@ def _run_partition(args: argparse.Namespace) -> int:
 
 
 def _print_tree(tree, run_dir) -> None:
-    from naslid.spaces import edge_name
-
     for node in sorted(tree.nodes.values(), key=lambda n: n.id):
         split = node.split
-        what = (f"split on {edge_name(split.edge)} into {split.groups} ({split.criterion}, {split.seconds:.2f} s)"
+        what = (f"split on {split.point_name} into {split.groups} ({split.criterion}, {split.seconds:.2f} s)"
                 if split else ("leaf, fine-tuned" if node.finetuned else "leaf"))
         print(f"{'  ' * node.depth}node {node.id}: {node.subspace.size()} archs, {node.trained_epochs} epochs, {what}")
     print(f"partition tree: {run_dir}/partition_tree.json")
@@ -430,6 +463,10 @@ def _add_search_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--algorithm", choices=["evolution", "random"], default="evolution")
     parser.add_argument("--budget", type=int, help="architectures to evaluate (default: the run's search config)")
     parser.add_argument("--seed", type=int, help="search seed (default: the run's)")
+    parser.add_argument("--max-mflops", type=float, help="only architectures with at most this many million "
+                        "multiply-accumulates at the run's input resolution (default: the run's search config)")
+    parser.add_argument("--max-params", type=float, dest="max_params_m",
+                        help="only architectures with at most this many million parameters")
     parser.add_argument("--benchmark", help="ground-truth table to look the best architecture up in (default: the "
                         "NB201 table shipped with naslid; 'none' to skip)")
     parser.add_argument("--out", help="search result JSON (default RUN_DIR/search_<algorithm>.json)")
@@ -444,28 +481,38 @@ def _run_search(args: argparse.Namespace) -> int:
     from naslid.runs.config import RunConfig
     from naslid.runs.evaluate import RunEvaluator
     from naslid.runs.partition import CONFIG_FILE, PartitionRun
-    from naslid.search import evolutionary_search, random_search
+    from naslid.search import cost_constraint, evolutionary_search, random_search
 
     _check_output(args.out)
     config = RunConfig.load(_existing(Path(args.run_dir) / CONFIG_FILE))
     run = PartitionRun(args.run_dir, config)
-    benchmark = None if args.benchmark == "none" else load_benchmark(args.benchmark)
+    nb201 = config.search_space == "nb201"  # the only space with a ground-truth table
+    benchmark = None if args.benchmark == "none" or not nb201 else load_benchmark(args.benchmark)
     evaluator = RunEvaluator(run)
     leaves = [leaf.subspace for leaf in run.tree.leaves()]
-    search = replace(config.search, **_overrides(args, ["budget", "seed"]))
+    search = replace(config.search, **_overrides(args, ["budget", "seed", "max_mflops", "max_params_m"]))
+    costs = run.arch_costs()
+    constraint = cost_constraint(costs, search.max_mflops, search.max_params_m)
 
     def objective(arch):
         return 100.0 * evaluator(arch)
 
     if args.algorithm == "evolution":
-        result = evolutionary_search(objective, leaves, search, progress=not args.no_progress)
+        result = evolutionary_search(objective, leaves, search, progress=not args.no_progress, constraint=constraint)
     else:
-        result = random_search(objective, leaves, search.budget or 1000, search.seed, progress=not args.no_progress)
-    out = result.save(args.out or Path(args.run_dir) / f"search_{args.algorithm}.json")
+        result = random_search(objective, leaves, search.budget or 1000, search.seed, progress=not args.no_progress,
+                               constraint=constraint)
     best = result.best_arch
-    print(f"{args.algorithm}: {result.num_evaluations} architectures evaluated; best {best}")
+    best_cost = costs(best)
+    result.protocol.update({**evaluator.protocol(), "input_resolution": run.input_resolution(),
+                            "budget": constraint.to_dict() if constraint else None, "best_costs": best_cost})
+    out = result.save(args.out or Path(args.run_dir) / f"search_{args.algorithm}.json")
+    space = run.tree.root.subspace.space
+    side = run.input_resolution()
+    print(f"{args.algorithm}: {result.num_evaluations} architectures evaluated; best {space.format(best)}")
     print(f"  sub-supernet (leaf) {run.tree.leaf_for(best).id}, proxy accuracy {result.best_score:.2f}% "
-          f"({evaluator.protocol()['proxy']})")
+          f"({evaluator.protocol()['proxy']}); {best_cost['mflops']:.2f} MFLOPs, {best_cost['params_m']:.3f} M "
+          f"params at {side}x{side}")
     if benchmark is not None:
         for column in benchmark.columns:
             print(f"  {column}: {benchmark.value(best, column):.2f}")

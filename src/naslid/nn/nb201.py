@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
+from naslid.nn.cost import count_flops, count_parameters
 from naslid.nn.ops import ReLUConvBN, create_op
 from naslid.spaces import NB201_EDGES, NB201_OPS, Arch, NB201Space
 
@@ -168,6 +169,13 @@ class NB201SuperNet(_MacroNetwork):
 
     def extract(self, arch: Arch) -> NB201Network:
         return extract_network(self, arch)
+
+    def arch_costs(self, arch: Arch, resolution: int) -> dict[str, float]:
+        """MFLOPs (multiply-accumulates, NAS-Bench-201's convention) and millions of parameters of `arch` at
+        `resolution` x `resolution` inputs, counted on its standalone network."""
+        network = NB201Network(arch, config=self.config)
+        flops = count_flops(network, (self.config.in_channels, resolution, resolution))
+        return {"mflops": flops / 1e6, "params_m": count_parameters(network) / 1e6}
 
 
 class FixedPath(nn.Module):

@@ -44,6 +44,10 @@ class SuperNet(Protocol):
         """A standalone network for `arch` holding copies of the supernet's weights for its path."""
         ...
 
+    def arch_costs(self, arch: ChoiceArch, resolution: int) -> dict[str, float]:
+        """``mflops`` (multiply-accumulates, millions) and ``params_m`` of `arch` at square inputs of `resolution`."""
+        ...
+
 
 SupernetFactory = Callable[..., nn.Module]
 SUPERNETS: dict[str, tuple[type, type]] = {}

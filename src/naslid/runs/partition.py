@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
 
@@ -216,6 +216,17 @@ class PartitionRun:
             return []
         histories = self.node_histories() if histories is None else histories
         return ranking_curve(tracked_scores(histories), self.tracking.archs, truth)
+
+    def input_resolution(self) -> int:
+        """The side of the images the supernets see (the data's, after any resizing)."""
+        images, _ = self.data.batches(1, 1, seed=0)[0]
+        return int(images.shape[-1])
+
+    def arch_costs(self) -> Callable[[ChoiceArch], dict[str, float]]:
+        """A function giving each architecture's MFLOPs and parameters at the run's input resolution."""
+        net = build_supernet(self.cfg, torch.device("cpu"))
+        resolution = self.input_resolution()
+        return lambda arch: net.arch_costs(arch, resolution)
 
     def save_tree(self) -> None:
         self.tree.save(self.run_dir / TREE_FILE)

@@ -1,5 +1,6 @@
 """Search: evolutionary and random search over (unions of) sub-spaces, on any objective."""
 
+from naslid.search.budget import CostConstraint, cost_constraint
 from naslid.search.evolution import SearchConfig, crossover, evolutionary_search, mutate
 from naslid.search.proxy import ProxyConfig, ProxyEvaluator, accuracy, recalibrate_batchnorm
 from naslid.search.random_search import random_search
@@ -8,6 +9,8 @@ from naslid.search.union import SubSpaceUnion
 
 __all__ = [
     "SEARCH_SCHEMA",
+    "CostConstraint",
+    "cost_constraint",
     "Evaluation",
     "ProxyConfig",
     "ProxyEvaluator",

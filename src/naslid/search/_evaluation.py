@@ -6,7 +6,7 @@ import math
 from collections.abc import Callable, Sequence
 
 from naslid.search.result import Evaluation
-from naslid.spaces import Arch, format_arch
+from naslid.spaces import ChoiceArch as Arch
 
 Objective = Callable[[Arch], float]
 BatchObjective = Callable[[list[Arch]], Sequence[float]]
@@ -84,11 +84,11 @@ class Evaluator:
             score = float(score)
         except (TypeError, ValueError):
             raise ValueError(
-                f"the objective returned {score!r} for {format_arch(arch)}; it must return a finite number"
+                f"the objective returned {score!r} for {arch}; it must return a finite number"
             ) from None
         if not math.isfinite(score):
             raise ValueError(
-                f"the objective returned {score} for {format_arch(arch)}; it must return a finite number"
+                f"the objective returned {score} for {arch}; it must return a finite number"
             )
         evaluation = Evaluation(arch=arch, score=score, index=len(self.history), generation=generation)
         self.scores[arch] = score

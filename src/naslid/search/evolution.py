@@ -18,7 +18,9 @@ import numpy as np
 from naslid.search._evaluation import BatchObjective, EvaluationCallback, Evaluator, Objective
 from naslid.search.result import Evaluation, SearchResult
 from naslid.search.union import SubSpaceUnion, draw_unvisited
-from naslid.spaces import Arch, NB201Space, SubSpace
+from naslid.spaces import ChoiceArch, SearchSpace, SubSpace
+
+Arch = ChoiceArch
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +47,10 @@ class SearchConfig:
     # tries per wanted child to find a new one inside the space; the rest are random new architectures
     max_tries_per_child: int = 10
     seed: int = 0
+    # cost budget: only architectures at or under it are drawn, bred and scored (None: no limit); the costs come
+    # from the supernet's `arch_costs` at the run's input resolution
+    max_mflops: float | None = None
+    max_params_m: float | None = None
 
     def __post_init__(self) -> None:
         for name in ("population_size", "generations", "num_parents", "max_tries_per_child"):
@@ -70,6 +76,11 @@ class SearchConfig:
                 raise ValueError(f"{name} must be a probability in [0, 1], got {value!r}")
         if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
             raise ValueError(f"seed must be an integer >= 0, got {self.seed!r}")
+        for name in ("max_mflops", "max_params_m"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)
+                                      or not 0 < value < float("inf")):
+                raise ValueError(f"{name} must be None or a positive finite number, got {value!r}")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -83,12 +94,12 @@ def mutate(arch: Arch, union: SubSpaceUnion, probability: float, rng: np.random.
             choices = [op for op in union.edge_ops[edge] if op != current]
             if choices:
                 ops[edge] = choices[int(rng.integers(len(choices)))]
-    return Arch(tuple(ops))
+    return type(arch)(tuple(ops))
 
 
 def crossover(first: Arch, second: Arch, probability: float, rng: np.random.Generator) -> Arch:
     """A child of `first` that takes each edge's op from `second` with `probability`."""
-    return Arch(
+    return type(first)(
         tuple(b if rng.random() < probability else a for a, b in zip(first.ops, second.ops, strict=True))
     )
 
@@ -144,12 +155,13 @@ def _next_candidates(
 
 def evolutionary_search(
     objective: Objective | None,
-    space: SubSpace | NB201Space | Sequence[SubSpace],
+    space: SubSpace | SearchSpace | Sequence[SubSpace],
     config: SearchConfig | None = None,
     *,
     objective_batch: BatchObjective | None = None,
     progress: bool = False,
     on_evaluate: EvaluationCallback | None = None,
+    constraint: Callable[[Arch], bool] | None = None,
 ) -> SearchResult:
     """Maximise `objective` over `space` with the SPOS / NAS-LID evolutionary algorithm.
 
@@ -158,7 +170,7 @@ def evolutionary_search(
     objective : callable Arch -> float, or None
         Score of one architecture, higher is better. Pass None and give `objective_batch` instead to
         score a whole generation in one call (faster for supernet evaluation).
-    space : SubSpace, NB201Space or list of SubSpace
+    space : SubSpace, a search space (e.g. NB201Space) or list of SubSpace
         The architectures to search; a list means their union (e.g. the leaves of a NAS-LID partition).
     config : SearchConfig, default SearchConfig()
     objective_batch : callable list[Arch] -> list[float], optional
@@ -167,6 +179,9 @@ def evolutionary_search(
         Show a progress bar over evaluations.
     on_evaluate : callable Evaluation -> None, optional
         Called after each evaluation, e.g. to log or checkpoint.
+    constraint : callable Arch -> bool, optional
+        Only architectures for which it holds are drawn, bred and scored (e.g. a FLOPs budget: see
+        `cost_constraint`).
 
     Returns
     -------
@@ -178,7 +193,7 @@ def evolutionary_search(
     config = SearchConfig() if config is None else config
     if not isinstance(config, SearchConfig):
         raise ValueError(f"config must be a SearchConfig, got {type(config).__name__}")
-    union = SubSpaceUnion(space)
+    union = SubSpaceUnion(space, constraint)
     rng = np.random.default_rng(config.seed)
     total = config.population_size * config.generations
     budget = total if config.budget is None else min(config.budget, total)
@@ -210,7 +225,8 @@ def evolutionary_search(
         evaluator.close()
     exhausted = exhausted and len(evaluator.history) == union.size()
     return SearchResult(
-        method="evolution", history=evaluator.history, settings=config.to_dict(), exhausted=exhausted
+        method="evolution", history=evaluator.history, settings=config.to_dict(), exhausted=exhausted,
+        space=union.search_space.name,
     )
 
 

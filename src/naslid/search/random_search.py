@@ -3,21 +3,21 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
 from naslid.search._evaluation import BatchObjective, EvaluationCallback, Evaluator, Objective
 from naslid.search.result import SearchResult
 from naslid.search.union import SubSpaceUnion, draw_unvisited
-from naslid.spaces import NB201Space, SubSpace
+from naslid.spaces import ChoiceArch, SearchSpace, SubSpace
 
 logger = logging.getLogger(__name__)
 
 
 def random_search(
     objective: Objective | None,
-    space: SubSpace | NB201Space | Sequence[SubSpace],
+    space: SubSpace | SearchSpace | Sequence[SubSpace],
     budget: int,
     seed: int = 0,
     *,
@@ -25,12 +25,14 @@ def random_search(
     batch_size: int = 50,
     progress: bool = False,
     on_evaluate: EvaluationCallback | None = None,
+    constraint: Callable[[ChoiceArch], bool] | None = None,
 ) -> SearchResult:
     """Maximise `objective` by scoring `budget` distinct architectures drawn uniformly from `space`.
 
     Sampling is without replacement over the space (the union of the sub-spaces when `space` is a list),
     so the run stops early when the space has fewer than `budget` architectures. With `objective_batch`,
     architectures are scored `batch_size` at a time; each batch counts as one generation in the history.
+    With `constraint`, only architectures for which it holds are drawn (e.g. a FLOPs budget).
     """
     if not isinstance(budget, int) or isinstance(budget, bool) or budget < 1:
         raise ValueError(f"budget must be an integer >= 1, got {budget!r}")
@@ -38,7 +40,7 @@ def random_search(
         raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
     if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
         raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
-    union = SubSpaceUnion(space)
+    union = SubSpaceUnion(space, constraint)
     rng = np.random.default_rng(seed)
     evaluator = Evaluator(
         objective, objective_batch, budget, on_evaluate=on_evaluate, progress=progress, description="random"
@@ -55,4 +57,5 @@ def random_search(
         evaluator.close()
     logger.info("random search: %d evaluations", len(evaluator.history))
     settings = {"budget": budget, "seed": seed, "batch_size": batch_size}
-    return SearchResult(method="random", history=evaluator.history, settings=settings, exhausted=exhausted)
+    return SearchResult(method="random", history=evaluator.history, settings=settings, exhausted=exhausted,
+                        space=union.search_space.name)

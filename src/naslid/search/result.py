@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from naslid._file_mode import umask_file_mode
-from naslid.spaces import Arch, format_arch, parse_arch
+from naslid.spaces import ChoiceArch, SearchSpace, get_space
 
 SEARCH_SCHEMA = "naslid.search/1"
 
@@ -21,7 +21,7 @@ SEARCH_SCHEMA = "naslid.search/1"
 class Evaluation:
     """One distinct architecture the search scored: its 0-based evaluation index and generation."""
 
-    arch: Arch
+    arch: ChoiceArch
     score: float
     index: int
     generation: int
@@ -40,6 +40,7 @@ class SearchResult:
     settings: dict[str, Any] = field(default_factory=dict)
     protocol: dict[str, Any] = field(default_factory=dict)
     exhausted: bool = False  # the search stopped because no unvisited architecture was left
+    space: str = "nb201"  # the search space's name (naslid.spaces.SPACES): how the arch strings read
 
     @property
     def num_evaluations(self) -> int:
@@ -57,7 +58,7 @@ class SearchResult:
         return best
 
     @property
-    def best_arch(self) -> Arch:
+    def best_arch(self) -> ChoiceArch:
         return self.best.arch
 
     @property
@@ -80,9 +81,10 @@ class SearchResult:
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict with official arch strings, never op indices."""
         best = self.best if self.history else None
+        space: SearchSpace = get_space(self.space)
         return {
             "schema": SEARCH_SCHEMA,
-            "space": "nb201",
+            "space": self.space,
             "method": self.method,
             "settings": dict(self.settings),
             "protocol": dict(self.protocol),
@@ -90,12 +92,12 @@ class SearchResult:
             "exhausted": self.exhausted,
             "best": None
             if best is None
-            else {"arch": format_arch(best.arch), "score": best.score, "index": best.index},
+            else {"arch": space.format(best.arch), "score": best.score, "index": best.index},
             "history": [
                 {
                     "index": evaluation.index,
                     "generation": evaluation.generation,
-                    "arch": format_arch(evaluation.arch),
+                    "arch": space.format(evaluation.arch),
                     "score": evaluation.score,
                 }
                 for evaluation in self.history
@@ -112,9 +114,11 @@ class SearchResult:
             raise ValueError(
                 f"unsupported search result schema {schema!r}; this naslid reads {SEARCH_SCHEMA!r}"
             )
+        space_name = str(data.get("space", "nb201"))
+        space = get_space(space_name)
         history = [
             Evaluation(
-                arch=parse_arch(item["arch"]),
+                arch=space.parse(item["arch"]),
                 score=float(item["score"]),
                 index=int(item["index"]),
                 generation=int(item["generation"]),
@@ -127,6 +131,7 @@ class SearchResult:
             settings=dict(data.get("settings", {})),
             protocol=dict(data.get("protocol", {})),
             exhausted=bool(data.get("exhausted", False)),
+            space=space_name,
         )
 
     def save(self, path: str | os.PathLike[str]) -> Path:

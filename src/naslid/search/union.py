@@ -7,22 +7,29 @@ union's architectures, also when the given sub-spaces overlap.
 
 from __future__ import annotations
 
-from collections.abc import Container, Sequence
+from collections.abc import Callable, Container, Sequence
 
 import numpy as np
 
-from naslid.spaces import NB201_OPS, Arch, NB201Space, SubSpace
+from naslid.spaces import ChoiceArch, SearchSpace, SubSpace
 
+Arch = ChoiceArch
 # Rejection draws tried before sampling from the enumerated remainder of the union.
 _REJECTION_TRIES = 100
+# Unions larger than this are never enumerated (MobileNet spaces hold ~10^17 architectures): draws only.
+ENUMERATION_LIMIT = 1_000_000
+# Draws tried to find an architecture that meets the constraint (e.g. a FLOPs budget).
+CONSTRAINED_TRIES = 10_000
 
 
 class SubSpaceUnion:
-    """A set of architectures given as the union of one or more sub-spaces."""
+    """A set of architectures given as the union of one or more sub-spaces, optionally only those for which
+    `constraint(arch)` holds (e.g. at most 600 MFLOPs)."""
 
-    def __init__(self, spaces: SubSpace | NB201Space | Sequence[SubSpace]) -> None:
-        if isinstance(spaces, NB201Space):
-            spaces = [spaces.full()]
+    def __init__(self, spaces: SubSpace | SearchSpace | Sequence[SubSpace],
+                 constraint: Callable[[ChoiceArch], bool] | None = None) -> None:
+        if isinstance(spaces, SearchSpace):
+            spaces = [SubSpace(None, spaces)]
         elif isinstance(spaces, SubSpace):
             spaces = [spaces]
         spaces = tuple(spaces)
@@ -33,12 +40,16 @@ class SubSpaceUnion:
                 raise ValueError(
                     f"space[{position}] must be a SubSpace, got {type(space).__name__}: {space!r}"
                 )
+        names = {space.space.name for space in spaces}
+        if len(names) > 1:
+            raise ValueError(f"a union cannot mix search spaces: {sorted(names)}")
         self.spaces: tuple[SubSpace, ...] = spaces
-        num_edges = spaces[0].num_edges
-        # per edge, every op that some sub-space allows, in the official order
+        self.search_space: SearchSpace = spaces[0].space
+        self.constraint = constraint
+        # per point, every choice that some sub-space allows, in the space's order
         self.edge_ops: tuple[tuple[str, ...], ...] = tuple(
-            tuple(op for op in NB201_OPS if any(op in space.allowed[edge] for space in spaces))
-            for edge in range(num_edges)
+            tuple(name for name in choices if any(name in space.allowed[point] for space in spaces))
+            for point, choices in enumerate(self.search_space.choices)
         )
         self._sizes = np.array([space.size() for space in spaces], dtype=float)
         self._weights = self._sizes / self._sizes.sum()
@@ -52,7 +63,8 @@ class SubSpaceUnion:
         return self.size()
 
     def contains(self, arch: Arch) -> bool:
-        return any(space.contains(arch) for space in self.spaces)
+        return any(space.contains(arch) for space in self.spaces) and (
+            self.constraint is None or self.constraint(arch))
 
     __contains__ = contains
 
@@ -70,19 +82,30 @@ class SubSpaceUnion:
         return True
 
     def size(self) -> int:
-        """Number of distinct architectures in the union."""
+        """Number of distinct architectures in the union (under the constraint, if any: then by enumeration)."""
         if self._size is None:
-            self._size = int(self._sizes.sum()) if self.is_disjoint() else len(self.all())
+            if self.is_disjoint() and self.constraint is None:
+                self._size = sum(space.size() for space in self.spaces)
+            else:
+                self._size = len(self.all())
         return self._size
+
+    def enumerable(self) -> bool:
+        """Whether the union is small enough to list (at most `ENUMERATION_LIMIT` architectures)."""
+        return sum(space.size() for space in self.spaces) <= ENUMERATION_LIMIT
 
     def all(self) -> list[Arch]:
         """Every architecture of the union once, in a fixed order (sub-space by sub-space)."""
+        if not self.enumerable():
+            total = sum(space.size() for space in self.spaces)
+            raise ValueError(f"the union holds {total:.3g} architectures, too many to list (limit "
+                             f"{ENUMERATION_LIMIT:,}); sample from it instead")
         if self._members is None:
             seen: set[Arch] = set()
             members = []
             for space in self.spaces:
                 for arch in space.all():
-                    if arch not in seen:
+                    if arch not in seen and (self.constraint is None or self.constraint(arch)):
                         seen.add(arch)
                         members.append(arch)
             self._members = members
@@ -101,18 +124,22 @@ class SubSpaceUnion:
         A sub-space is chosen in proportion to its size and an architecture drawn from it; the draw is kept
         only if no earlier sub-space also holds it, so overlapping architectures are not favoured.
         """
-        while True:
+        for _ in range(CONSTRAINED_TRIES):
             position = int(rng.choice(len(self.spaces), p=self._weights)) if len(self.spaces) > 1 else 0
             arch = self.spaces[position].sample(rng)
-            if position == 0 or self._owner(arch) == position:
+            if (position == 0 or self._owner(arch) == position) and (self.constraint is None or self.constraint(arch)):
                 return arch
+        raise ValueError(f"no architecture of the union met the constraint in {CONSTRAINED_TRIES:,} uniform draws; "
+                         "loosen the budget (e.g. --max-mflops)")
 
     def sample_excluding(self, rng: np.random.Generator, excluded: Container[Arch]) -> Arch | None:
         """One architecture drawn uniformly from the union less `excluded`; None when nothing is left."""
-        for _ in range(_REJECTION_TRIES):
+        for _ in range(_REJECTION_TRIES if self.enumerable() else CONSTRAINED_TRIES):
             arch = self.sample(rng)
             if arch not in excluded:
                 return arch
+        if not self.enumerable():
+            return None  # practically never for a space this large: every draw was taken already
         remaining = [arch for arch in self.all() if arch not in excluded]
         if not remaining:
             return None
