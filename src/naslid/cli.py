@@ -651,6 +651,81 @@ def _run_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_export_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("run_dir", help="a finished run directory (naslid partition or train)")
+    parser.add_argument("--arch", help="architecture string to export (default: the best of "
+                        "RUN_DIR/search_evolution.json, else of search_random.json)")
+    parser.add_argument("--out", help="output folder (default RUN_DIR/export)")
+    parser.add_argument("--device", help="auto (default), cpu, cuda")
+
+
+def _run_export(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from naslid.runs.config import RunConfig
+    from naslid.runs.export import export_architecture
+    from naslid.runs.partition import CONFIG_FILE, PartitionRun
+    from naslid.search import load_search_result
+
+    run_dir = Path(args.run_dir)
+    config = RunConfig.load(_existing(run_dir / CONFIG_FILE))
+    if args.device is not None:
+        from dataclasses import replace
+
+        config = replace(config, device=args.device)
+    run = PartitionRun(run_dir, config, lock=False)  # reads only
+    space = run.tree.root.subspace.space
+    if args.arch:
+        try:
+            arch = space.parse(args.arch)
+        except ValueError as error:
+            raise ValueError(f"--arch: {error}") from None
+    else:
+        found = [run_dir / name for name in ("search_evolution.json", "search_random.json")
+                 if (run_dir / name).is_file()]
+        if not found:
+            raise ValueError(f"no search result in {run_dir}: run `naslid search {run_dir}` first, or pass --arch")
+        arch = load_search_result(found[0]).best_arch
+    exported = export_architecture(run, arch, args.out or run_dir / "export")
+    record = exported.record
+    print(f"exported {record['arch']} ({record['costs']['mflops']:.2f} MFLOPs, {record['costs']['params_m']:.3f} M "
+          f"params at {record['costs']['input_resolution']}px) from leaf {record['leaf']}")
+    if record["spec"] is not None and "blocks" in str(record["spec"]):
+        print(f"  spec with block strings in {exported.folder / 'arch.json'}")
+    print(f"  {exported.folder}/model.pt2 loads with torch.export.load(path).module() alone; weights.pt holds the "
+          f"state_dict; largest difference to the supernet path: {exported.max_output_difference:.1e}")
+    return 0
+
+
+def _add_retrain_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("export_dir", help="a folder written by `naslid export`")
+    parser.add_argument("--out", help="output folder (default EXPORT_DIR/retrain; resumes if present)")
+    parser.add_argument("--epochs", type=int, help="training epochs (default 100)")
+    parser.add_argument("--batch-size", type=int, help="batch size (default 128)")
+    parser.add_argument("--lr", type=float, dest="learning_rate", help="initial learning rate (default 0.05, cosine "
+                        "to 0)")
+    parser.add_argument("--weight-decay", type=float, help="weight decay (default 4e-5, MobileNet-style)")
+    parser.add_argument("--label-smoothing", type=float, help="label smoothing (default 0.1)")
+    parser.add_argument("--seed", type=int, help="initialisation and data-order seed (default 0)")
+    parser.add_argument("--device", default="auto", help="auto (default), cpu, cuda")
+    parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+
+
+def _run_retrain(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from naslid.runs.retrain import RetrainConfig, retrain_exported
+
+    cfg = RetrainConfig(**_overrides(args, ["epochs", "batch_size", "learning_rate", "weight_decay",
+                                            "label_smoothing", "seed"]))
+    out = Path(args.out or Path(args.export_dir) / "retrain")
+    result = retrain_exported(args.export_dir, out, cfg, device=args.device, progress=not args.no_progress)
+    print(f"retrained {result['arch']} from scratch for {cfg.epochs} epochs: valid {result['valid_accuracy']:.2f}%, "
+          f"test {result['test_accuracy']:.2f}%")
+    print(f"wrote {out / 'retrain.json'}")
+    return 0
+
+
 COMMANDS: list[Command] = [
     ("score", "score a predictions file against benchmark ground truth", _add_score_arguments, _run_score),
     ("profile", "profile the layer-wise LID of models; write JSON and a plot", _add_profile_arguments, _run_profile),
@@ -659,6 +734,10 @@ COMMANDS: list[Command] = [
      _run_partition),
     ("finetune", "fine-tune the leaves of a partition run", _add_finetune_arguments, _run_finetune),
     ("search", "evolutionary or random search with a run's (sub-)supernets", _add_search_arguments, _run_search),
+    ("export", "export an architecture: JSON spec, standalone network with inherited weights (torch.export)",
+     _add_export_arguments, _run_export),
+    ("retrain", "retrain an exported architecture from scratch with a standard recipe", _add_retrain_arguments,
+     _run_retrain),
     ("compare", "SPOS, Few-shot NAS, GM-NAS and NAS-LID side by side: table, JSON, plots", _add_compare_arguments,
      _run_compare),
     ("demo", "the pipeline end to end: SPOS vs NAS-LID on CIFAR-10 at 16x16 (more than 12 minutes on 2 CPU cores), or "

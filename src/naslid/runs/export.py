@@ -1,0 +1,142 @@
+"""Export an architecture out of a run: its JSON spec, a standalone network with the inherited weights.
+
+`export_architecture` takes the architecture's owning leaf, re-estimates the BatchNorm statistics for that
+path on the run's calibration images (a supernet's running statistics mix every path), and extracts the
+standalone network (`SuperNet.extract`). It writes, into one folder:
+
+- ``arch.json`` (schema ``naslid.export/1``): the space, the architecture string and its choice per point,
+  MFLOPs and parameters at the run's input size, the spec a user rebuilds it from (MobileNet spaces: timm-style
+  block strings) where the space has one, the owning leaf and the proxy protocol;
+- ``weights.pt``: the standalone network's `state_dict`;
+- ``model.pt2``: the same network as a `torch.export` program (any batch size), loadable with
+  ``torch.export.load(path).module()`` alone (no naslid, no supernet code).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from naslid._file_mode import umask_file_mode
+from naslid.nn import preserved_state
+from naslid.runs.partition import PartitionRun
+from naslid.search import recalibrate_batchnorm
+from naslid.spaces import ChoiceArch, arch_to_json
+
+EXPORT_SCHEMA = "naslid.export/1"
+ARCH_FILE = "arch.json"
+WEIGHTS_FILE = "weights.pt"
+PROGRAM_FILE = "model.pt2"
+
+
+@dataclass
+class ExportedArchitecture:
+    """What `export_architecture` wrote, and the largest difference between the exported and supernet outputs."""
+
+    folder: Path
+    record: dict[str, Any]
+    max_output_difference: float
+
+
+def standalone_network(run: PartitionRun, arch: ChoiceArch) -> nn.Module:
+    """`arch`'s standalone network with its owning leaf's weights and BN statistics re-estimated for its path."""
+    leaf = run.tree.leaf_for(arch)
+    net = run.load_network(leaf).to(run.device)
+    _, calibration = run.proxy_batches()
+    with preserved_state(net):
+        if run.cfg.proxy.calibration_batches:
+            recalibrate_batchnorm(net, arch, calibration[: run.cfg.proxy.calibration_batches], "fp32")
+        network = net.extract(arch)
+    return network.to(run.device).eval()
+
+
+def export_architecture(run: PartitionRun, arch: ChoiceArch, folder: str | os.PathLike) -> ExportedArchitecture:
+    """Write `arch`'s spec, weights and TorchScript network (see the module docstring) into `folder`.
+
+    Checks before returning that the exported network reproduces the supernet's path: the largest absolute
+    difference of their logits on a held-out batch is returned (float rounding only, ~1e-6).
+    """
+    folder = Path(folder)
+    space = run.tree.root.subspace.space
+    if not run.tree.root.subspace.contains(arch):
+        raise ValueError(f"{space.format(arch)} is not in the run's space")
+    leaf = run.tree.leaf_for(arch)
+    if not leaf.finetuned:
+        raise ValueError(f"leaf {leaf.id} owning {space.format(arch)} is not trained yet; finish the run first")
+    network = standalone_network(run, arch)
+    evaluation, calibration = run.proxy_batches()
+    images = evaluation[0][0][:16].float()
+    net = run.load_network(leaf).to(run.device)
+    with preserved_state(net), torch.no_grad():
+        if run.cfg.proxy.calibration_batches:
+            recalibrate_batchnorm(net, arch, calibration[: run.cfg.proxy.calibration_batches], "fp32")
+        net.eval()
+        expected = net(images, arch)
+        produced = network(images)
+    difference = float((expected - produced).abs().max())
+    resolution = int(images.shape[-1])
+    costs = net.arch_costs(arch, resolution)
+    spec = net.arch_spec(arch).to_json() if hasattr(net, "arch_spec") else None
+    record = {
+        "schema": EXPORT_SCHEMA,
+        **arch_to_json(arch, space),
+        "costs": {**costs, "input_resolution": resolution, "in_channels": int(images.shape[1])},
+        "spec": spec,
+        "network_config": run.cfg.network.to_dict(),
+        "num_classes": int(produced.shape[1]),
+        "leaf": leaf.id,
+        "run_dir": str(run.run_dir.resolve()),
+        "bn_statistics": (f"re-estimated on {run.cfg.proxy.calibration_batches} training batches for this path"
+                          if run.cfg.proxy.calibration_batches else "the supernet's running statistics"),
+        "files": {"weights": WEIGHTS_FILE, "program": PROGRAM_FILE},
+        "max_output_difference": difference,
+    }
+    folder.mkdir(parents=True, exist_ok=True)
+    network_cpu = network.cpu()
+    _atomic(folder / WEIGHTS_FILE, lambda path: torch.save(network_cpu.state_dict(), path))
+    batch = torch.export.Dim("batch", min=1)
+    program = torch.export.export(network_cpu, (images.cpu(),), dynamic_shapes=({0: batch},))
+    _atomic(folder / PROGRAM_FILE, lambda path: torch.export.save(program, path))
+    _atomic(folder / ARCH_FILE, lambda path: Path(path).write_text(json.dumps(record, indent=1) + "\n"))
+    return ExportedArchitecture(folder, record, difference)
+
+
+def load_exported(folder: str | os.PathLike) -> nn.Module:
+    """The exported network of `folder`, as a user without naslid loads it: ``torch.export.load(path).module()``."""
+    path = Path(folder) / PROGRAM_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found; is {folder} a folder written by `naslid export`?")
+    return torch.export.load(str(path)).module()
+
+
+def read_export(folder: str | os.PathLike) -> dict[str, Any]:
+    """The ``arch.json`` record of an exported architecture."""
+    path = Path(folder) / ARCH_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found; is {folder} a folder written by `naslid export`?")
+    try:
+        record = json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path} is not valid JSON ({error})") from None
+    if not isinstance(record, dict) or record.get("schema") != EXPORT_SCHEMA:
+        raise ValueError(f"{path} is not a naslid export (schema {EXPORT_SCHEMA!r})")
+    return record
+
+
+def _atomic(path: Path, write) -> None:
+    handle, temporary = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    os.close(handle)
+    os.chmod(temporary, umask_file_mode())
+    try:
+        write(temporary)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
