@@ -214,7 +214,8 @@ def _add_run_flags(parser: argparse.ArgumentParser, schedule: bool = True) -> No
         group.add_argument("--split-epochs", type=_epochs_list, help="cumulative split epochs, e.g. 20,40,60,80")
         group.add_argument("--finetune-epochs", type=int, help="fine-tuning epochs per leaf")
         group.add_argument("--finetune", choices=["inherit", "restart"], help="leaves inherit weights or restart")
-        group.add_argument("--fewshot-edge", type=int, help="edge index (0-5) that few-shot NAS splits per op")
+        group.add_argument("--fewshot-edge", type=int, help="choice point that few-shot NAS splits one child per "
+                           "choice (NB201: edge index 0-5)")
         group.add_argument("--similarity", choices=["euclidean", "pearson", "cosine"], help="LID profile similarity")
         group.add_argument("--edge-score", choices=["intra", "max-cross", "min-cross", "gap"],
                            help="which edge NAS-LID splits: intra (the paper's text), max-cross (the authors' "
@@ -325,12 +326,16 @@ def _add_tracking_flags(parser: argparse.ArgumentParser, with_benchmark: bool = 
     group.add_argument("--track-every", type=int, help="score after every N epochs (default 1)")
 
 
-def _tracking_for(args: argparse.Namespace, seed: int):
+def _tracking_for(args: argparse.Namespace, config):
     """The Tracking the flags ask for, or None."""
+    seed = config.seed
     if not args.track_ranking:
         if args.track_every is not None:
             raise ValueError("--track-every needs --track-ranking SUBSET")
         return None
+    if config.search_space != "nb201":
+        raise ValueError(f"--track-ranking ranks NB201 architectures against NB201 ground truth; the "
+                         f"{config.search_space} space has none")
     benchmark = _benchmark_path(args.benchmark)
     if benchmark is None:
         raise ValueError("--track-ranking needs ground truth: leave --benchmark unset or name a table")
@@ -381,7 +386,7 @@ def _run_train(args: argparse.Namespace) -> int:
         except (ValueError, KeyError, TypeError, AttributeError) as error:
             raise ValueError(f"--subspace {args.subspace} is not a naslid.subspace/1 JSON file ({error})") from None
         config = replace(config, space=[list(ops) for ops in subspace.allowed])
-    run = PartitionRun(args.run_dir, config, progress=not args.no_progress, tracking=_tracking_for(args, config.seed))
+    run = PartitionRun(args.run_dir, config, progress=not args.no_progress, tracking=_tracking_for(args, config))
     tree = run.run()
     root = tree.root
     history = _history(args.run_dir, root.checkpoint)
@@ -418,7 +423,7 @@ def _run_partition(args: argparse.Namespace) -> int:
     config, _ = _run_config(args)
     config = method_config(config, args.method)
     run = PartitionRun(args.run_dir, config, progress=not args.no_progress, runner=get_runner(args.runner),
-                       tracking=_tracking_for(args, config.seed))
+                       tracking=_tracking_for(args, config))
     _print_tree(run.run(finetune=not args.no_finetune), args.run_dir)
     _print_curve(run, args)
     return 0
@@ -544,6 +549,9 @@ def _run_compare(args: argparse.Namespace) -> int:
     from naslid.runs.compare import compare_methods
 
     config, plan = _run_config(args)
+    if config.search_space != "nb201":
+        raise ValueError(f"compare ranks against NAS-Bench-201 ground truth, which the {config.search_space} space has "
+                         "none of; partition with each --method, then `naslid search` and `naslid export`")
     if args.methods:
         plan = replace(plan, methods=tuple(m.strip() for m in args.methods.split(",")))
     if args.seeds:

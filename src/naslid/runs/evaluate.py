@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import logging
 
-from naslid.nn import NB201SuperNet
+from torch import nn
+
 from naslid.partition import PartitionTree
 from naslid.runs.partition import PartitionRun
 from naslid.search import ProxyEvaluator
-from naslid.spaces import Arch
+from naslid.spaces import ChoiceArch as Arch
 
 logger = logging.getLogger(__name__)
 
@@ -22,14 +23,14 @@ class RunEvaluator:
         unfinished = [leaf.id for leaf in self.tree.leaves() if not leaf.finetuned]
         if unfinished:
             raise ValueError(f"leaves {unfinished} of {run.run_dir} are not trained yet; finish the run first")
-        self.networks: dict[int, NB201SuperNet] = {
+        self.networks: dict[int, nn.Module] = {
             leaf.id: run.load_network(leaf).eval() for leaf in self.tree.leaves()
         }
         evaluation, calibration = run.proxy_batches()
         self.evaluator = ProxyEvaluator(self.owner, evaluation, calibration, run.cfg.proxy)
         self.part = "valid"
 
-    def owner(self, arch: Arch) -> NB201SuperNet:
+    def owner(self, arch: Arch) -> nn.Module:
         return self.networks[self.tree.leaf_for(arch).id]
 
     def __call__(self, arch: Arch) -> float:
