@@ -161,7 +161,7 @@ def _run_profile(args: argparse.Namespace) -> int:
 _RUN_FLAGS = {
     # flag dest: (config section, field)
     "dataset": ("data", "dataset"), "data_path": ("data", "path"), "train_limit": ("data", "train_limit"),
-    "cutout": ("data", "cutout"), "resolution": ("data", "resolution"),
+    "cutout": ("data", "cutout"), "resolution": ("data", "resolution"), "data_workers": ("data", "workers"),
     "channels": ("network", "channels"), "cells": ("network", "cells_per_stage"),
     "batch_size": ("train", "batch_size"), "lr": ("train", "learning_rate"), "precision": ("train", "precision"),
     "train_step": ("train", "step"),
@@ -189,11 +189,15 @@ def _add_run_flags(parser: argparse.ArgumentParser, schedule: bool = True) -> No
                        help="starting configuration: tiny (bundled digits, minutes on a CPU; default), cpu (CIFAR-10 "
                        "at 16x16 on 2 CPU cores: a ranking that means something) or paper (the NAS-LID authors' "
                        "schedule on CIFAR-10 at the published step count, for a GPU)")
-    group.add_argument("--dataset", choices=["digits", "cifar10"], help="training data")
-    group.add_argument("--data-path", help="CIFAR-10: the packed npz or a cifar-10-batches-py folder")
+    group.add_argument("--dataset", choices=["digits", "cifar10", "imagefolder"],
+                       help="training data (imagefolder: ROOT/train/CLASS/*.jpg and ROOT/val/CLASS/*.jpg, streamed)")
+    group.add_argument("--data-path", help="CIFAR-10: the packed npz or a cifar-10-batches-py folder; imagefolder: "
+                       "ROOT")
     group.add_argument("--train-limit", type=int, help="use a class-balanced subset of this many training images")
     group.add_argument("--cutout", type=int, help="cutout square side in pixels (0: off)")
-    group.add_argument("--resolution", type=int, help="resize images to this many pixels a side (e.g. 16)")
+    group.add_argument("--resolution", type=int, help="resize images to this many pixels a side (e.g. 16); "
+                       "imagefolder: crop side (default 224)")
+    group.add_argument("--data-workers", type=int, help="imagefolder: decoding processes (default min(8, CPU cores))")
     group.add_argument("--channels", type=int, help="supernet width C (NB201: 16)")
     group.add_argument("--cells", type=int, help="cells per stage N (NB201: 5)")
     group.add_argument("--bn", choices=["tracked", "batch-stats"],
@@ -252,6 +256,13 @@ def _run_config(args: argparse.Namespace):
         sections.setdefault("data", {}).update(crop_padding=4, horizontal_flip=True)
     if getattr(args, "dataset", None) == "digits":
         sections.setdefault("network", {}).setdefault("in_channels", 1)
+    if getattr(args, "dataset", None) == "imagefolder" and args.data_path is not None:
+        from naslid.data import image_folder_classes
+
+        # RGB images; the classifier has one output per class folder of ROOT/train
+        classes = image_folder_classes(args.data_path)
+        sections.setdefault("network", {}).update(in_channels=3, num_classes=len(classes))
+        sections.setdefault("data", {}).setdefault("horizontal_flip", True)
     if getattr(args, "bn", None) is not None:
         tracked = args.bn == "tracked"
         sections.setdefault("network", {}).update(affine=tracked, track_running_stats=tracked)
