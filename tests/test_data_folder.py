@@ -235,3 +235,13 @@ def test_a_network_with_the_wrong_class_count_is_refused(folder, tmp_path):
                     train=TrainConfig(batch_size=4), device="cpu")
     with pytest.raises(ValueError, match="10 outputs but the data .* has 3 classes"):
         PartitionRun(tmp_path / "run", cfg)
+
+
+def test_profile_reads_a_folder(folder, tmp_path):
+    from naslid.runs.profile import ProfileConfig, load_batches
+
+    cfg = ProfileConfig(models=["nb201:|none~0|+|none~0|none~1|+|none~0|none~1|none~2|"], data="imagefolder",
+                        data_path=str(folder), batch_size=4, num_batches=2, input_shape=(3, 24, 24))
+    batches = load_batches(cfg, torch.device("cpu"))
+    assert [tuple(batch.shape) for batch in batches] == [(4, 3, 24, 24)] * 2
+    assert torch.equal(torch.cat(batches), torch.cat(load_batches(cfg, torch.device("cpu"))))  # seeded draw

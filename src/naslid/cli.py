@@ -119,9 +119,11 @@ def _add_profile_arguments(parser: argparse.ArgumentParser) -> None:
         "a supernet checkpoint from naslid train (default: fresh seeded initialisation)",
     )
     parser.add_argument(
-        "--data", help="inputs: gaussian (default), digits (bundled), cifar10 (needs --data-path), or a .pt/.npy file"
+        "--data", help="inputs: gaussian (default), digits (bundled), cifar10 or imagefolder (need --data-path; "
+        "imagefolder: centre crops of 32 pixels), or a .pt/.npy file"
     )
-    parser.add_argument("--data-path", help="CIFAR-10: the packed npz or a cifar-10-batches-py folder")
+    parser.add_argument("--data-path", help="CIFAR-10: the packed npz or a cifar-10-batches-py folder; imagefolder: "
+                        "ROOT with train/CLASS/*.jpg")
     parser.add_argument("--batch-size", type=int, help="n, samples per batch (default 128, as NAS-LID)")
     parser.add_argument("--num-batches", type=int, help="batches to average over (default 4)")
     parser.add_argument("--estimator", help="LID estimator: mle (default), mackay_ghahramani or twonn")
