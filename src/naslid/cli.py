@@ -119,9 +119,11 @@ def _add_profile_arguments(parser: argparse.ArgumentParser) -> None:
         "a supernet checkpoint from naslid train (default: fresh seeded initialisation)",
     )
     parser.add_argument(
-        "--data", help="inputs: gaussian (default), digits (bundled), cifar10 (needs --data-path), or a .pt/.npy file"
+        "--data", help="inputs: gaussian (default), digits (bundled), cifar10 or imagefolder (need --data-path; "
+        "imagefolder: centre crops of 32 pixels), or a .pt/.npy file"
     )
-    parser.add_argument("--data-path", help="CIFAR-10: the packed npz or a cifar-10-batches-py folder")
+    parser.add_argument("--data-path", help="CIFAR-10: the packed npz or a cifar-10-batches-py folder; imagefolder: "
+                        "ROOT with train/CLASS/*.jpg")
     parser.add_argument("--batch-size", type=int, help="n, samples per batch (default 128, as NAS-LID)")
     parser.add_argument("--num-batches", type=int, help="batches to average over (default 4)")
     parser.add_argument("--estimator", help="LID estimator: mle (default), mackay_ghahramani or twonn")
@@ -161,7 +163,7 @@ def _run_profile(args: argparse.Namespace) -> int:
 _RUN_FLAGS = {
     # flag dest: (config section, field)
     "dataset": ("data", "dataset"), "data_path": ("data", "path"), "train_limit": ("data", "train_limit"),
-    "cutout": ("data", "cutout"), "resolution": ("data", "resolution"),
+    "cutout": ("data", "cutout"), "resolution": ("data", "resolution"), "data_workers": ("data", "workers"),
     "channels": ("network", "channels"), "cells": ("network", "cells_per_stage"),
     "width_mult": ("network", "width_mult"),
     "batch_size": ("train", "batch_size"), "lr": ("train", "learning_rate"), "precision": ("train", "precision"),
@@ -190,11 +192,15 @@ def _add_run_flags(parser: argparse.ArgumentParser, schedule: bool = True) -> No
                        help="starting configuration: tiny (bundled digits, minutes on a CPU; default), cpu (CIFAR-10 "
                        "at 16x16 on 2 CPU cores: a ranking that means something) or paper (the NAS-LID authors' "
                        "schedule on CIFAR-10 at the published step count, for a GPU)")
-    group.add_argument("--dataset", choices=["digits", "cifar10"], help="training data")
-    group.add_argument("--data-path", help="CIFAR-10: the packed npz or a cifar-10-batches-py folder")
+    group.add_argument("--dataset", choices=["digits", "cifar10", "imagefolder"],
+                       help="training data (imagefolder: ROOT/train/CLASS/*.jpg and ROOT/val/CLASS/*.jpg, streamed)")
+    group.add_argument("--data-path", help="CIFAR-10: the packed npz or a cifar-10-batches-py folder; imagefolder: "
+                       "ROOT")
     group.add_argument("--train-limit", type=int, help="use a class-balanced subset of this many training images")
     group.add_argument("--cutout", type=int, help="cutout square side in pixels (0: off)")
-    group.add_argument("--resolution", type=int, help="resize images to this many pixels a side (e.g. 16)")
+    group.add_argument("--resolution", type=int, help="resize images to this many pixels a side (e.g. 16); "
+                       "imagefolder: crop side (default 224)")
+    group.add_argument("--data-workers", type=int, help="imagefolder: decoding processes (default min(8, CPU cores))")
     group.add_argument("--space", choices=_space_names(),
                        help="search space: nb201 (default: the NAS-Bench-201 cell), proxyless (ProxylessNAS's "
                        "MobileNetV2 layers) or ofa (OFA's MobileNetV3 with elastic kernel, expansion and depth)")
@@ -258,6 +264,13 @@ def _run_config(args: argparse.Namespace):
         sections.setdefault("data", {}).update(crop_padding=4, horizontal_flip=True)
     if getattr(args, "dataset", None) == "digits":
         sections.setdefault("network", {}).setdefault("in_channels", 1)
+    if getattr(args, "dataset", None) == "imagefolder" and args.data_path is not None:
+        from naslid.data import image_folder_classes
+
+        # RGB images; the classifier has one output per class folder of ROOT/train
+        classes = image_folder_classes(args.data_path)
+        sections.setdefault("network", {}).update(in_channels=3, num_classes=len(classes))
+        sections.setdefault("data", {}).setdefault("horizontal_flip", True)
     if getattr(args, "bn", None) is not None:
         tracked = args.bn == "tracked"
         sections.setdefault("network", {}).update(affine=tracked, track_running_stats=tracked)
@@ -308,8 +321,11 @@ def _with_space(config, space: str | None, args: argparse.Namespace):
     names = {item.name for item in fields(config_class)}
     carried = {name: getattr(config.network, name) for name in ("in_channels", "num_classes")
                if name in names and hasattr(config.network, name)}
-    resolution = config.data.resolution or (8 if config.data.dataset == "digits" else 32)
-    if "small_input" in names and resolution < 64 and config.data.dataset in ("digits", "cifar10"):
+    dataset = getattr(args, "dataset", None) or config.data.dataset
+    native = {"digits": 8, "cifar10": 32}.get(dataset, 224)
+    resolution = getattr(args, "resolution", None) or (config.data.resolution if dataset == config.data.dataset
+                                                        else None) or native
+    if "small_input" in names and resolution < 64:
         carried["small_input"] = True
     return replace(config, search_space=space, network=config_class(**carried), space=None)
 

@@ -1,9 +1,15 @@
-"""Data for a run: load the chosen dataset, draw (or reload) the train/valid split, build device loaders."""
+"""Data for a run: load the chosen dataset, draw (or reload) the train/valid split, build its loaders.
+
+CIFAR-10 and digits are held on the device (`DeviceLoader`); an ImageNet-layout folder is streamed from disk
+by decoding workers (`StreamingLoader`). Both loaders give the same interface, so the rest of a run does not
+care which it has.
+"""
 
 from __future__ import annotations
 
 import logging
 from dataclasses import asdict, dataclass, replace
+from itertools import islice
 from pathlib import Path
 
 import torch
@@ -11,13 +17,17 @@ import torch
 from naslid.data import (
     AugmentConfig,
     DeviceLoader,
+    FolderAugment,
     ImageDataset,
+    ImageFolder,
     SplitRecord,
+    StreamingLoader,
     apply_split,
     balanced_subset_indices,
     channel_stats,
     load_cifar10,
     load_digits_dataset,
+    load_image_folder,
     load_split,
     resize_dataset,
     save_split,
@@ -26,15 +36,19 @@ from naslid.data import (
 
 logger = logging.getLogger(__name__)
 
-DATASETS = ("digits", "cifar10")
+DATASETS = ("digits", "cifar10", "imagefolder")
+IMAGEFOLDER_RESOLUTION = 224  # ImageNet's training crop, the resolution an imagefolder run gets unless set
+# a loaded set: images in memory (CIFAR-10, digits) or files decoded on demand (imagefolder)
+Images = ImageDataset | ImageFolder
 
 
 @dataclass
 class DataConfig:
     """Which data a run trains and evaluates on; the valid half is the proxy's held-out split."""
 
-    dataset: str = "cifar10"  # "cifar10" (needs `path`) or "digits" (bundled with scikit-learn, no download)
-    path: str | None = None  # cifar10: the packed npz, or a cifar-10-batches-py folder
+    # "cifar10" (needs `path`), "digits" (bundled with scikit-learn, no download) or "imagefolder" (needs `path`)
+    dataset: str = "cifar10"
+    path: str | None = None  # cifar10: the packed npz or a cifar-10-batches-py folder; imagefolder: ROOT (train/, val/)
     train_limit: int | None = None  # use a seeded class-balanced subset of the train set (None: all)
     test_limit: int | None = None
     valid_fraction: float = 0.5  # NB201: 25k train / 25k valid of CIFAR-10's 50k
@@ -42,8 +56,12 @@ class DataConfig:
     horizontal_flip: bool = True
     cutout: int = 0
     cache_dir: str | None = None  # where decoded CIFAR-10 arrays are cached (None: no cache)
-    resolution: int | None = None  # resize images to this many pixels a side by area averaging (None: as stored)
+    # cifar10/digits: resize images to this many pixels a side by area averaging (None: as stored);
+    # imagefolder: side of the training crops and evaluation centre crops (None: IMAGEFOLDER_RESOLUTION, 224)
+    resolution: int | None = None
     seed: int = 0
+    # imagefolder: decoding processes (None: min(8, CPU cores)); a machine setting like the device, so not saved
+    workers: int | None = None
 
     def __post_init__(self) -> None:
         if self.dataset not in DATASETS:
@@ -51,6 +69,18 @@ class DataConfig:
         if self.dataset == "cifar10" and not self.path:
             raise ValueError("dataset 'cifar10' needs a path: the packed npz or a cifar-10-batches-py folder "
                              "(e.g. --data-path ../shared/data/cifar10)")
+        if self.dataset == "imagefolder":
+            if not self.path:
+                raise ValueError("dataset 'imagefolder' needs a path: ROOT holding train/CLASS/*.jpg and "
+                                 "val/CLASS/*.jpg (e.g. --data-path /data/imagenet)")
+            if self.cutout:
+                raise ValueError(f"cutout={self.cutout!r}; imagefolder augments with random-resized crops and "
+                                 "flips only, expected 0")
+            if self.resolution is None:
+                self.resolution = IMAGEFOLDER_RESOLUTION
+        if self.workers is not None and (isinstance(self.workers, bool) or not isinstance(self.workers, int)
+                                         or self.workers < 0):
+            raise ValueError(f"workers={self.workers!r}; expected an integer >= 0 (0: decode in the main process)")
         if self.resolution is not None and (isinstance(self.resolution, bool) or not isinstance(self.resolution, int)
                                             or self.resolution < 4):
             raise ValueError(f"resolution={self.resolution!r}; expected a whole number of pixels >= 4 (or None)")
@@ -63,45 +93,72 @@ class DataConfig:
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise ValueError(f"{name}={value!r}; expected an integer >= {low}")
 
-    def augment(self) -> AugmentConfig:
+    def augment(self) -> AugmentConfig | FolderAugment:
+        """The training augmentation: padded crops for in-memory sets, random-resized crops for folders."""
+        if self.dataset == "imagefolder":
+            return FolderAugment(horizontal_flip=self.horizontal_flip)
         return AugmentConfig(self.crop_padding, self.horizontal_flip, self.cutout)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        settings = asdict(self)
+        del settings["workers"]  # results do not depend on it: a resume may use another number of workers
+        return settings
 
 
 @dataclass
 class RunData:
-    """The datasets and loaders of a run."""
+    """The datasets and loaders of a run; the parts are `ImageDataset`s, or `ImageFolder`s for imagefolder."""
 
-    train: ImageDataset
-    valid: ImageDataset
-    test: ImageDataset
-    train_loader: DeviceLoader
+    train: Images
+    valid: Images
+    test: Images
+    train_loader: DeviceLoader | StreamingLoader
     split: SplitRecord
+    workers: int | None = None  # decoding processes of streamed parts (None: the default)
 
-    def evaluation_loader(self, part: str = "valid", batch_size: int = 500, limit: int | None = None) -> DeviceLoader:
+    @property
+    def num_classes(self) -> int:
+        """Classes of the data (the size of a network's classifier)."""
+        return self.train.num_classes
+
+    def evaluation_loader(self, part: str = "valid", batch_size: int = 500,
+                          limit: int | None = None) -> DeviceLoader | StreamingLoader:
         """Unaugmented, ordered batches of `part`; `limit` keeps a seeded class-balanced subset."""
         dataset = {"valid": self.valid, "test": self.test, "train": self.train}[part]
         if limit is not None and limit < len(dataset):
             dataset = dataset.subset(balanced_subset_indices(dataset.labels, limit, seed=0).tolist())
-        return DeviceLoader(dataset, min(batch_size, len(dataset)), self.train_loader.device, augment=None,
-                            shuffle=False, drop_last=False, channels_last=self.train_loader.channels_last)
+        return self._loader(dataset, min(batch_size, len(dataset)), augment=None, shuffle=False, drop_last=False)
 
     def batches(self, count: int, batch_size: int, seed: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """`count` unaugmented training batches of `batch_size`, drawn with `seed` (for split decisions)."""
-        loader = DeviceLoader(self.train, batch_size, self.train_loader.device, augment=None, shuffle=True,
-                              drop_last=True, seed=seed, channels_last=self.train_loader.channels_last)
+        loader = self._loader(self.train, batch_size, augment=None, shuffle=True, drop_last=True, seed=seed)
         batches: list[tuple[torch.Tensor, torch.Tensor]] = []
         epoch = 0
-        while len(batches) < count:
-            batches.extend(loader.epoch(epoch))
+        while len(batches) < count:  # only the batches asked for are made (a streamed epoch is long)
+            batches.extend(islice(loader.epoch(epoch), count - len(batches)))
             epoch += 1
-        return batches[:count]
+        return batches
+
+    def _loader(self, dataset: Images, batch_size: int, **settings) -> DeviceLoader | StreamingLoader:
+        return make_loader(dataset, batch_size, self.train_loader.device, self.train_loader.channels_last,
+                           self.workers, **settings)
 
 
-def load_datasets(cfg: DataConfig) -> tuple[ImageDataset, ImageDataset]:
+def make_loader(dataset: Images, batch_size: int, device: torch.device, channels_last: bool = False,
+                workers: int | None = None, *, augment: AugmentConfig | FolderAugment | None = None,
+                shuffle: bool = True, drop_last: bool = True, seed: int = 0) -> DeviceLoader | StreamingLoader:
+    """The loader that suits `dataset`: streamed from disk for an `ImageFolder`, held on `device` otherwise."""
+    common = dict(augment=augment, shuffle=shuffle, drop_last=drop_last, seed=seed, channels_last=channels_last)
+    if isinstance(dataset, ImageFolder):
+        return StreamingLoader(dataset, batch_size, device, workers=workers, **common)
+    return DeviceLoader(dataset, batch_size, device, **common)
+
+
+def load_datasets(cfg: DataConfig) -> tuple[Images, Images]:
     """The full train and test sets named by `cfg`."""
+    if cfg.dataset == "imagefolder":
+        train, test = load_image_folder(cfg.path, cfg.resolution)
+        return _limited(train, cfg.train_limit, cfg.seed), _limited(test, cfg.test_limit, cfg.seed)
     if cfg.dataset == "digits":
         train, test = load_digits_dataset(seed=cfg.seed)
     else:
@@ -112,6 +169,14 @@ def load_datasets(cfg: DataConfig) -> tuple[ImageDataset, ImageDataset]:
     train, test = resize_dataset(train, cfg.resolution), resize_dataset(test, cfg.resolution)
     mean, std = channel_stats(train.images)  # averaging lowers the spread: normalise with the resized statistics
     return replace(train, mean=mean, std=std), replace(test, mean=mean, std=std)
+
+
+def _limited(folder: ImageFolder, limit: int | None, seed: int) -> ImageFolder:
+    """A seeded class-balanced subset of `limit` files (as CIFAR-10's limits), or `folder` itself."""
+    if limit is None or limit >= len(folder):
+        return folder
+    subset = folder.subset(balanced_subset_indices(folder.labels, limit, seed).tolist())
+    return replace(subset, name=f"{folder.name}[{limit}, seed {seed}]")
 
 
 def prepare_data(cfg: DataConfig, batch_size: int, device: torch.device, run_dir: Path | None = None,
@@ -131,6 +196,6 @@ def prepare_data(cfg: DataConfig, batch_size: int, device: torch.device, run_dir
             save_split(split_path, record)
     if batch_size > len(train):
         raise ValueError(f"batch size {batch_size} exceeds the {len(train)} training images; lower the batch size")
-    loader = DeviceLoader(train, batch_size, device, augment=cfg.augment(), shuffle=True, drop_last=True,
-                          seed=cfg.seed, channels_last=channels_last)
-    return RunData(train=train, valid=valid, test=test, train_loader=loader, split=record)
+    loader = make_loader(train, batch_size, device, channels_last, cfg.workers, augment=cfg.augment(), shuffle=True,
+                         drop_last=True, seed=cfg.seed)
+    return RunData(train=train, valid=valid, test=test, train_loader=loader, split=record, workers=cfg.workers)

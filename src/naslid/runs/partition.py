@@ -108,6 +108,10 @@ def remove_stale_temporaries(run_dir: Path) -> list[Path]:
 def _check_data_fits(cfg: RunConfig, data: RunData) -> None:
     """Batch sizes the data cannot serve fail now, not after the root has trained."""
     images = len(data.train)
+    outputs = getattr(cfg.network, "num_classes", data.num_classes)
+    if outputs != data.num_classes:
+        raise ValueError(f"the network has {outputs} outputs but the data ({cfg.data.dataset}) has {data.num_classes} "
+                         f"classes; expected network num_classes={data.num_classes}")
     if cfg.schedule.method == "split" and cfg.split.batch_size > images:
         raise ValueError(f"split batch_size={cfg.split.batch_size} (--lid-batch-size) exceeds the {images} training "
                          f"images; expected at most {images}")

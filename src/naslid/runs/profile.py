@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from naslid.data import load_cifar10, load_digits_dataset, normalize_images
+from naslid.data import StreamingLoader, load_cifar10, load_digits_dataset, load_image_folder, normalize_images
 from naslid.lid import LIDProfile, get_estimator, profile_layers, save_profiles
 from naslid.nn import NB201Config, NB201Network, NB201SuperNet
 from naslid.runs.config import resolve_device
@@ -33,7 +33,7 @@ from naslid.train import non_finite_tensors
 
 logger = logging.getLogger(__name__)
 
-DATA_SOURCES = ("gaussian", "digits", "cifar10")
+DATA_SOURCES = ("gaussian", "digits", "cifar10", "imagefolder")
 NB201_LAYERS = [f"cells.{index}" for index in range(17)]  # the default NB201 shape (N = 5): 15 cells + 2 reductions
 _SHORT_OPS = {"none": "none", "skip_connect": "skip", "nor_conv_1x1": "1x1", "nor_conv_3x3": "3x3",
               "avg_pool_3x3": "pool"}
@@ -45,7 +45,8 @@ class ProfileConfig:
 
     models: list[str] = field(default_factory=list)  # model specs (module docstring)
     checkpoints: list[str] = field(default_factory=list)  # none, one for all models, or one per model
-    data: str = "gaussian"  # "gaussian", "digits", "cifar10" (needs data_path), or a .pt / .npy tensor file
+    # "gaussian", "digits", "cifar10" or "imagefolder" (both need data_path), or a .pt / .npy tensor file
+    data: str = "gaussian"
     data_path: str | None = None
     batch_size: int = 128  # n: NAS-LID reference
     num_batches: int = 4
@@ -53,7 +54,7 @@ class ProfileConfig:
     k: int = 20  # NAS-LID reference; unused by twonn
     mode: str = "eval"  # BN running statistics ("eval") or batch statistics ("train"); restored either way
     layers: list[str] | None = None  # module names; None: NB201's 17 layers, else the top-level blocks
-    input_shape: tuple[int, int, int] = (3, 32, 32)  # for gaussian inputs
+    input_shape: tuple[int, int, int] = (3, 32, 32)  # for gaussian inputs; imagefolder: the crop side
     num_classes: int = 10  # for freshly built NB201 and torchvision models
     seed: int = 0  # initialisation of fresh models and the data draw
     device: str = "cpu"
@@ -167,6 +168,14 @@ def load_batches(cfg: ProfileConfig, device: torch.device) -> list[torch.Tensor]
         _check_count(len(train), count, cfg.data)
         order = torch.randperm(len(train), generator=generator)[:count]
         inputs = normalize_images(train.images[order], train.mean, train.std)
+    elif cfg.data == "imagefolder":
+        if not cfg.data_path:
+            raise ValueError("data 'imagefolder' needs data_path (--data-path): ROOT with train/CLASS/*.jpg")
+        train, _ = load_image_folder(cfg.data_path, resolution=cfg.input_shape[-1])
+        _check_count(len(train), count, cfg.data)
+        chosen = train.subset(torch.randperm(len(train), generator=generator)[:count])
+        loader = StreamingLoader(chosen, cfg.batch_size, shuffle=False, drop_last=False)  # the evaluation crop
+        inputs = torch.cat([images for images, _ in loader.eval_batches()])
     else:
         inputs = _read_tensor_file(Path(cfg.data))
         _check_count(len(inputs), count, cfg.data)
