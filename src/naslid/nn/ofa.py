@@ -33,17 +33,20 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
+from naslid.nn.mobilenet import MobileNet, MobileNetSpec
 from naslid.spaces.ofa import (
     DEPTHS,
     EXPAND_RATIOS,
     MAX_DEPTH,
     OFAArch,
     OFASpace,
+    parse_arch,
 )
 
 STEM_WIDTH = 16
@@ -373,3 +376,110 @@ class OFASuperNet(nn.Module):
     def body_parameters(self) -> list[str]:
         """The 20 elastic block positions' parameters (stem, first block and head excluded)."""
         return [name for name, _ in self.named_parameters() if name.startswith("blocks.")]
+
+    def extract(self, arch: OFAArch) -> MobileNet:
+        return extract_network(self, arch)
+
+    def arch_spec(self, arch: OFAArch) -> MobileNetSpec:
+        return arch_spec(arch, self.config)
+
+    def arch_costs(self, arch: OFAArch, resolution: int = 224) -> dict[str, float]:
+        return arch_costs(arch, resolution, self.config)
+
+
+def arch_spec(arch: OFAArch, config: OFAConfig | None = None) -> MobileNetSpec:
+    """The standalone network of `arch` as a `MobileNetSpec`: timm block strings such as
+    ``ir_r1_k5_s2_e4_c40_se0.25_nre`` (timm's MobileNetV3 convention: h-swish by default, ``nre`` for ReLU).
+
+    Inactive blocks are left out; channels are final (`width_mult` applied).
+    """
+    config = config or OFAConfig()
+    if not isinstance(arch, OFAArch):
+        raise ValueError(f"arch_spec takes an OFAArch, got {type(arch).__name__}")
+    first = config.width(FIRST_BLOCK_WIDTH)
+    stages = [(f"ds_r1_k3_s1_c{first}_nre",)]
+    for stage, width in enumerate(config.stage_widths):
+        blocks = []
+        for block in range(arch.depths[stage]):
+            kernel, expand = arch.block(stage, block)
+            stride = STAGE_STRIDES[stage] if block == 0 else 1
+            text = f"ir_r1_k{kernel}_s{stride}_e{expand}_c{width}"
+            text += "_se0.25" if STAGE_SE[stage] else ""
+            text += "_nre" if STAGE_ACTIVATIONS[stage] == "relu" else ""
+            blocks.append(text)
+        stages.append(tuple(blocks))
+    return MobileNetSpec(
+        stem_channels=config.width(STEM_WIDTH), stages=tuple(stages), num_classes=config.num_classes,
+        in_channels=config.in_channels, stem_kernel=3, stem_stride=1 if config.small_input else 2,
+        stem_activation="hard_swish", activation="hard_swish", final_expand_channels=config.width(FINAL_EXPAND_WIDTH),
+        feature_mix_channels=config.width(FEATURE_MIX_WIDTH), feature_mix_bias=False, head_activation="hard_swish",
+        dropout=config.dropout, bn_eps=config.bn_eps, bn_momentum=config.bn_momentum)
+
+
+def arch_costs(arch: OFAArch, resolution: int = 224, config: OFAConfig | None = None) -> dict[str, float]:
+    """Analytic cost of `arch`'s standalone network: {"mflops": MACs / 1e6, "params_m": parameters / 1e6}.
+
+    MACs count convolutions and linear layers only (`naslid.nn.count_flops`'s convention, which is also
+    OFA's `count_flops_given_config` in `ofa/nas/efficiency_predictor/latency_lookup_table.py`). Cached per
+    distinct network, since the EA asks for thousands.
+    """
+    if not isinstance(arch, OFAArch):
+        raise ValueError(f"arch_costs takes an OFAArch, got {type(arch).__name__}")
+    return dict(_costs(OFASpace.canonical_key(_canonical_arch(arch)), resolution, config or OFAConfig()))
+
+
+def _canonical_arch(arch: OFAArch) -> OFAArch:
+    """`arch` with inactive blocks set to the first choice, so that equal networks share a cache entry."""
+    ops = tuple(name if arch.is_active(point) else OFASpace.choices[point][0] for point, name in enumerate(arch.ops))
+    return OFAArch(ops)
+
+
+@lru_cache(maxsize=65536)
+def _costs(key: str, resolution: int, config: OFAConfig) -> tuple[tuple[str, float], ...]:
+    spec = arch_spec(parse_arch(key.replace("-", "k3_e3")), config)
+    return (("mflops", spec.macs(resolution) / 1e6), ("params_m", spec.parameters() / 1e6))
+
+
+def _copy_bn(target: nn.BatchNorm2d, source: nn.BatchNorm2d, ranges: int | None = None) -> None:
+    if isinstance(source, ElasticBatchNorm2d):
+        channels = source.bounds[ranges]
+        target.weight.copy_(source.scale.take(ranges))
+        target.bias.copy_(source.shift.take(ranges))
+        target.running_mean.copy_(source.running_mean[:channels])
+        target.running_var.copy_(source.running_var[:channels])
+        target.num_batches_tracked.copy_(source.num_batches_tracked)
+    else:
+        target.load_state_dict(source.state_dict())
+
+
+@torch.no_grad()
+def extract_network(supernet: OFASuperNet, arch: OFAArch) -> MobileNet:
+    """A standalone `MobileNet` for `arch` holding copies of the supernet's active weights: the transformed
+    depthwise kernels, the first `mid` channels, BN statistics included; same outputs in eval mode."""
+    network = MobileNet(arch_spec(arch, supernet.config))
+    network.stem.load_state_dict(supernet.stem.state_dict())
+    first = network.stages[0][0]
+    first.depthwise.load_state_dict(supernet.first_block.depthwise.state_dict())
+    first.project.load_state_dict(supernet.first_block.project.state_dict())
+    for stage, depth in enumerate(arch.depths):
+        for block in range(depth):
+            source: ElasticMBConv = supernet.blocks[stage * MAX_DEPTH + block]
+            target = network.stages[stage + 1][block]
+            kernel, expand = arch.block(stage, block)
+            ranges = EXPAND_RATIOS.index(expand) + 1
+            weights = source.block_weights(kernel, expand)
+            target.expand.conv.weight.copy_(weights["expand"])
+            _copy_bn(target.expand.bn, source.expand_bn, ranges)
+            target.depthwise.conv.weight.copy_(weights["depthwise"])
+            _copy_bn(target.depthwise.bn, source.depthwise_bn, ranges)
+            if source.use_se:
+                target.se.conv_reduce.weight.copy_(weights["se_reduce"])
+                target.se.conv_reduce.bias.copy_(weights["se_reduce_bias"])
+                target.se.conv_expand.weight.copy_(weights["se_expand"])
+                target.se.conv_expand.bias.copy_(weights["se_expand_bias"])
+            target.project.conv.weight.copy_(weights["project"])
+            _copy_bn(target.project.bn, source.project_bn)
+    network.final_expand.load_state_dict(supernet.final_expand.state_dict())
+    network.feature_mix[0].weight.copy_(supernet.feature_mix[0].weight)
+    network.classifier.load_state_dict(supernet.classifier.state_dict())
+    return network.to(next(supernet.parameters()).device)
