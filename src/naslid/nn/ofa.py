@@ -27,6 +27,13 @@ theirs. State shared by every choice that runs a block: the first `mid3` channel
 them), the centre 5x5 kernel (all kernel sizes), the 7to5 matrix (kernels 3 and 5), the projection BN and
 each BN's `num_batches_tracked`. (OFA itself keeps whole tensors, so its weight decay moves unused slices;
 a state dict of this module is therefore not OFA's checkpoint layout.)
+
+Probes: the first block and the 20 block positions (21 outputs); an inactive block is an identity that
+still fires its hook, so every architecture, whatever its depths, gives a profile of the same length.
+Export: `arch_spec(arch, config)` is the `naslid.nn.mobilenet.MobileNetSpec` of the active path,
+`extract(arch)` that `MobileNet` with the supernet's active weights (same outputs in eval mode), and
+`arch_costs(arch, resolution, config)` its analytic MACs and parameters. The extraction lives here because
+it reads the weight layout above.
 """
 
 from __future__ import annotations
