@@ -11,6 +11,7 @@ from naslid.nn.nb201 import (
     extract_network,
 )
 from naslid.nn.nb201_static import NB201StaticSuperNet, StaticSearchCell, encode_path, encode_paths
+from naslid.nn.ofa import ElasticBatchNorm2d, ElasticMBConv, OFAConfig, OFASuperNet
 from naslid.nn.ops import OPS, ReLUConvBN, Zero, create_op
 from naslid.nn.state import batchnorm_layers, preserved_state
 from naslid.nn.supernet import (
@@ -22,10 +23,12 @@ from naslid.nn.supernet import (
 )
 
 register_supernet("nb201", NB201Config, NB201SuperNet)
+register_supernet("ofa", OFAConfig, OFASuperNet)
 
 __all__ = [
     "OPS", "FixedPath", "NB201Config", "NB201Network", "NB201StaticSuperNet", "NB201SuperNet", "ReLUConvBN",
     "ResidualReduction", "SUPERNETS", "SearchCell", "StaticSearchCell", "SuperNet", "Zero", "batchnorm_layers",
+    "ElasticBatchNorm2d", "ElasticMBConv", "OFAConfig", "OFASuperNet",
     "build_supernet_for", "count_flops", "count_parameters", "create_op", "encode_path", "encode_paths",
     "extract_network", "network_config_class", "preserved_state", "register_supernet",
 ]

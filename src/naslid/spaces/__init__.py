@@ -15,8 +15,9 @@ from naslid.spaces.nb201 import (
     isomorphism_key,
     parse_arch,
 )
+from naslid.spaces.ofa import OFAArch, OFASpace
 
-SPACES: dict[str, type] = {"nb201": NB201Space}
+SPACES: dict[str, type] = {"nb201": NB201Space, "ofa": OFASpace}
 _INSTANCES: dict[str, SearchSpace] = {}
 
 
@@ -36,7 +37,8 @@ def register_space(name: str, space_class: type) -> None:
 
 
 __all__ = [
-    "NB201_EDGES", "NB201_OPS", "Arch", "ChoiceArch", "NB201Space", "SPACES", "SearchSpace", "SubSpace",
+    "NB201_EDGES", "NB201_OPS", "Arch", "ChoiceArch", "NB201Space", "OFAArch", "OFASpace", "SPACES", "SearchSpace",
+    "SubSpace",
     "arch_to_json", "edge_name", "format_arch", "get_space", "isomorphism_key", "parse_arch", "register_space",
     "resolve_space", "space_of",
 ]
