@@ -31,7 +31,7 @@ from torch.nn import functional as F
 from naslid.lid import mle_lid
 from naslid.nn.state import preserved_state
 from naslid.partition.mincut import EDGE_SCORES
-from naslid.spaces import ChoiceArch, SubSpace
+from naslid.spaces import ChoiceArch, SubSpace, path_where_point_matters
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 
@@ -130,7 +130,8 @@ def _lid_similarities(net, subspace, edges, batches, cfg, rng) -> dict[int, np.n
     for images, _ in batches:
         path = subspace.sample(rng)  # one shared path per batch: every op is compared on it
         for edge in edges:
-            profiles = torch.stack([lid_profile(net, path.replace(edge, op), images, cfg.k)
+            base = path_where_point_matters(subspace, path, edge, rng)
+            profiles = torch.stack([lid_profile(net, base.replace(edge, op), images, cfg.k)
                                     for op in subspace.allowed[edge]])
             totals[edge] += similarity_matrix(profiles, cfg.similarity).cpu()
     return {edge: (total / len(batches)).numpy() for edge, total in totals.items()}
@@ -151,9 +152,10 @@ def _gradient_similarities(net, subspace, edges, batches, cfg, rng) -> dict[int,
         path = subspace.sample(rng)
         for edge in edges:
             shared = shared_by_edge[edge]
+            base = path_where_point_matters(subspace, path, edge, rng)
             gradients = []
             for op in subspace.allowed[edge]:
-                loss = F.cross_entropy(net(images, path.replace(edge, op)), labels)
+                loss = F.cross_entropy(net(images, base.replace(edge, op)), labels)
                 grads = torch.autograd.grad(loss, shared, allow_unused=True)
                 gradients.append(torch.cat([
                     (g if g is not None else torch.zeros_like(p)).reshape(-1).float()

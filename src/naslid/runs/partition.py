@@ -32,7 +32,7 @@ from naslid.runs.config import TRAINING_SECTIONS, RunConfig, resolve_device
 from naslid.runs.datasets import RunData, prepare_data
 from naslid.runs.lock import lock_run_directory, release_run_directory
 from naslid.runs.tracking import TRACKING_FILE, EpochScorer, Tracking, ranking_curve, tracked_scores
-from naslid.spaces import ChoiceArch, SubSpace
+from naslid.spaces import ChoiceArch, SubSpace, point_matters
 from naslid.train import load_checkpoint, save_checkpoint, train_supernet
 
 logger = logging.getLogger(__name__)
@@ -311,7 +311,7 @@ class PartitionRun:
                 node.trained_epochs, node.checkpoint = split_epoch, checkpoint
             self.save_tree()
             for node in level_nodes:
-                if node.is_leaf and node.subspace.splittable_edges():
+                if node.is_leaf and node.subspace.splittable_edges() and self.candidate_edges(node):
                     self.split_node(node)
         if not finetune:
             return self.tree
@@ -341,10 +341,11 @@ class PartitionRun:
         """Edges not yet split on the way from the root (DESIGN: 'every edge not yet split'); once every
         edge has been split, the edges that still hold more than one op."""
         root = self.tree.root.subspace
-        fresh = [e for e in node.subspace.splittable_edges() if node.subspace.allowed[e] == root.allowed[e]]
+        splittable = [e for e in node.subspace.splittable_edges() if point_matters(node.subspace, e)]
+        fresh = [e for e in splittable if node.subspace.allowed[e] == root.allowed[e]]
         if not fresh:
             logger.info("node %d: every edge was split already; considering re-splitting edges", node.id)
-        return fresh or node.subspace.splittable_edges()
+        return fresh or splittable
 
     def decide_split(self, node: PartitionNode) -> SplitRecord:
         """Measure the criterion on every splittable edge and pick the edge and groups to split."""

@@ -4,7 +4,16 @@
 the one shared instance. The algorithm rooms see only `SubSpace` and the `SearchSpace` protocol.
 """
 
-from naslid.spaces.base import ChoiceArch, SearchSpace, SubSpace, arch_to_json, resolve_space, space_of
+from naslid.spaces.base import (
+    ChoiceArch,
+    SearchSpace,
+    SubSpace,
+    arch_to_json,
+    path_where_point_matters,
+    point_matters,
+    resolve_space,
+    space_of,
+)
 from naslid.spaces.nb201 import (
     NB201_EDGES,
     NB201_OPS,
@@ -37,8 +46,7 @@ def register_space(name: str, space_class: type) -> None:
 
 
 __all__ = [
-    "NB201_EDGES", "NB201_OPS", "Arch", "ChoiceArch", "NB201Space", "OFAArch", "OFASpace", "SPACES", "SearchSpace",
-    "SubSpace",
-    "arch_to_json", "edge_name", "format_arch", "get_space", "isomorphism_key", "parse_arch", "register_space",
-    "resolve_space", "space_of",
+    "Arch", "ChoiceArch", "NB201Space", "NB201_EDGES", "NB201_OPS", "OFAArch", "OFASpace", "SPACES", "SearchSpace",
+    "SubSpace", "arch_to_json", "edge_name", "format_arch", "get_space", "isomorphism_key", "parse_arch",
+    "path_where_point_matters", "point_matters", "register_space", "resolve_space", "space_of",
 ]

@@ -183,6 +183,26 @@ class SubSpace:
         return json.dumps(self.to_json())
 
 
+def point_matters(subspace: SubSpace, point: int) -> bool:
+    """Whether `point` changes the network for some architecture of `subspace` (spaces whose points can be
+    inactive, like OFA's blocks beyond a stage's depth, say so through `can_activate`)."""
+    can_activate = getattr(subspace.space, "can_activate", None)
+    return can_activate is None or bool(can_activate(subspace.allowed, point))
+
+
+def path_where_point_matters(subspace: SubSpace, arch: ChoiceArch, point: int,
+                             rng: np.random.Generator) -> ChoiceArch:
+    """`arch`, changed where the space needs it (`activate`) so that `point`'s choices change the network; a
+    paired comparison of a point's candidates is made on such a path."""
+    activate = getattr(subspace.space, "activate", None)
+    if activate is None:
+        return arch
+    active = activate(arch, point, subspace.allowed, rng)
+    if active is None:
+        raise ValueError(f"point {subspace.point_name(point)} changes no network of this sub-space; nothing to compare")
+    return active
+
+
 def resolve_space(space: SearchSpace | str | None) -> SearchSpace:
     """A space object from a space, a registered name, or None (NAS-Bench-201)."""
     if space is None or isinstance(space, str):

@@ -202,6 +202,27 @@ class OFASpace:
         return SubSpace(allowed, self)
 
     @staticmethod
+    def can_activate(allowed: Sequence[Sequence[str]], point: int) -> bool:
+        """Whether some architecture with the `allowed` choices runs point `point`'s block (a block point of a
+        stage whose allowed depths all stop before it changes no network, so there is nothing to split)."""
+        stage, offset = divmod(point, _POINTS_PER_STAGE)
+        return offset == 0 or any(int(d[1:]) > offset - 1 for d in allowed[depth_point(stage)])
+
+    @staticmethod
+    def activate(arch: OFAArch, point: int, allowed: Sequence[Sequence[str]],
+                 rng: np.random.Generator) -> OFAArch | None:
+        """`arch`, or `arch` with its stage's depth redrawn uniformly among the `allowed` depths that run point
+        `point`'s block, so that the candidates of `point` are compared where they change the network; None
+        when no allowed depth runs it."""
+        if arch.is_active(point):
+            return arch
+        stage, offset = divmod(point, _POINTS_PER_STAGE)
+        depths = [d for d in allowed[depth_point(stage)] if int(d[1:]) > offset - 1]
+        if not depths:
+            return None
+        return arch.replace(depth_point(stage), depths[int(rng.integers(len(depths)))])
+
+    @staticmethod
     def uniform(depth: int, kernel: int, expand: int) -> OFAArch:
         """The architecture with the same depth in every stage and the same block everywhere
         (OFA's `set_active_subnet(ks=k, e=e, d=d)`), e.g. `uniform(4, 7, 6)` is the largest."""
