@@ -15,8 +15,16 @@ from naslid.spaces.nb201 import (
     isomorphism_key,
     parse_arch,
 )
+from naslid.spaces.proxyless import (
+    PROXYLESS_CHOICES,
+    PROXYLESS_POINTS,
+    ProxylessArch,
+    ProxylessSpace,
+    format_proxyless_arch,
+    parse_proxyless_arch,
+)
 
-SPACES: dict[str, type] = {"nb201": NB201Space}
+SPACES: dict[str, type] = {"nb201": NB201Space, "proxyless": ProxylessSpace}
 _INSTANCES: dict[str, SearchSpace] = {}
 
 
@@ -39,4 +47,6 @@ __all__ = [
     "NB201_EDGES", "NB201_OPS", "Arch", "ChoiceArch", "NB201Space", "SPACES", "SearchSpace", "SubSpace",
     "arch_to_json", "edge_name", "format_arch", "get_space", "isomorphism_key", "parse_arch", "register_space",
     "resolve_space", "space_of",
+    "PROXYLESS_CHOICES", "PROXYLESS_POINTS", "ProxylessArch", "ProxylessSpace", "format_proxyless_arch",
+    "parse_proxyless_arch",
 ]
