@@ -67,7 +67,8 @@ def test_config_validation_and_round_trip():
     for bad, message in [({"width_mult": 0}, "width_mult"), ({"width_mult": math.nan}, "width_mult"),
                          ({"num_classes": 0}, "num_classes"), ({"small_input": 1}, "small_input"),
                          ({"dropout": 1.0}, "dropout"), ({"stage_widths": (24, 40)}, "stage_widths"),
-                         ({"bn_eps": 0}, "bn_eps")]:
+                         ({"stage_widths": 24}, "stage_widths"), ({"bn_eps": 0}, "bn_eps"),
+                         ({"bn_momentum": "0.1"}, "bn_momentum")]:
         with pytest.raises(ValueError, match=message):
             ProxylessConfig(**bad)
 
@@ -86,6 +87,8 @@ def test_contract_and_registry(tiny):
     assert {name.split(".")[3] for name in per_point[13]} == set(PROXYLESS_MBCONVS)
     with pytest.raises(ValueError, match="21 layer choices"):
         tiny(torch.zeros(1, 3, 32, 32), ChoiceArch(("k3_e3",)))
+    with pytest.raises(ValueError, match="not a candidate"):
+        tiny(torch.zeros(1, 3, 32, 32), ChoiceArch(("k9_e3",) * 21))
 
 
 def test_probed_layers_fire_once_each_even_for_zero(tiny):

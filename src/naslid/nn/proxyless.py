@@ -49,7 +49,7 @@ class ProxylessConfig:
     bn_momentum: float = 0.1
 
     def __post_init__(self) -> None:
-        if not isinstance(self.stage_widths, tuple) and not isinstance(self.stage_widths, str | bytes):
+        if isinstance(self.stage_widths, list):  # from JSON (`to_dict`)
             object.__setattr__(self, "stage_widths", tuple(self.stage_widths))
         for name in ("num_classes", "in_channels", "stem_channels", "first_block_channels", "feature_mix_channels"):
             value = getattr(self, name)
@@ -65,7 +65,8 @@ class ProxylessConfig:
         if (not isinstance(self.stage_widths, tuple) or len(self.stage_widths) != len(PROXYLESS_WIDTHS)
                 or any(isinstance(w, bool) or not isinstance(w, int) or w < 1 for w in self.stage_widths)):
             raise ValueError(f"stage_widths={self.stage_widths!r}; expected {len(PROXYLESS_WIDTHS)} integers >= 1")
-        if not 0 < self.bn_eps < 1 or not 0 < self.bn_momentum <= 1:
+        if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in (self.bn_eps, self.bn_momentum)) \
+                or not 0 < self.bn_eps < 1 or not 0 < self.bn_momentum <= 1:
             raise ValueError(f"bn_eps={self.bn_eps!r}, bn_momentum={self.bn_momentum!r}; expected numbers in (0, 1)")
 
     def to_dict(self) -> dict:
@@ -116,7 +117,12 @@ class ChoiceLayer(nn.Module):
         })
 
     def forward(self, x: torch.Tensor, choice: str) -> torch.Tensor:
-        return x if choice == ZERO else self.candidates[choice](x)
+        if choice == ZERO:
+            return x
+        if choice not in self.candidates:
+            raise ValueError(f"choice {choice!r} is not a candidate of this layer; expected one of "
+                             f"{list(self.candidates)}")
+        return self.candidates[choice](x)
 
 
 class ProxylessSuperNet(nn.Module):
