@@ -32,6 +32,7 @@ linear classifier (with bias).
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields, replace
@@ -83,11 +84,11 @@ class BlockArgs:
                 raise ValueError(f"{name}={value!r}; expected an integer >= 1")
         if self.kernel % 2 == 0:
             raise ValueError(f"kernel={self.kernel}; expected an odd kernel size (padding is kernel // 2)")
-        if not self.expand_ratio > 0:
+        if not (self.expand_ratio > 0 and math.isfinite(self.expand_ratio)):
             raise ValueError(f"expand_ratio={self.expand_ratio!r}; expected a number > 0")
         if self.block_type == "ds" and self.expand_ratio != 1:
             raise ValueError(f"a ds block has no expansion; got expand_ratio={self.expand_ratio!r} (use an ir block)")
-        if not 0 <= self.se_ratio < 1e9:
+        if not (0 <= self.se_ratio and math.isfinite(self.se_ratio)):
             raise ValueError(f"se_ratio={self.se_ratio!r}; expected a number >= 0 (0: no SE)")
         if self.activation is not None and self.activation not in ACTIVATIONS:
             raise ValueError(f"activation={self.activation!r}; expected one of {sorted(ACTIVATIONS)} or None")
