@@ -89,6 +89,8 @@ def test_contract_and_registry(tiny):
         tiny(torch.zeros(1, 3, 32, 32), ChoiceArch(("k3_e3",)))
     with pytest.raises(ValueError, match="not a candidate"):
         tiny(torch.zeros(1, 3, 32, 32), ChoiceArch(("k9_e3",) * 21))
+    with pytest.raises(ValueError, match="not a candidate"):
+        tiny(torch.zeros(1, 3, 32, 32), ChoiceArch(("zero",) * 21))
 
 
 def test_probed_layers_fire_once_each_even_for_zero(tiny):

@@ -111,18 +111,17 @@ class ChoiceLayer(nn.Module):
     def __init__(self, in_channels: int, out_channels: int, stride: int, choices: tuple[str, ...],
                  bn_eps: float, bn_momentum: float) -> None:
         super().__init__()
+        self.choices = tuple(choices)
         self.candidates = nn.ModuleDict({
             choice: MobileBlock(_mbconv(choice, in_channels, out_channels, stride), bn_eps, bn_momentum)
             for choice in choices if choice != ZERO
         })
 
     def forward(self, x: torch.Tensor, choice: str) -> torch.Tensor:
-        if choice == ZERO:
-            return x
-        if choice not in self.candidates:
+        if choice not in self.choices:
             raise ValueError(f"choice {choice!r} is not a candidate of this layer; expected one of "
-                             f"{list(self.candidates)}")
-        return self.candidates[choice](x)
+                             f"{list(self.choices)}")
+        return x if choice == ZERO else self.candidates[choice](x)
 
 
 class ProxylessSuperNet(nn.Module):
