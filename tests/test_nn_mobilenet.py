@@ -18,6 +18,15 @@ from naslid.nn.mobilenet import (
 )
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny convolutions run faster on one thread than on two contended ones (restored afterwards)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def _small_spec(**changes) -> MobileNetSpec:
     spec = MobileNetSpec(
         8,

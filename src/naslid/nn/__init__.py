@@ -1,6 +1,7 @@
 """Weight-sharing networks and their ops."""
 
 from naslid.nn.cost import count_flops, count_parameters
+from naslid.nn.mobilenet import MobileNet, MobileNetSpec, format_block, make_divisible, parse_block
 from naslid.nn.nb201 import (
     FixedPath,
     NB201Config,
@@ -13,6 +14,7 @@ from naslid.nn.nb201 import (
 from naslid.nn.nb201_static import NB201StaticSuperNet, StaticSearchCell, encode_path, encode_paths
 from naslid.nn.ofa import ElasticBatchNorm2d, ElasticMBConv, OFAConfig, OFASuperNet
 from naslid.nn.ops import OPS, ReLUConvBN, Zero, create_op
+from naslid.nn.proxyless import ChoiceLayer, ProxylessConfig, ProxylessSuperNet
 from naslid.nn.state import batchnorm_layers, preserved_state
 from naslid.nn.supernet import (
     SUPERNETS,
@@ -23,12 +25,14 @@ from naslid.nn.supernet import (
 )
 
 register_supernet("nb201", NB201Config, NB201SuperNet)
+register_supernet("proxyless", ProxylessConfig, ProxylessSuperNet)
 register_supernet("ofa", OFAConfig, OFASuperNet)
 
 __all__ = [
-    "OPS", "FixedPath", "NB201Config", "NB201Network", "NB201StaticSuperNet", "NB201SuperNet", "ReLUConvBN",
-    "ResidualReduction", "SUPERNETS", "SearchCell", "StaticSearchCell", "SuperNet", "Zero", "batchnorm_layers",
-    "ElasticBatchNorm2d", "ElasticMBConv", "OFAConfig", "OFASuperNet",
-    "build_supernet_for", "count_flops", "count_parameters", "create_op", "encode_path", "encode_paths",
-    "extract_network", "network_config_class", "preserved_state", "register_supernet",
+    "OPS", "ChoiceLayer", "ElasticBatchNorm2d", "ElasticMBConv", "FixedPath", "MobileNet", "MobileNetSpec",
+    "NB201Config", "NB201Network", "NB201StaticSuperNet", "NB201SuperNet", "OFAConfig", "OFASuperNet",
+    "ProxylessConfig", "ProxylessSuperNet", "ReLUConvBN", "ResidualReduction", "SUPERNETS", "SearchCell",
+    "StaticSearchCell", "SuperNet", "Zero", "batchnorm_layers", "build_supernet_for", "count_flops",
+    "count_parameters", "create_op", "encode_path", "encode_paths", "extract_network", "format_block",
+    "make_divisible", "network_config_class", "parse_block", "preserved_state", "register_supernet",
 ]

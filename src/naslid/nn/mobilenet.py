@@ -32,6 +32,7 @@ linear classifier (with bias).
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields, replace
@@ -83,11 +84,11 @@ class BlockArgs:
                 raise ValueError(f"{name}={value!r}; expected an integer >= 1")
         if self.kernel % 2 == 0:
             raise ValueError(f"kernel={self.kernel}; expected an odd kernel size (padding is kernel // 2)")
-        if not self.expand_ratio > 0:
+        if not (self.expand_ratio > 0 and math.isfinite(self.expand_ratio)):
             raise ValueError(f"expand_ratio={self.expand_ratio!r}; expected a number > 0")
         if self.block_type == "ds" and self.expand_ratio != 1:
             raise ValueError(f"a ds block has no expansion; got expand_ratio={self.expand_ratio!r} (use an ir block)")
-        if not 0 <= self.se_ratio < 1e9:
+        if not (0 <= self.se_ratio and math.isfinite(self.se_ratio)):
             raise ValueError(f"se_ratio={self.se_ratio!r}; expected a number >= 0 (0: no SE)")
         if self.activation is not None and self.activation not in ACTIVATIONS:
             raise ValueError(f"activation={self.activation!r}; expected one of {sorted(ACTIVATIONS)} or None")
@@ -267,17 +268,12 @@ class MobileNetSpec:
     def macs(self, resolution: int | tuple[int, int] = 224) -> int:
         """Multiply-accumulates of one image (Conv2d and Linear only: `naslid.nn.count_flops`'s convention)."""
         height, width = (resolution, resolution) if isinstance(resolution, int) else resolution
-        height, width = _conv_out(height, self.stem_stride), _conv_out(width, self.stem_stride)
+        height, width = conv_output_size(height, self.stem_stride), conv_output_size(width, self.stem_stride)
         total = height * width * self.in_channels * self.stem_channels * self.stem_kernel ** 2
         for stage in self.layers():
             for layer in stage:
-                mid = layer.mid_channels
-                if layer.block_type == "ir":
-                    total += height * width * layer.in_channels * mid  # 1x1 expand
-                height, width = _conv_out(height, layer.stride), _conv_out(width, layer.stride)
-                total += height * width * mid * layer.kernel ** 2  # depthwise
-                total += 2 * mid * layer.se_channels  # SE on the pooled 1x1 map
-                total += height * width * mid * layer.out_channels  # 1x1 project
+                total += layer_macs(layer, height, width)
+                height, width = conv_output_size(height, layer.stride), conv_output_size(width, layer.stride)
         channels = self.last_block_channels
         if self.final_expand_channels:
             total += height * width * channels * self.final_expand_channels
@@ -290,15 +286,7 @@ class MobileNetSpec:
     def parameters(self) -> int:
         """Number of trainable parameters of `MobileNet(self)` (weights, biases, BN affine)."""
         total = self.in_channels * self.stem_channels * self.stem_kernel ** 2 + 2 * self.stem_channels
-        for stage in self.layers():
-            for layer in stage:
-                mid = layer.mid_channels
-                if layer.block_type == "ir":
-                    total += layer.in_channels * mid + 2 * mid
-                total += mid * layer.kernel ** 2 + 2 * mid
-                if layer.se_channels:
-                    total += 2 * mid * layer.se_channels + layer.se_channels + mid
-                total += mid * layer.out_channels + 2 * layer.out_channels
+        total += sum(layer_parameters(layer) for stage in self.layers() for layer in stage)
         channels = self.last_block_channels
         if self.final_expand_channels:
             total += channels * self.final_expand_channels + 2 * self.final_expand_channels
@@ -337,7 +325,27 @@ class MobileNetSpec:
         return replace(self, **changes)
 
 
-def _conv_out(size: int, stride: int) -> int:
+def layer_macs(layer: LayerArgs, height: int, width: int) -> int:
+    """Multiply-accumulates of one block on a `height` x `width` input (Conv2d only, as `count_flops`)."""
+    mid = layer.mid_channels
+    total = height * width * layer.in_channels * mid if layer.block_type == "ir" else 0  # 1x1 expand
+    height, width = conv_output_size(height, layer.stride), conv_output_size(width, layer.stride)
+    total += height * width * mid * layer.kernel ** 2  # depthwise
+    total += 2 * mid * layer.se_channels  # SE on the pooled 1x1 map
+    return total + height * width * mid * layer.out_channels  # 1x1 project
+
+
+def layer_parameters(layer: LayerArgs) -> int:
+    """Trainable parameters of one block (conv weights, BN affine, SE biases)."""
+    mid = layer.mid_channels
+    total = layer.in_channels * mid + 2 * mid if layer.block_type == "ir" else 0
+    total += mid * layer.kernel ** 2 + 2 * mid
+    if layer.se_channels:
+        total += 2 * mid * layer.se_channels + layer.se_channels + mid
+    return total + mid * layer.out_channels + 2 * layer.out_channels
+
+
+def conv_output_size(size: int, stride: int) -> int:
     """Output size of an odd-kernel conv with padding kernel // 2."""
     return (size - 1) // stride + 1
 

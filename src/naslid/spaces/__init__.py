@@ -25,8 +25,16 @@ from naslid.spaces.nb201 import (
     parse_arch,
 )
 from naslid.spaces.ofa import OFAArch, OFASpace
+from naslid.spaces.proxyless import (
+    PROXYLESS_CHOICES,
+    PROXYLESS_POINTS,
+    ProxylessArch,
+    ProxylessSpace,
+    format_proxyless_arch,
+    parse_proxyless_arch,
+)
 
-SPACES: dict[str, type] = {"nb201": NB201Space, "ofa": OFASpace}
+SPACES: dict[str, type] = {"nb201": NB201Space, "proxyless": ProxylessSpace, "ofa": OFASpace}
 _INSTANCES: dict[str, SearchSpace] = {}
 
 
@@ -46,7 +54,9 @@ def register_space(name: str, space_class: type) -> None:
 
 
 __all__ = [
-    "Arch", "ChoiceArch", "NB201Space", "NB201_EDGES", "NB201_OPS", "OFAArch", "OFASpace", "SPACES", "SearchSpace",
-    "SubSpace", "arch_to_json", "edge_name", "format_arch", "get_space", "isomorphism_key", "parse_arch",
-    "path_where_point_matters", "point_matters", "register_space", "resolve_space", "space_of",
+    "Arch", "ChoiceArch", "NB201Space", "NB201_EDGES", "NB201_OPS", "OFAArch", "OFASpace", "PROXYLESS_CHOICES",
+    "PROXYLESS_POINTS", "ProxylessArch", "ProxylessSpace", "SPACES", "SearchSpace", "SubSpace", "arch_to_json",
+    "edge_name", "format_arch", "format_proxyless_arch", "get_space", "isomorphism_key", "parse_arch",
+    "parse_proxyless_arch", "path_where_point_matters", "point_matters", "register_space", "resolve_space",
+    "space_of",
 ]
