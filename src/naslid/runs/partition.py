@@ -401,7 +401,7 @@ class NodeJob:
 
     def __init__(self, run: PartitionRun, node_id: int, until_epoch: int | None) -> None:
         self.run: PartitionRun | None = run
-        self.run_dir = str(run.run_dir)
+        self.run_dir = str(run.run_dir.resolve())  # a worker's working directory may differ (Ray)
         self.node_id = node_id
         self.until_epoch = until_epoch
 
