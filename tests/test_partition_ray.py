@@ -6,6 +6,7 @@ import os
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from test_runs_partition import _config, _tree_decisions
@@ -13,6 +14,7 @@ from test_runs_partition import _config, _tree_decisions
 from naslid.partition import get_runner, runner_slots
 from naslid.runs.config import RunConfig
 from naslid.runs.partition import CONFIG_FILE, NodeJob, PartitionRun, run_partition
+from naslid.spaces import NB201Space
 from naslid.train import load_checkpoint
 
 
@@ -79,6 +81,21 @@ def test_ray_run_with_a_worker_killed_mid_job_gives_the_sequential_tree_and_weig
     assert (tmp_path / "died").is_file()
     assert (tmp_path / "resumed_from_epoch").read_text() == "2"  # the retry started from the first epoch's save
     _assert_same_run(tree, tmp_path / "ray", *reversed(sequential_run))
+
+
+def test_sharded_proxy_scores_over_ray_equal_single_process_scores(ray_local, sequential_run):
+    from naslid.runs.evaluate import RunEvaluator
+
+    run_dir, _ = sequential_run
+    everything = list(NB201Space().all())
+    archs = [everything[i] for i in np.random.default_rng(1).choice(len(everything), size=10, replace=False)]
+    run = PartitionRun(run_dir, _ray_config(), runner=get_runner("ray"))
+    try:
+        evaluator = RunEvaluator(run)
+        expected = [evaluator(arch) for arch in archs]
+        assert evaluator.evaluate_many(archs) == expected  # the run's runner: two shards, two workers
+    finally:
+        run.close()
 
 
 class _FailOnce:

@@ -221,15 +221,34 @@ def _add_run_flags(parser: argparse.ArgumentParser, schedule: bool = True) -> No
         group.add_argument("--bn-mode", choices=["batch", "eval"], help="BN statistics while measuring splits")
         group.add_argument("--gm-repeats", type=int, help="batches GM-NAS's gradient similarity is averaged over "
                            "(GM-NAS: 100)")
-        parser.add_argument("--runner", default="sequential",
-                            help="how the leaves are fine-tuned: sequential (default) or processes:N (N worker "
-                            "processes, e.g. several sub-supernets at once on one GPU)")
+        _add_runner_flags(parser)
     group.add_argument("--calibration-batches", type=int, help="BN recalibration batches per evaluated arch (0: off)")
     group.add_argument("--proxy-images", type=int, help="held-out images each architecture is scored on")
     group.add_argument("--budget", type=int, help="architectures the evolutionary search may evaluate")
     group.add_argument("--device", help="auto (default: CUDA if present), cpu, cuda, cuda:1")
     group.add_argument("--seed", type=int, help="seed of data split, initialisation and sampling")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+
+
+def _add_runner_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("job runner (sub-supernets of a level, leaves, evaluation shards)")
+    group.add_argument("--runner", default="sequential",
+                       help="sequential (default); processes:N (N worker processes on this machine, e.g. several "
+                       "sub-supernets at once on one GPU); ray (Ray tasks over the GPUs of this machine or a cluster; "
+                       "pip install 'naslid[ray]')")
+    group.add_argument("--ray-address", help="with --runner ray: 'auto' (the cluster started on this machine with "
+                       "`ray start`) or HOST:PORT of a cluster's head (default: a local Ray instance)")
+    group.add_argument("--gpus-per-job", type=float, help="with --runner ray: GPUs per job, e.g. 1, or 0.25 to pack "
+                       "four jobs on one GPU (default: 1 when the cluster has GPUs, else 0)")
+    group.add_argument("--cpus-per-job", type=float, help="with --runner ray: CPUs per job (default 1)")
+
+
+def _runner(args: argparse.Namespace):
+    """The job runner the flags ask for."""
+    from naslid.partition import get_runner
+
+    return get_runner(args.runner, address=args.ray_address, gpus_per_job=args.gpus_per_job,
+                      cpus_per_job=args.cpus_per_job)
 
 
 def _run_config(args: argparse.Namespace):
@@ -376,13 +395,12 @@ def _add_partition_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _run_partition(args: argparse.Namespace) -> int:
-    from naslid.partition import get_runner
     from naslid.runs.partition import PartitionRun
     from naslid.runs.presets import method_config
 
     config, _ = _run_config(args)
     config = method_config(config, args.method)
-    run = PartitionRun(args.run_dir, config, progress=not args.no_progress, runner=get_runner(args.runner),
+    run = PartitionRun(args.run_dir, config, progress=not args.no_progress, runner=_runner(args),
                        tracking=_tracking_for(args, config.seed))
     _print_tree(run.run(finetune=not args.no_finetune), args.run_dir)
     _print_curve(run, args)
@@ -402,19 +420,18 @@ def _print_tree(tree, run_dir) -> None:
 
 def _add_finetune_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run_dir", help="a run directory made by `naslid partition`")
-    parser.add_argument("--runner", default="sequential", help="job runner for the leaves: sequential or processes:N")
+    _add_runner_flags(parser)
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
 
 def _run_finetune(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from naslid.partition import get_runner
     from naslid.runs.config import RunConfig
     from naslid.runs.partition import CONFIG_FILE, PartitionRun
 
     config = RunConfig.load(_existing(Path(args.run_dir) / CONFIG_FILE))
-    tree = PartitionRun(args.run_dir, config, progress=not args.no_progress, runner=get_runner(args.runner)).run()
+    tree = PartitionRun(args.run_dir, config, progress=not args.no_progress, runner=_runner(args)).run()
     _print_tree(tree, args.run_dir)
     return 0
 
@@ -434,6 +451,7 @@ def _add_search_arguments(parser: argparse.ArgumentParser) -> None:
                         "NB201 table shipped with naslid; 'none' to skip)")
     parser.add_argument("--out", help="search result JSON (default RUN_DIR/search_<algorithm>.json)")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    _add_runner_flags(parser)
 
 
 def _run_search(args: argparse.Namespace) -> int:
@@ -448,19 +466,21 @@ def _run_search(args: argparse.Namespace) -> int:
 
     _check_output(args.out)
     config = RunConfig.load(_existing(Path(args.run_dir) / CONFIG_FILE))
-    run = PartitionRun(args.run_dir, config)
+    run = PartitionRun(args.run_dir, config, runner=_runner(args))
     benchmark = None if args.benchmark == "none" else load_benchmark(args.benchmark)
     evaluator = RunEvaluator(run)
     leaves = [leaf.subspace for leaf in run.tree.leaves()]
     search = replace(config.search, **_overrides(args, ["budget", "seed"]))
 
-    def objective(arch):
-        return 100.0 * evaluator(arch)
+    def objective_batch(archs):  # a generation at a time, split over the runner's workers
+        return [100.0 * score for score in evaluator.evaluate_many(archs)]
 
     if args.algorithm == "evolution":
-        result = evolutionary_search(objective, leaves, search, progress=not args.no_progress)
+        result = evolutionary_search(None, leaves, search, objective_batch=objective_batch,
+                                     progress=not args.no_progress)
     else:
-        result = random_search(objective, leaves, search.budget or 1000, search.seed, progress=not args.no_progress)
+        result = random_search(None, leaves, search.budget or 1000, search.seed, objective_batch=objective_batch,
+                               progress=not args.no_progress)
     out = result.save(args.out or Path(args.run_dir) / f"search_{args.algorithm}.json")
     best = result.best_arch
     print(f"{args.algorithm}: {result.num_evaluations} architectures evaluated; best {best}")
@@ -493,7 +513,6 @@ def _add_compare_arguments(parser: argparse.ArgumentParser) -> None:
 def _run_compare(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
-    from naslid.partition import get_runner
     from naslid.runs.compare import compare_methods
 
     config, plan = _run_config(args)
@@ -513,7 +532,7 @@ def _run_compare(args: argparse.Namespace) -> int:
     if args.track_ranking and benchmark is None:
         raise ValueError("--track-ranking needs ground truth: leave --benchmark unset or name a table")
     results = compare_methods(args.run_dir, config, plan, benchmark, args.column, progress=not args.no_progress,
-                              runner=get_runner(args.runner))
+                              runner=_runner(args))
     _print_compare(results, args.run_dir)
     return 0
 
