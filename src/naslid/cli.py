@@ -288,6 +288,8 @@ def _run_config(args: argparse.Namespace):
                 raise ValueError(f"{', '.join(named) + ': ' if named else ''}{error}") from None
         if args.device is not None:
             config = replace(config, device=args.device)
+        if getattr(args, "rank_device", None) is not None:  # torchrun: this rank's device
+            config = replace(config, device=str(args.rank_device))
         if args.seed is not None:
             config = replace(config, seed=args.seed, data=replace(config.data, seed=args.seed),
                              train=replace(config.train, seed=args.seed), split=replace(config.split, seed=args.seed),
@@ -666,6 +668,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from naslid.runs.lock import RunDirectoryBusy
 
     try:
+        _join_torchrun(args)
         return int(args.run(args) or 0)
     except (ValueError, KeyError, OSError, RunDirectoryBusy) as error:
         if args.debug:
@@ -675,6 +678,41 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"naslid {args.command}: interrupted; rerun the same command to resume", file=sys.stderr)
         return 130
+    finally:
+        _leave_torchrun()
+
+
+# subcommands that train data-parallel when started by torchrun (every rank runs the same command)
+_TORCHRUN_COMMANDS = ("train", "partition")
+
+
+def _join_torchrun(args: argparse.Namespace) -> None:
+    """Under torchrun: join the process group, train on this rank's device; only rank 0 prints and writes."""
+    import os
+
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return
+    if args.command not in _TORCHRUN_COMMANDS:
+        raise ValueError(f"torchrun runs `naslid {' / '.join(_TORCHRUN_COMMANDS)}` data-parallel, not `naslid "
+                         f"{args.command}`; start it without torchrun (several GPUs: --runner ray)")
+    if getattr(args, "runner", "sequential") != "sequential":
+        raise ValueError(f"--runner {args.runner}: under torchrun every rank trains the same node; leave --runner "
+                         "unset")
+    from naslid.train.distributed import init_from_environment, is_main_process
+
+    args.rank_device = init_from_environment()
+    if not is_main_process():
+        args.no_progress = True
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 (for the rest of this process)
+
+
+def _leave_torchrun() -> None:
+    if "torch.distributed" not in sys.modules:  # nothing to leave (and no torch import for a quick command)
+        return
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def _one_line(error: BaseException) -> str:
