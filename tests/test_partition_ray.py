@@ -137,3 +137,12 @@ def test_without_ray_the_ray_runner_says_how_to_install_it(monkeypatch):
         get_runner("ray")
     with pytest.raises(ValueError, match="--gpus-per-job apply to --runner ray only"):
         get_runner("processes:2", gpus_per_job=1)
+
+
+def test_cli_refuses_ray_flags_without_the_ray_runner_in_one_line(tmp_path, capsys):
+    from naslid.cli import main
+
+    assert main(["partition", str(tmp_path / "run"), "--runner", "processes:2", "--gpus-per-job", "1"]) == 2
+    error = capsys.readouterr().err
+    assert "--gpus-per-job apply to --runner ray only" in error and len(error.strip().splitlines()) == 1
+    assert not (tmp_path / "run" / "config.json").exists()

@@ -50,3 +50,22 @@ def test_torchrun_with_two_gloo_ranks_matches_one_process_on_the_global_batch(tm
         assert ours["loss"] == pytest.approx(theirs["loss"], abs=1e-4)
         assert ours["accuracy"] == pytest.approx(theirs["accuracy"], abs=1e-9)  # counts over the global batch
     assert not list((tmp_path / "ddp").glob("**/*.tmp"))
+
+
+def test_torchrun_partition_splits_on_rank_0_and_every_rank_trains_the_children(tmp_path):
+    from naslid.partition import PartitionTree
+
+    flags = [*_FLAGS, "--split-epochs", "1", "--finetune-epochs", "1"]
+    flags[flags.index("--epochs"):flags.index("--epochs") + 2] = []  # partition has no --epochs
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+               "-m", "naslid", "partition", str(tmp_path / "ddp"), *flags]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=900,
+                          env=dict(os.environ, OMP_NUM_THREADS="1"))
+    assert done.returncode == 0, done.stderr[-4000:]
+    tree = PartitionTree.load(tmp_path / "ddp" / "partition_tree.json")
+    leaves = tree.leaves()
+    assert len(leaves) == 2 and all(leaf.finetuned and leaf.trained_epochs == 2 for leaf in leaves)
+    assert sum(leaf.subspace.size() for leaf in leaves) == 15_625
+    for leaf in leaves:
+        checkpoint = load_checkpoint(tmp_path / "ddp" / leaf.checkpoint)
+        assert checkpoint["epoch"] == 2 and checkpoint["node"] == leaf.id
