@@ -34,12 +34,21 @@ def _max_difference(reference: Path, other: Path, tree) -> float:
     return worst
 
 
+def _decisions(tree) -> list:
+    return [(n.id, n.subspace.allowed, n.split.edge if n.split else None, n.split.groups if n.split else None)
+            for n in sorted(tree.nodes.values(), key=lambda n: n.id)]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", type=int, default=2, help="worker processes / Ray CPUs (default 2)")
     parser.add_argument("--runners", default="sequential,processes,ray", help="which runners to time")
+    parser.add_argument("--threads", type=int, help="torch threads of this process (the sequential run and the split "
+                        "decisions); 1 matches Ray's one-CPU jobs bit for bit (default: torch's)")
     parser.add_argument("--out", default="benchmarks/results/runner_walltime.json")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     from naslid.partition import ProcessPoolRunner, SequentialRunner
     from naslid.runs.partition import run_partition
@@ -75,6 +84,7 @@ def main() -> None:
         if "sequential" in results:
             for name in results:
                 results[name]["over_sequential"] = results[name]["seconds"] / results["sequential"]["seconds"]
+                results[name]["same_tree"] = _decisions(trees[name]) == _decisions(trees["sequential"])
                 results[name]["max_weight_difference"] = _max_difference(Path(folder) / "sequential",
                                                                         Path(folder) / name, trees["sequential"])
     if ray_start is not None:
@@ -91,7 +101,8 @@ def main() -> None:
     for name, result in results.items():
         ratio = result.get("over_sequential")
         print(f"runner_walltime/{name}: {result['seconds']:.1f} s" + (f", {ratio:.2f}x sequential" if ratio else "")
-              + (f", max weight difference {result['max_weight_difference']:.1e}" if ratio else ""))
+              + (f", same tree: {result['same_tree']}, max weight difference {result['max_weight_difference']:.1e}"
+                 if ratio else ""))
     if ray_start is not None:
         print(f"runner_walltime/ray start-up (not included above): {ray_start:.1f} s")
     out = Path(args.out)
