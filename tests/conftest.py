@@ -35,3 +35,18 @@ def shared_data() -> Path:
     if not root.is_dir():
         skip_or_fail(f"shared data not found at {root}")
     return root
+
+
+@pytest.fixture(scope="session")
+def ray_local():
+    """One local Ray instance with 2 CPUs for every test that needs one (a start costs seconds)."""
+    try:
+        import ray
+    except ImportError as error:
+        skip_or_fail(f"optional test dependency 'ray' is not importable ({error}); pip install 'naslid[ray]'")
+    tests = str(Path(__file__).parent)  # workers import test modules whose jobs they run
+    path = os.pathsep.join(p for p in (tests, os.environ.get("PYTHONPATH", "")) if p)
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
+             runtime_env={"env_vars": {"PYTHONPATH": path}})
+    yield ray
+    ray.shutdown()

@@ -233,15 +233,34 @@ def _add_run_flags(parser: argparse.ArgumentParser, schedule: bool = True) -> No
         group.add_argument("--bn-mode", choices=["batch", "eval"], help="BN statistics while measuring splits")
         group.add_argument("--gm-repeats", type=int, help="batches GM-NAS's gradient similarity is averaged over "
                            "(GM-NAS: 100)")
-        parser.add_argument("--runner", default="sequential",
-                            help="how the leaves are fine-tuned: sequential (default) or processes:N (N worker "
-                            "processes, e.g. several sub-supernets at once on one GPU)")
+        _add_runner_flags(parser)
     group.add_argument("--calibration-batches", type=int, help="BN recalibration batches per evaluated arch (0: off)")
     group.add_argument("--proxy-images", type=int, help="held-out images each architecture is scored on")
     group.add_argument("--budget", type=int, help="architectures the evolutionary search may evaluate")
     group.add_argument("--device", help="auto (default: CUDA if present), cpu, cuda, cuda:1")
     group.add_argument("--seed", type=int, help="seed of data split, initialisation and sampling")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+
+
+def _add_runner_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("job runner (sub-supernets of a level, leaves, evaluation shards)")
+    group.add_argument("--runner", default="sequential",
+                       help="sequential (default); processes:N (N worker processes on this machine, e.g. several "
+                       "sub-supernets at once on one GPU); ray (Ray tasks over the GPUs of this machine or a cluster; "
+                       "pip install 'naslid[ray]')")
+    group.add_argument("--ray-address", help="with --runner ray: 'auto' (the cluster started on this machine with "
+                       "`ray start`) or HOST:PORT of a cluster's head (default: a local Ray instance)")
+    group.add_argument("--gpus-per-job", type=float, help="with --runner ray: GPUs per job, e.g. 1, or 0.25 to pack "
+                       "four jobs on one GPU (default: 1 when the cluster has GPUs, else 0)")
+    group.add_argument("--cpus-per-job", type=float, help="with --runner ray: CPUs per job (default 1)")
+
+
+def _runner(args: argparse.Namespace):
+    """The job runner the flags ask for."""
+    from naslid.partition import get_runner
+
+    return get_runner(args.runner, address=args.ray_address, gpus_per_job=args.gpus_per_job,
+                      cpus_per_job=args.cpus_per_job)
 
 
 def _run_config(args: argparse.Namespace):
@@ -293,6 +312,8 @@ def _run_config(args: argparse.Namespace):
                 raise ValueError(f"{', '.join(named) + ': ' if named else ''}{error}") from None
         if args.device is not None:
             config = replace(config, device=args.device)
+        if getattr(args, "rank_device", None) is not None:  # torchrun: this rank's device
+            config = replace(config, device=str(args.rank_device))
         if args.seed is not None:
             config = replace(config, seed=args.seed, data=replace(config.data, seed=args.seed),
                              train=replace(config.train, seed=args.seed), split=replace(config.split, seed=args.seed),
@@ -432,13 +453,12 @@ def _add_partition_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _run_partition(args: argparse.Namespace) -> int:
-    from naslid.partition import get_runner
     from naslid.runs.partition import PartitionRun
     from naslid.runs.presets import method_config
 
     config, _ = _run_config(args)
     config = method_config(config, args.method)
-    run = PartitionRun(args.run_dir, config, progress=not args.no_progress, runner=get_runner(args.runner),
+    run = PartitionRun(args.run_dir, config, progress=not args.no_progress, runner=_runner(args),
                        tracking=_tracking_for(args, config))
     _print_tree(run.run(finetune=not args.no_finetune), args.run_dir)
     _print_curve(run, args)
@@ -456,19 +476,18 @@ def _print_tree(tree, run_dir) -> None:
 
 def _add_finetune_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run_dir", help="a run directory made by `naslid partition`")
-    parser.add_argument("--runner", default="sequential", help="job runner for the leaves: sequential or processes:N")
+    _add_runner_flags(parser)
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
 
 def _run_finetune(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from naslid.partition import get_runner
     from naslid.runs.config import RunConfig
     from naslid.runs.partition import CONFIG_FILE, PartitionRun
 
     config = RunConfig.load(_existing(Path(args.run_dir) / CONFIG_FILE))
-    tree = PartitionRun(args.run_dir, config, progress=not args.no_progress, runner=get_runner(args.runner)).run()
+    tree = PartitionRun(args.run_dir, config, progress=not args.no_progress, runner=_runner(args)).run()
     _print_tree(tree, args.run_dir)
     return 0
 
@@ -492,6 +511,7 @@ def _add_search_arguments(parser: argparse.ArgumentParser) -> None:
                         "NB201 table shipped with naslid; 'none' to skip)")
     parser.add_argument("--out", help="search result JSON (default RUN_DIR/search_<algorithm>.json)")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    _add_runner_flags(parser)
 
 
 def _run_search(args: argparse.Namespace) -> int:
@@ -506,7 +526,7 @@ def _run_search(args: argparse.Namespace) -> int:
 
     _check_output(args.out)
     config = RunConfig.load(_existing(Path(args.run_dir) / CONFIG_FILE))
-    run = PartitionRun(args.run_dir, config)
+    run = PartitionRun(args.run_dir, config, runner=_runner(args))
     nb201 = config.search_space == "nb201"  # the only space with a ground-truth table
     benchmark = None if args.benchmark == "none" or not nb201 else load_benchmark(args.benchmark)
     evaluator = RunEvaluator(run)
@@ -515,14 +535,15 @@ def _run_search(args: argparse.Namespace) -> int:
     costs = run.arch_costs()
     constraint = cost_constraint(costs, search.max_mflops, search.max_params_m)
 
-    def objective(arch):
-        return 100.0 * evaluator(arch)
+    def objective_batch(archs):  # a generation at a time, split over the runner's workers
+        return [100.0 * score for score in evaluator.evaluate_many(archs)]
 
     if args.algorithm == "evolution":
-        result = evolutionary_search(objective, leaves, search, progress=not args.no_progress, constraint=constraint)
+        result = evolutionary_search(None, leaves, search, objective_batch=objective_batch,
+                                     progress=not args.no_progress, constraint=constraint)
     else:
-        result = random_search(objective, leaves, search.budget or 1000, search.seed, progress=not args.no_progress,
-                               constraint=constraint)
+        result = random_search(None, leaves, search.budget or 1000, search.seed, objective_batch=objective_batch,
+                               progress=not args.no_progress, constraint=constraint)
     best = result.best_arch
     best_cost = costs(best)
     result.protocol.update({**evaluator.protocol(), "input_resolution": run.input_resolution(),
@@ -561,7 +582,6 @@ def _add_compare_arguments(parser: argparse.ArgumentParser) -> None:
 def _run_compare(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
-    from naslid.partition import get_runner
     from naslid.runs.compare import compare_methods
 
     config, plan = _run_config(args)
@@ -584,7 +604,7 @@ def _run_compare(args: argparse.Namespace) -> int:
     if args.track_ranking and benchmark is None:
         raise ValueError("--track-ranking needs ground truth: leave --benchmark unset or name a table")
     results = compare_methods(args.run_dir, config, plan, benchmark, args.column, progress=not args.no_progress,
-                              runner=get_runner(args.runner))
+                              runner=_runner(args))
     _print_compare(results, args.run_dir)
     return 0
 
@@ -797,6 +817,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from naslid.runs.lock import RunDirectoryBusy
 
     try:
+        _join_torchrun(args)
         return int(args.run(args) or 0)
     except (ValueError, KeyError, OSError, RunDirectoryBusy) as error:
         if args.debug:
@@ -806,6 +827,41 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"naslid {args.command}: interrupted; rerun the same command to resume", file=sys.stderr)
         return 130
+    finally:
+        _leave_torchrun()
+
+
+# subcommands that train data-parallel when started by torchrun (every rank runs the same command)
+_TORCHRUN_COMMANDS = ("train", "partition")
+
+
+def _join_torchrun(args: argparse.Namespace) -> None:
+    """Under torchrun: join the process group, train on this rank's device; only rank 0 prints and writes."""
+    import os
+
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return
+    if args.command not in _TORCHRUN_COMMANDS:
+        raise ValueError(f"torchrun runs `naslid {' / '.join(_TORCHRUN_COMMANDS)}` data-parallel, not `naslid "
+                         f"{args.command}`; start it without torchrun (several GPUs: --runner ray)")
+    if getattr(args, "runner", "sequential") != "sequential":
+        raise ValueError(f"--runner {args.runner}: under torchrun every rank trains the same node; leave --runner "
+                         "unset")
+    from naslid.train.distributed import init_from_environment, is_main_process
+
+    args.rank_device = init_from_environment()
+    if not is_main_process():
+        args.no_progress = True
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 (for the rest of this process)
+
+
+def _leave_torchrun() -> None:
+    if "torch.distributed" not in sys.modules:  # nothing to leave (and no torch import for a quick command)
+        return
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def _one_line(error: BaseException) -> str:

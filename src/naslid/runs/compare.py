@@ -24,7 +24,7 @@ import torch
 import naslid
 from naslid._file_mode import umask_file_mode
 from naslid.bench import Benchmark, load_benchmark, rank_metrics, select_subset
-from naslid.partition import JobRunner, separability
+from naslid.partition import JobRunner, runner_slots, separability
 from naslid.runs.config import RunConfig
 from naslid.runs.evaluate import RunEvaluator
 from naslid.runs.lock import lock_run_directory, release_run_directory
@@ -332,13 +332,21 @@ def _run_method(outcome: MethodOutcome, archs, subsets, truth, benchmark, progre
     evaluator = RunEvaluator(run)
     cache = _ScoreCache(run.run_dir / "proxy_scores.json", evaluator.protocol())
     missing = [arch for arch in archs if arch not in cache.scores]
-    iterator = missing
+    bar = None
     if progress and missing:
         from tqdm.auto import tqdm
 
-        iterator = tqdm(missing, desc=f"{outcome.method}: evaluate", leave=False, dynamic_ncols=True)
-    for arch in iterator:
-        cache.add(arch, 100.0 * evaluator(arch))
+        bar = tqdm(total=len(missing), desc=f"{outcome.method}: evaluate", leave=False, dynamic_ncols=True)
+    # in chunks (each split over the runner's workers), saved after each so that a killed run loses little
+    chunk = cache.every * runner_slots(run.runner)
+    for start in range(0, len(missing), chunk):
+        part = missing[start:start + chunk]
+        for arch, score in zip(part, evaluator.evaluate_many(part), strict=True):
+            cache.add(arch, 100.0 * score)
+        if bar is not None:
+            bar.update(len(part))
+    if bar is not None:
+        bar.close()
     cache.save()
     timings.add("evaluate", time.perf_counter() - tick)
     outcome.scores = {arch: cache.scores[arch] for arch in archs}
@@ -350,13 +358,15 @@ def _run_method(outcome: MethodOutcome, archs, subsets, truth, benchmark, progre
     if search_path.is_file():
         result = load_search_result(search_path)
     else:
-        def objective(arch: Arch) -> float:  # evaluations are cached, so a killed search replays quickly
-            if arch not in cache.scores:
-                cache.add(arch, 100.0 * evaluator(arch))
-            return cache.scores[arch]
+        def objective_batch(batch: list[Arch]) -> list[float]:  # cached, so a killed search replays quickly
+            new = [arch for arch in batch if arch not in cache.scores]
+            for arch, score in zip(new, evaluator.evaluate_many(new), strict=True):
+                cache.add(arch, 100.0 * score)
+            return [cache.scores[arch] for arch in batch]
 
         leaves = [leaf.subspace for leaf in run.tree.leaves()]
-        result = evolutionary_search(objective, leaves, run.cfg.search, progress=progress)
+        result = evolutionary_search(None, leaves, run.cfg.search, objective_batch=objective_batch,
+                                     progress=progress)
         cache.save()
         result.save(search_path)
     timings.add("search", time.perf_counter() - tick)

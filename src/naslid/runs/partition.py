@@ -34,6 +34,7 @@ from naslid.runs.lock import lock_run_directory, release_run_directory
 from naslid.runs.tracking import TRACKING_FILE, EpochScorer, Tracking, ranking_curve, tracked_scores
 from naslid.spaces import ChoiceArch, SubSpace, point_matters
 from naslid.train import load_checkpoint, save_checkpoint, train_supernet
+from naslid.train.distributed import barrier, broadcast_object, is_main_process, world
 
 logger = logging.getLogger(__name__)
 
@@ -128,7 +129,9 @@ class PartitionRun:
                  runner: JobRunner | None = None, data: RunData | None = None,
                  tracking: Tracking | None = None, *, lock: bool = True) -> None:
         self.run_dir = Path(run_dir)
-        # a worker process of this run's job runner passes lock=False: its parent holds the lock and wrote the files
+        # a worker process of this run's job runner passes lock=False: its parent holds the lock and wrote the files;
+        # under torchrun, rank 0 is the writer and the other ranks only train alongside it
+        lock = lock and is_main_process()
         self.owns_lock = lock_run_directory(self.run_dir) if lock else False
         try:
             self._open(cfg, progress, runner, data, tracking, lock)
@@ -142,6 +145,8 @@ class PartitionRun:
         self.device = resolve_device(cfg.device)
         self.progress = progress
         self.runner = runner or SequentialRunner()
+        if world()[1] > 1 and not isinstance(self.runner, SequentialRunner):
+            raise ValueError("under torchrun every rank trains the same node: use the sequential job runner")
         fresh = not has_trained_state(self.run_dir)
         split_path = self.run_dir / "split.json"
         reuse_split = split_path.is_file() and not fresh  # a fresh run draws its split again (the data may differ)
@@ -233,7 +238,8 @@ class PartitionRun:
         return lambda arch: net.arch_costs(arch, resolution)
 
     def save_tree(self) -> None:
-        self.tree.save(self.run_dir / TREE_FILE)
+        if is_main_process():
+            self.tree.save(self.run_dir / TREE_FILE)
 
     def checkpoint_path(self, node: PartitionNode) -> Path:
         return self.run_dir / "nodes" / f"node{node.id}.pt"
@@ -380,12 +386,13 @@ class PartitionRun:
 
     def split_node(self, node: PartitionNode) -> None:
         """Split `node`; each child starts from a copy of the parent's checkpoint with its own path sampler."""
-        record = self.decide_split(node)
+        record = broadcast_object(self.decide_split(node) if is_main_process() else None)  # torchrun: rank 0's
         parent_state = self.read_checkpoint(node) if node.checkpoint else None
         children = self.tree.split(node.id, record)
         for child in children:
             if parent_state is not None:
                 self._inherit(parent_state, child)
+        barrier()  # under torchrun, the children's checkpoints are written before any rank trains them
         logger.info("node %d split on %s into %s", node.id, record.point_name, record.groups)
         self.save_tree()
 
@@ -394,7 +401,8 @@ class PartitionRun:
         path = self.checkpoint_path(child)
         sampler = np.random.default_rng(_node_seed(self.cfg.train.seed, child.id)).bit_generator.state
         state = {k: v for k, v in parent_state.items() if k != "schema"}
-        save_checkpoint(path, {**state, "sampler": sampler, "node": child.id, "subspace": child.subspace.to_json()})
+        if is_main_process():
+            save_checkpoint(path, {**state, "sampler": sampler, "node": child.id, "subspace": child.subspace.to_json()})
         child.checkpoint = str(path.relative_to(self.run_dir))
 
     def finetune_leaf(self, node_id: int) -> str:
@@ -420,7 +428,7 @@ class NodeJob:
 
     def __init__(self, run: PartitionRun, node_id: int, until_epoch: int | None) -> None:
         self.run: PartitionRun | None = run
-        self.run_dir = str(run.run_dir)
+        self.run_dir = str(run.run_dir.resolve())  # a worker's working directory may differ (Ray)
         self.node_id = node_id
         self.until_epoch = until_epoch
 

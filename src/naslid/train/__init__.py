@@ -1,6 +1,7 @@
 """SPOS training of (sub-)supernets, with exact resume from atomic checkpoints."""
 
 from naslid.train.checkpoint import CHECKPOINT_SCHEMA, load_checkpoint, non_finite_tensors, save_checkpoint
+from naslid.train.distributed import DataParallel, global_batchnorm, init_from_environment, is_main_process
 from naslid.train.fixed_kernels import FixedKernelStep, masked_sgd_
 from naslid.train.spos import (
     TrainConfig,
@@ -16,8 +17,8 @@ from naslid.train.spos import (
 )
 
 __all__ = [
-    "CHECKPOINT_SCHEMA", "FixedKernelStep", "TrainConfig", "TrainState", "TrainingDiverged", "autocast_for",
-    "checkpoint_dict", "create_optimizer", "load_checkpoint", "lr_at", "masked_sgd_", "new_train_state",
-    "non_finite_tensors", "restore_train_state",
-    "save_checkpoint", "train_supernet",
+    "CHECKPOINT_SCHEMA", "DataParallel", "FixedKernelStep", "TrainConfig", "TrainState", "TrainingDiverged",
+    "autocast_for", "checkpoint_dict", "create_optimizer", "global_batchnorm", "init_from_environment",
+    "is_main_process", "load_checkpoint", "lr_at", "masked_sgd_", "new_train_state", "non_finite_tensors",
+    "restore_train_state", "save_checkpoint", "train_supernet",
 ]

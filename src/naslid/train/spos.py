@@ -20,10 +20,10 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 from naslid.spaces import SubSpace
 from naslid.train.checkpoint import load_checkpoint, non_finite_tensors, save_checkpoint
+from naslid.train.distributed import DataParallel, barrier, global_batchnorm
 from naslid.train.fixed_kernels import FixedKernelStep
 
 logger = logging.getLogger(__name__)
@@ -203,8 +203,15 @@ def train_supernet(
     at its last finished epoch and ends with the same weights as an uninterrupted one. `on_epoch_end(net,
     state)` runs after each epoch, before the checkpoint; what it returns is added to that epoch's history
     entry (e.g. proxy scores while training). It must leave `net` as it found it.
+
+    Under torchrun (an initialised process group) every rank trains the same path on its slice of the
+    global batch (see `naslid.train.distributed`); only rank 0 writes the checkpoint.
     """
     until_epoch = cfg.epochs if until_epoch is None else until_epoch
+    parallel = DataParallel()
+    if parallel.active and cfg.step != "module":
+        raise ValueError(f"step={cfg.step!r} does not run data-parallel; use step='module' (--train-step module) "
+                         "with torchrun")
     device = next(net.parameters()).device
     if state is None:
         if checkpoint_path is not None and Path(checkpoint_path).is_file():
@@ -224,7 +231,9 @@ def train_supernet(
         stepper = FixedKernelStep(net, state.optimizer, cfg, lambda: autocast_for(device, cfg.precision, cache=False))
     while state.epoch < until_epoch:
         try:
-            metrics = _train_one_epoch(net, subspace, loader, cfg, state, device, channels_last, progress, stepper)
+            with global_batchnorm(net):
+                metrics = _train_one_epoch(net, subspace, loader, cfg, state, device, channels_last, progress,
+                                           stepper, parallel)
             bad = non_finite_tensors(net.state_dict())
             if bad:
                 raise TrainingDiverged(f"training diverged: weights {', '.join(bad[:3])} became non-finite "
@@ -239,13 +248,15 @@ def train_supernet(
             state.history[-1].update(on_epoch_end(net, state) or {})
         logger.info("epoch %d: loss %.4f acc %.2f%% %.0f img/s", state.epoch, metrics["loss"],
                     100 * metrics["accuracy"], metrics["images_per_second"])
-        if checkpoint_path is not None:
+        if checkpoint_path is not None and parallel.rank == 0:
             save_checkpoint(checkpoint_path, checkpoint_dict(net, state, cfg, subspace, checkpoint_extra))
+    barrier()  # other ranks may read the checkpoint next
     return state
 
 
 def _train_one_epoch(net, subspace, loader, cfg, state, device, channels_last, progress,
-                     stepper: FixedKernelStep | None = None) -> dict[str, float]:
+                     stepper: FixedKernelStep | None = None, parallel: DataParallel | None = None) -> dict[str, float]:
+    parallel = parallel or DataParallel()
     steps = len(loader)
     total_loss = torch.zeros((), device=device)
     total_correct = torch.zeros((), device=device)
@@ -256,6 +267,7 @@ def _train_one_epoch(net, subspace, loader, cfg, state, device, channels_last, p
     if stepper is not None:
         stepper.load()  # the supernet and optimizer hold the state between epochs
     for index, (images, labels) in enumerate(batches):
+        images, labels, batch_total = parallel.local_batch(images, labels)  # all of it with one process
         for group in state.optimizer.param_groups:
             group["lr"] = lr_at(state.epoch + index / steps, cfg)
         if channels_last:
@@ -266,27 +278,31 @@ def _train_one_epoch(net, subspace, loader, cfg, state, device, channels_last, p
         else:
             with autocast_for(device, cfg.precision):
                 logits = net(images, arch)
-                loss = F.cross_entropy(logits.float(), labels, label_smoothing=cfg.label_smoothing)
-        non_finite |= ~torch.isfinite(loss.detach())
+                loss = parallel.loss(logits.float(), labels, batch_total, cfg.label_smoothing)
+        batch_loss = parallel.sum(loss.detach())  # the global batch's mean loss, the same on every rank
+        non_finite |= ~torch.isfinite(batch_loss)
         if (device.type != "cuda" or index % _DIVERGENCE_CHECK_STEPS == 0 or index == steps - 1) and bool(non_finite):
-            raise TrainingDiverged(f"training diverged: the loss is {float(loss.detach())} at epoch {state.epoch + 1}, "
+            raise TrainingDiverged(f"training diverged: the loss is {float(batch_loss)} at epoch {state.epoch + 1}, "
                                    f"step {index + 1} of {steps} (learning rate {group['lr']:.3g})")
         if stepper is None:
             state.optimizer.zero_grad(set_to_none=True)  # off-path weights keep grad None: no decay, no momentum
             loss.backward()
+            on_path = [p for p in net.parameters() if p.grad is not None]
+            parallel.reduce_gradients(on_path)  # summed over ranks before clipping: the global batch's gradient
             if cfg.grad_clip > 0:
-                nn.utils.clip_grad_norm_([p for p in net.parameters() if p.grad is not None], cfg.grad_clip)
+                nn.utils.clip_grad_norm_(on_path, cfg.grad_clip)
             state.optimizer.step()
         state.step += 1
-        total_loss += loss.detach() * labels.shape[0]
+        total_loss += batch_loss * batch_total
         total_correct += (logits.argmax(1) == labels).sum()
-        seen += labels.shape[0]
+        seen += batch_total
         if progress and index % 10 == 0 and hasattr(batches, "set_postfix"):
             elapsed = time.perf_counter() - start
             batches.set_postfix(loss=f"{float(total_loss) / seen:.3f}", acc=f"{100 * float(total_correct) / seen:.1f}%",
                                 img_s=f"{seen / max(elapsed, 1e-9):.0f}")
     if stepper is not None:
         stepper.store()
+    total_correct = parallel.sum(total_correct)
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     elapsed = time.perf_counter() - start
