@@ -32,6 +32,9 @@ class RunEvaluator:
         unfinished = [leaf.id for leaf in self.tree.leaves() if not leaf.finetuned]
         if unfinished:
             raise ValueError(f"leaves {unfinished} of {run.run_dir} are not trained yet; finish the run first")
+        for leaf in self.tree.leaves():  # a lost checkpoint fails now, saying how to redo it, not mid-search
+            if leaf.checkpoint is None or not (run.run_dir / leaf.checkpoint).is_file():
+                run.read_checkpoint(leaf)
         self.networks: dict[int, nn.Module] = {}
         evaluation, calibration = run.proxy_batches()
         self.evaluator = ProxyEvaluator(self.owner, evaluation, calibration, run.cfg.proxy)
