@@ -131,7 +131,8 @@ def read_export(folder: str | os.PathLike) -> dict[str, Any]:
 
 
 def _atomic(path: Path, write) -> None:
-    handle, temporary = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    # the temporary keeps the final suffix: torch.export.save wants a name ending in .pt2
+    handle, temporary = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp" + path.suffix, dir=path.parent)
     os.close(handle)
     os.chmod(temporary, umask_file_mode())
     try:
