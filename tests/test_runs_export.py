@@ -42,11 +42,12 @@ def test_search_export_retrain_nb201(tmp_path, capsys):
     weights = torch.load(tmp_path / "exported" / "weights.pt")
     assert all(not name.startswith("edges") for name in weights)
     capsys.readouterr()
-    assert main(["retrain", str(tmp_path / "exported"), "--epochs", "1", "--batch-size", "64", "--device", "cpu",
-                 "--no-progress"]) == 0
+    assert main(["retrain", str(tmp_path / "exported"), "--epochs", "10", "--batch-size", "64", "--weight-decay",
+                 "5e-4", "--device", "cpu", "--no-progress"]) == 0
     result = json.loads((tmp_path / "exported" / "retrain" / "retrain.json").read_text())
-    assert result["arch"] == record["arch"] and len(result["history"]) == 1
-    assert 0 <= result["test_accuracy"] <= 100 and "test" in capsys.readouterr().out
+    assert result["arch"] == record["arch"] and len(result["history"]) == 10
+    # from scratch on the run's 200 training digits: far above chance (10%) on the held-out test digits
+    assert result["test_accuracy"] > 30 and "test" in capsys.readouterr().out
 
 
 def test_export_refuses_an_arch_outside_the_space(tmp_path, capsys):
