@@ -26,7 +26,7 @@ from PIL import Image, UnidentifiedImageError
 from torch.utils.data import DataLoader, Dataset
 
 from naslid.data.folder import ImageFolder
-from naslid.data.loader import epoch_seed
+from naslid.data.loader import BatchLoader, epoch_seed
 
 logger = logging.getLogger(__name__)
 
@@ -126,7 +126,7 @@ class _FolderSamples(Dataset):
         return image, self.folder.labels[index]
 
 
-class StreamingLoader:
+class StreamingLoader(BatchLoader):
     """Normalised batches of an `ImageFolder`, decoded by `workers` processes and moved to `device`.
 
     Same interface as `DeviceLoader` (`len`, `epoch`, `eval_batches`, `eval_batch_count`, `num_samples`).
@@ -154,6 +154,8 @@ class StreamingLoader:
         on it. A daemonic process (which may not start children) decodes in-process.
     """
 
+    augment_type = FolderAugment
+
     def __init__(
         self,
         dataset: ImageFolder,
@@ -167,52 +169,15 @@ class StreamingLoader:
         dtype: torch.dtype = torch.float32,
         workers: int | None = None,
     ) -> None:
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
-        if len(dataset) == 0:
-            raise ValueError(f"image folder {dataset.name!r} is empty; StreamingLoader needs at least one image")
-        if drop_last and batch_size > len(dataset):
-            raise ValueError(
-                f"batch_size {batch_size} exceeds the {len(dataset)} images of {dataset.name!r} with "
-                "drop_last=True, so an epoch would have no batch; lower batch_size or set drop_last=False"
-            )
-        if augment is not None and not isinstance(augment, FolderAugment):
-            raise ValueError(f"augment must be a FolderAugment or None, got {type(augment).__name__}")
-        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-            raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
         workers = default_workers() if workers is None else workers
         if isinstance(workers, bool) or not isinstance(workers, int) or workers < 0:
             raise ValueError(f"workers must be an integer >= 0, got {workers!r}")
-        if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
-            raise ValueError(f"dtype must be a floating torch dtype (float32, float16, bfloat16), got {dtype!r}")
-        self.dataset = dataset
-        self.batch_size = batch_size
-        self.device = torch.device(device)
-        self.augment = augment
-        self.shuffle = shuffle
-        self.drop_last = drop_last
-        self.seed = seed
-        self.channels_last = channels_last
-        self.dtype = dtype
+        super().__init__(dataset, batch_size, device, augment, shuffle, drop_last, seed, channels_last, dtype)
         self.workers = workers
-        mean = torch.tensor(dataset.mean, dtype=torch.float32).reshape(1, -1, 1, 1)
-        std = torch.tensor(dataset.std, dtype=torch.float32).reshape(1, -1, 1, 1)
-        self._scale = (1.0 / (255.0 * std)).to(self.device)
-        self._shift = (mean / std).to(self.device)
-
-    def __len__(self) -> int:
-        """Batches per training epoch."""
-        return self._batch_count(self.batch_size, self.drop_last)
-
-    @property
-    def num_samples(self) -> int:
-        """Images in the dataset."""
-        return len(self.dataset)
 
     def epoch(self, epoch_index: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """The (images, labels) batches of training epoch `epoch_index`, shuffled and augmented as set."""
-        if isinstance(epoch_index, bool) or not isinstance(epoch_index, int) or epoch_index < 0:
-            raise ValueError(f"epoch_index must be an integer >= 0, got {epoch_index!r}")
+        self._check_epoch(epoch_index)
         key = epoch_seed(self.seed, epoch_index)
         generator = torch.Generator(device="cpu").manual_seed(key)
         count = self.num_samples
@@ -221,20 +186,9 @@ class StreamingLoader:
 
     def eval_batches(self, batch_size: int | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """All images in dataset order, with the evaluation crop, the last batch kept (for evaluation)."""
-        batch_size = self.batch_size if batch_size is None else batch_size
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        batch_size = self._eval_batch_size(batch_size)
         count = self._batch_count(batch_size, drop_last=False)
         return self._batches(torch.arange(self.num_samples), None, None, batch_size, count)
-
-    def eval_batch_count(self, batch_size: int | None = None) -> int:
-        """Number of batches `eval_batches` gives."""
-        return self._batch_count(self.batch_size if batch_size is None else batch_size, drop_last=False)
-
-    def _batch_count(self, batch_size: int, drop_last: bool) -> int:
-        if drop_last:
-            return self.num_samples // batch_size
-        return -(-self.num_samples // batch_size)
 
     def _batches(self, order: torch.Tensor, augment: FolderAugment | None, key: int | None, batch_size: int,
                  count: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
@@ -250,5 +204,5 @@ class StreamingLoader:
         for images, labels in loader:
             images = images.to(self.device, non_blocking=True)
             labels = labels.to(self.device, non_blocking=True)
-            images = (images.to(torch.float32) * self._scale - self._shift).to(self.dtype)
+            images = self._normalised(images)
             yield images.contiguous(memory_format=memory_format), labels
