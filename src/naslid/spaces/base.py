@@ -183,6 +183,25 @@ class SubSpace:
         return json.dumps(self.to_json())
 
 
+class WholeSpaceMethods:
+    """The whole-space conveniences every space offers, from its `points`, `choices` and `make_arch`."""
+
+    def full(self) -> SubSpace:
+        return SubSpace(None, self)
+
+    def size(self) -> int:
+        return self.full().size()
+
+    def all(self) -> Iterator[ChoiceArch]:
+        return self.full().all()
+
+    def sample(self, rng: np.random.Generator) -> ChoiceArch:
+        return self.full().sample(rng)
+
+    def restrict(self, allowed: Sequence[Sequence[str]]) -> SubSpace:
+        return SubSpace(allowed, self)
+
+
 def point_matters(subspace: SubSpace, point: int) -> bool:
     """Whether `point` changes the network for some architecture of `subspace` (spaces whose points can be
     inactive, like OFA's blocks beyond a stage's depth, say so through `can_activate`)."""

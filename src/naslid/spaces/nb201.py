@@ -6,12 +6,10 @@ An architecture is six op names, one per edge, in the order the official string 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-import numpy as np
-
-from naslid.spaces.base import ChoiceArch, SubSpace
+from naslid.spaces.base import ChoiceArch, WholeSpaceMethods
 
 # The official NAS-Bench-201 op names, in the official API's order.
 NB201_OPS: tuple[str, ...] = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
@@ -114,7 +112,7 @@ def isomorphism_key(arch: Arch) -> str:
     return node_expr[-1]
 
 
-class NB201Space:
+class NB201Space(WholeSpaceMethods):
     """The full NB201 cell space (15,625 architectures): six edges, five op names each."""
 
     name = "nb201"
@@ -132,18 +130,3 @@ class NB201Space:
     @staticmethod
     def make_arch(ops: Sequence[str]) -> Arch:
         return Arch(tuple(ops))
-
-    def full(self) -> SubSpace:
-        return SubSpace(None, self)
-
-    def size(self) -> int:
-        return self.full().size()
-
-    def all(self) -> Iterator[Arch]:
-        return self.full().all()
-
-    def sample(self, rng: np.random.Generator) -> Arch:
-        return self.full().sample(rng)
-
-    def restrict(self, allowed: Sequence[Sequence[str]]) -> SubSpace:
-        return SubSpace(allowed, self)

@@ -33,13 +33,13 @@ and `SubSpace` stays generic:
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from math import prod
 
 import numpy as np
 
-from naslid.spaces.base import ChoiceArch, SubSpace
+from naslid.spaces.base import ChoiceArch, SubSpace, WholeSpaceMethods
 
 NUM_STAGES = 5
 MAX_DEPTH = 4  # blocks per elastic stage (OFA's max(depth_list))
@@ -166,7 +166,7 @@ def distinct_size(subspace: SubSpace) -> int:
     return total
 
 
-class OFASpace:
+class OFASpace(WholeSpaceMethods):
     """The OFA-MobileNetV3 space: 5 depth points (d2/d3/d4) and 20 block points (k3..7 x e3/4/6)."""
 
     name = "ofa"
@@ -185,21 +185,6 @@ class OFASpace:
     @staticmethod
     def make_arch(ops: Sequence[str]) -> OFAArch:
         return OFAArch(tuple(ops))
-
-    def full(self) -> SubSpace:
-        return SubSpace(None, self)
-
-    def size(self) -> int:
-        return self.full().size()
-
-    def all(self) -> Iterator[OFAArch]:
-        return self.full().all()
-
-    def sample(self, rng: np.random.Generator) -> OFAArch:
-        return self.full().sample(rng)
-
-    def restrict(self, allowed: Sequence[Sequence[str]]) -> SubSpace:
-        return SubSpace(allowed, self)
 
     @staticmethod
     def can_activate(allowed: Sequence[Sequence[str]], point: int) -> bool:

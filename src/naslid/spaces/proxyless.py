@@ -16,12 +16,10 @@ Widths, width multiplier and the small-input option belong to the network (`nasl
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-import numpy as np
-
-from naslid.spaces.base import ChoiceArch, SubSpace
+from naslid.spaces.base import ChoiceArch, WholeSpaceMethods
 
 PROXYLESS_WIDTHS: tuple[int, ...] = (24, 40, 80, 96, 192, 320)
 PROXYLESS_DEPTHS: tuple[int, ...] = (4, 4, 4, 4, 4, 1)
@@ -91,7 +89,7 @@ def format_proxyless_arch(arch: ChoiceArch) -> str:
     return SEPARATOR.join(arch.ops)
 
 
-class ProxylessSpace:
+class ProxylessSpace(WholeSpaceMethods):
     """ProxylessNAS's space: 21 layers, 6 MBConv choices each plus `zero` on the 15 non-first blocks."""
 
     name = "proxyless"
@@ -117,18 +115,3 @@ class ProxylessSpace:
         """(stage index 0..5, block index within the stage) of choice point `point`."""
         stage, block = PROXYLESS_POINTS[point].split(".")
         return int(stage[len("stage"):]) - 1, int(block[len("block"):])
-
-    def full(self) -> SubSpace:
-        return SubSpace(None, self)
-
-    def size(self) -> int:
-        return self.full().size()
-
-    def all(self) -> Iterator[ProxylessArch]:
-        return self.full().all()
-
-    def sample(self, rng: np.random.Generator) -> ProxylessArch:
-        return self.full().sample(rng)
-
-    def restrict(self, allowed: Sequence[Sequence[str]]) -> SubSpace:
-        return SubSpace(allowed, self)
