@@ -9,7 +9,6 @@ inherited weights. `SUPERNETS` maps a space's name to its network config class a
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any, Protocol, runtime_checkable
 
 import torch
@@ -49,7 +48,6 @@ class SuperNet(Protocol):
         ...
 
 
-SupernetFactory = Callable[..., nn.Module]
 SUPERNETS: dict[str, tuple[type, type]] = {}
 
 
@@ -67,9 +65,7 @@ def network_config_class(space_name: str) -> type:
 
 def build_supernet_for(space_name: str, config: Any) -> nn.Module:
     """A freshly initialised supernet of space `space_name` with network configuration `config`."""
-    config_class, supernet_class = SUPERNETS[space_name] if space_name in SUPERNETS else (None, None)
-    if supernet_class is None:
-        raise ValueError(f"no supernet for search space {space_name!r}; known: {sorted(SUPERNETS)}")
+    config_class = network_config_class(space_name)
     if not isinstance(config, config_class):
         raise ValueError(f"space {space_name!r} takes a {config_class.__name__}, got {type(config).__name__}")
-    return supernet_class(config=config)
+    return SUPERNETS[space_name][1](config=config)

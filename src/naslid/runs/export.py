@@ -25,7 +25,6 @@ import torch
 from torch import nn
 
 from naslid._file_mode import umask_file_mode
-from naslid.nn import preserved_state
 from naslid.runs.partition import PartitionRun
 from naslid.search import recalibrate_batchnorm
 from naslid.spaces import ChoiceArch, arch_to_json
@@ -45,20 +44,23 @@ class ExportedArchitecture:
     max_output_difference: float
 
 
+def _path_supernet(run: PartitionRun, arch: ChoiceArch) -> nn.Module:
+    """A fresh copy of the leaf owning `arch`, in eval mode, its BN statistics re-estimated for that path (the
+    copy is the caller's, so its buffers may change)."""
+    net = run.load_network(run.tree.leaf_for(arch)).to(run.device)
+    batches = run.cfg.proxy.calibration_batches
+    if batches:
+        recalibrate_batchnorm(net, arch, run.proxy_batches()[1][:batches], "fp32")
+    return net.eval()
+
+
 def standalone_network(run: PartitionRun, arch: ChoiceArch) -> nn.Module:
     """`arch`'s standalone network with its owning leaf's weights and BN statistics re-estimated for its path."""
-    leaf = run.tree.leaf_for(arch)
-    net = run.load_network(leaf).to(run.device)
-    _, calibration = run.proxy_batches()
-    with preserved_state(net):
-        if run.cfg.proxy.calibration_batches:
-            recalibrate_batchnorm(net, arch, calibration[: run.cfg.proxy.calibration_batches], "fp32")
-        network = net.extract(arch)
-    return network.to(run.device).eval()
+    return _path_supernet(run, arch).extract(arch).to(run.device).eval()
 
 
 def export_architecture(run: PartitionRun, arch: ChoiceArch, folder: str | os.PathLike) -> ExportedArchitecture:
-    """Write `arch`'s spec, weights and TorchScript network (see the module docstring) into `folder`.
+    """Write `arch`'s spec, weights and `torch.export` program (see the module docstring) into `folder`.
 
     Checks before returning that the exported network reproduces the supernet's path: the largest absolute
     difference of their logits on a held-out batch is returned (float rounding only, ~1e-6).
@@ -70,14 +72,10 @@ def export_architecture(run: PartitionRun, arch: ChoiceArch, folder: str | os.Pa
     leaf = run.tree.leaf_for(arch)
     if not leaf.finetuned:
         raise ValueError(f"leaf {leaf.id} owning {space.format(arch)} is not trained yet; finish the run first")
-    network = standalone_network(run, arch)
-    evaluation, calibration = run.proxy_batches()
-    images = evaluation[0][0][:16].float()
-    net = run.load_network(leaf).to(run.device)
-    with preserved_state(net), torch.no_grad():
-        if run.cfg.proxy.calibration_batches:
-            recalibrate_batchnorm(net, arch, calibration[: run.cfg.proxy.calibration_batches], "fp32")
-        net.eval()
+    net = _path_supernet(run, arch)
+    network = net.extract(arch).to(run.device).eval()
+    images = run.proxy_batches()[0][0][0][:16].float()
+    with torch.no_grad():
         expected = net(images, arch)
         produced = network(images)
     difference = float((expected - produced).abs().max())

@@ -171,6 +171,7 @@ class PartitionRun:
             tracking = Tracking.load(tracking_path)
         self.tracking = tracking
         self._proxy_batches: tuple[list, list] | None = None
+        self._input_resolution: int | None = None
 
     def close(self) -> None:
         """Release the run directory for other writers (also done when the process ends)."""
@@ -227,9 +228,11 @@ class PartitionRun:
         return ranking_curve(tracked_scores(histories), self.tracking.archs, truth)
 
     def input_resolution(self) -> int:
-        """The side of the images the supernets see (the data's, after any resizing)."""
-        images, _ = self.data.batches(1, 1, seed=0)[0]
-        return int(images.shape[-1])
+        """The side of the images the supernets see (the data's, after any resizing); read once."""
+        if self._input_resolution is None:
+            images, _ = self.data.batches(1, 1, seed=0)[0]
+            self._input_resolution = int(images.shape[-1])
+        return self._input_resolution
 
     def arch_costs(self) -> Callable[[ChoiceArch], dict[str, float]]:
         """A function giving each architecture's MFLOPs and parameters at the run's input resolution."""

@@ -12,7 +12,6 @@ from naslid.spaces.base import (
     path_where_point_matters,
     point_matters,
     resolve_space,
-    space_of,
 )
 from naslid.spaces.nb201 import (
     NB201_EDGES,
@@ -58,5 +57,4 @@ __all__ = [
     "PROXYLESS_POINTS", "ProxylessArch", "ProxylessSpace", "SPACES", "SearchSpace", "SubSpace", "arch_to_json",
     "edge_name", "format_arch", "format_proxyless_arch", "get_space", "isomorphism_key", "parse_arch",
     "parse_proxyless_arch", "path_where_point_matters", "point_matters", "register_space", "resolve_space",
-    "space_of",
 ]

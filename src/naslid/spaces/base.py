@@ -231,15 +231,6 @@ def resolve_space(space: SearchSpace | str | None) -> SearchSpace:
     return space
 
 
-def space_of(subspaces: SubSpace | Sequence[SubSpace]) -> SearchSpace:
-    """The one space a collection of sub-spaces belongs to (an error when they mix spaces)."""
-    items = [subspaces] if isinstance(subspaces, SubSpace) else list(subspaces)
-    names = {item.space.name for item in items}
-    if len(names) != 1:
-        raise ValueError(f"sub-spaces of different search spaces cannot be combined: {sorted(names)}")
-    return items[0].space
-
-
 def arch_to_json(arch: ChoiceArch, space: SearchSpace) -> dict[str, Any]:
     """An architecture as JSON: its string and its choice per named point."""
     return {"space": space.name, "arch": space.format(arch), "choices": dict(zip(space.points, arch.ops, strict=True))}
