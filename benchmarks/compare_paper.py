@@ -9,7 +9,7 @@ elapsed time, each method's phase times (its timings.json, written as phases fin
 still reports what it did), the supernet-epochs each method trained, and compare.json's results when the
 run finished. With `--quick` (a CPU smoke run) it uses the tiny preset on random data instead.
 
-    python benchmarks/compare_paper.py [--seconds 220] [--epoch-fraction 0.1] [--data-path PATH]
+    python benchmarks/compare_paper.py [--seconds 220] [--epoch-fraction 0.1] [--data-path PATH] [--runner processes:4]
 """
 
 from __future__ import annotations
@@ -63,6 +63,8 @@ def main() -> None:
     parser.add_argument("--benchmark", help="NB201 ground truth; default ../shared/data/nb201/nb201_merged.csv "
                         "when present")
     parser.add_argument("--train-step", help="module or fixed-kernels (default: fixed-kernels on CUDA)")
+    parser.add_argument("--runner", help="job runner of the compare command, e.g. processes:4 (several sub-supernets "
+                        "at once on one GPU); default: sequential")
     parser.add_argument("--run-dir", default="compare_paper_run")
     parser.add_argument("--quick", action="store_true", help="CPU smoke run: tiny preset, random data, 1 epoch each")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "compare_paper.json"))
@@ -94,6 +96,8 @@ def main() -> None:
                "--finetune-epochs", str(finetune), "--train-step", step, "--no-progress"]
     if benchmark:
         command += ["--benchmark", benchmark]
+    if args.runner:
+        command += ["--runner", args.runner]
     print("running:", " ".join(command), flush=True)
     start = time.perf_counter()
     try:
@@ -125,6 +129,7 @@ def main() -> None:
                       "supernet_epochs": supernet_epochs, "paper_supernet_epochs": paper_epochs},
         "data": "random images (timing only)" if random_data else data_path,
         "train_step": step,
+        "runner": args.runner or "sequential",
         "time_limit_seconds": args.seconds,
         "exit": status,
         "seconds": elapsed,

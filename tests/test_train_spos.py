@@ -125,3 +125,29 @@ def test_resume_refuses_another_subspace_or_other_settings(digits_loader, tmp_pa
         train_supernet(_net(), child, digits_loader, _cfg(), checkpoint_path=path)
     with pytest.raises(ValueError, match="weight_decay"):
         train_supernet(_net(), SubSpace(), digits_loader, _cfg(weight_decay=0.0), checkpoint_path=path)
+
+
+def test_channels_last_is_the_default_and_changes_only_float_rounding(digits_loader):
+    from naslid.train import channels_last_for
+
+    assert channels_last_for(TrainConfig()) and not channels_last_for(TrainConfig(channels_last=False))
+    fast, exact = _net(), _net()
+    train_supernet(fast, SubSpace(), digits_loader, _cfg(), until_epoch=1)
+    train_supernet(exact, SubSpace(), digits_loader, _cfg(channels_last=False), until_epoch=1)
+    assert fast.stem[0].weight.is_contiguous(memory_format=torch.channels_last)
+    assert not fast.cells[1].conv_a[1].weight.is_contiguous()  # a 3x3 conv: the layouts differ
+    assert exact.cells[1].conv_a[1].weight.is_contiguous()
+    expected = exact.state_dict()
+    for name, value in fast.state_dict().items():  # 4 SGD steps: rounding, amplified a little
+        torch.testing.assert_close(value, expected[name], atol=1e-4, rtol=1e-3, msg=name)
+
+
+def test_memory_format_flag():
+    from naslid.cli import _run_config, build_parser
+
+    parser = build_parser()
+    assert _run_config(parser.parse_args(["train", "runs/x"]))[0].train.channels_last is None
+    args = parser.parse_args(["train", "runs/x", "--memory-format", "contiguous"])
+    assert _run_config(args)[0].train.channels_last is False
+    with pytest.raises(SystemExit):
+        parser.parse_args(["train", "runs/x", "--memory-format", "nhwc"])

@@ -167,7 +167,7 @@ _RUN_FLAGS = {
     "channels": ("network", "channels"), "cells": ("network", "cells_per_stage"),
     "width_mult": ("network", "width_mult"),
     "batch_size": ("train", "batch_size"), "lr": ("train", "learning_rate"), "precision": ("train", "precision"),
-    "train_step": ("train", "step"),
+    "train_step": ("train", "step"), "channels_last": ("train", "channels_last"),
     "split_epochs": ("schedule", "split_epochs"), "finetune_epochs": ("schedule", "finetune_epochs"),
     "finetune": ("schedule", "finetune"), "fewshot_edge": ("schedule", "fewshot_edge"),
     "similarity": ("split", "similarity"), "edge_score": ("split", "edge_score"), "split_batches": ("split", "batches"),
@@ -176,6 +176,13 @@ _RUN_FLAGS = {
     "calibration_batches": ("proxy", "calibration_batches"), "proxy_images": ("proxy", "evaluation_images"),
     "budget": ("search", "budget"),
 }
+
+
+def _memory_format(text: str) -> bool:
+    formats = {"channels-last": True, "contiguous": False}
+    if text not in formats:
+        raise argparse.ArgumentTypeError(f"expected channels-last or contiguous, got {text!r}")
+    return formats[text]
 
 
 def _epochs_list(text: str) -> tuple[int, ...]:
@@ -216,6 +223,10 @@ def _add_run_flags(parser: argparse.ArgumentParser, schedule: bool = True) -> No
     group.add_argument("--train-step", choices=["module", "fixed-kernels"],
                        help="module (default): one module per op; fixed-kernels: the same SPOS step with a "
                        "path-independent kernel sequence, replayed as one CUDA graph on a GPU")
+    group.add_argument("--memory-format", dest="channels_last", type=_memory_format,
+                       metavar="{channels-last,contiguous}",
+                       help="layout of images and weights: channels-last (default; faster on CUDA and on the CPU) or "
+                       "contiguous (NCHW; the CPU's BatchNorm then sums more exactly, a difference of float rounding)")
     if schedule:
         group.add_argument("--split-epochs", type=_epochs_list, help="cumulative split epochs, e.g. 20,40,60,80")
         group.add_argument("--finetune-epochs", type=int, help="fine-tuning epochs per leaf")

@@ -33,7 +33,7 @@ from naslid.runs.datasets import RunData, prepare_data
 from naslid.runs.lock import lock_run_directory, release_run_directory
 from naslid.runs.tracking import TRACKING_FILE, EpochScorer, Tracking, ranking_curve, tracked_scores
 from naslid.spaces import ChoiceArch, SubSpace, point_matters
-from naslid.train import load_checkpoint, save_checkpoint, train_supernet
+from naslid.train import channels_last_for, load_checkpoint, save_checkpoint, train_supernet
 from naslid.train.distributed import barrier, broadcast_object, is_main_process, world
 
 logger = logging.getLogger(__name__)
@@ -47,12 +47,13 @@ def _node_seed(seed: int, node_id: int) -> int:
 
 
 def build_supernet(cfg: RunConfig, device: torch.device, seed: int | None = None) -> torch.nn.Module:
-    """A freshly initialised supernet of the run's space; the initialisation is seeded without touching the
-    global RNG."""
+    """A freshly initialised supernet of the run's space on `device`, in the run's memory format; the
+    initialisation is seeded without touching the global RNG."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.seed if seed is None else seed)
         net = build_supernet_for(cfg.search_space, cfg.network)
-    return net.to(device)
+    memory_format = torch.channels_last if channels_last_for(cfg.train) else torch.preserve_format
+    return net.to(device, memory_format=memory_format)
 
 
 def _resolved(cfg: RunConfig) -> RunConfig:
@@ -152,7 +153,7 @@ class PartitionRun:
         reuse_split = split_path.is_file() and not fresh  # a fresh run draws its split again (the data may differ)
         self.data = data or prepare_data(cfg.data, cfg.train.batch_size, self.device,
                                          self.run_dir if reuse_split else None,
-                                         channels_last=self.device.type == "cuda")
+                                         channels_last=channels_last_for(cfg.train))
         _check_data_fits(cfg, self.data)
         self.train_cfg = cfg.train  # its epochs are the schedule's total (RunConfig derives them)
         tree_path = self.run_dir / TREE_FILE

@@ -25,7 +25,7 @@ from naslid.runs.export import read_export
 from naslid.runs.partition import CONFIG_FILE, build_supernet
 from naslid.search import accuracy
 from naslid.spaces import SubSpace, get_space
-from naslid.train import TrainConfig, train_supernet
+from naslid.train import TrainConfig, channels_last_for, train_supernet
 
 logger = logging.getLogger(__name__)
 
@@ -100,7 +100,7 @@ def retrain_exported(export_folder: str | os.PathLike, out_dir: str | os.PathLik
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     data = prepare_data(config.data, cfg.batch_size, torch_device, run_dir,
-                        channels_last=torch_device.type == "cuda")
+                        channels_last=channels_last_for(cfg.train_config()))
     net = _OneArchitecture(fresh_network(config, arch, cfg.seed)).to(torch_device)
     one = SubSpace([[choice] for choice in arch.ops], space)
     train_cfg = cfg.train_config()

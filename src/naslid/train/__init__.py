@@ -8,6 +8,7 @@ from naslid.train.spos import (
     TrainingDiverged,
     TrainState,
     autocast_for,
+    channels_last_for,
     checkpoint_dict,
     create_optimizer,
     lr_at,
@@ -18,7 +19,7 @@ from naslid.train.spos import (
 
 __all__ = [
     "CHECKPOINT_SCHEMA", "DataParallel", "FixedKernelStep", "TrainConfig", "TrainState", "TrainingDiverged",
-    "autocast_for", "checkpoint_dict", "create_optimizer", "global_batchnorm", "init_from_environment",
-    "is_main_process", "load_checkpoint", "lr_at", "masked_sgd_", "new_train_state", "non_finite_tensors",
-    "restore_train_state", "save_checkpoint", "train_supernet",
+    "autocast_for", "channels_last_for", "checkpoint_dict", "create_optimizer", "global_batchnorm",
+    "init_from_environment", "is_main_process", "load_checkpoint", "lr_at", "masked_sgd_", "new_train_state",
+    "non_finite_tensors", "restore_train_state", "save_checkpoint", "train_supernet",
 ]
