@@ -678,7 +678,7 @@ def _run_demo(args: argparse.Namespace) -> int:
         config = replace(preset.config, data=replace(preset.config.data, path=data_path))
         plan = replace(preset.plan, methods=("spos", "nas-lid"), ranking_subsets=("random500", "top1%"))
         print("naslid demo: SPOS and NAS-LID on CIFAR-10 at 16x16 with a narrow NB201 supernet (preset 'cpu': "
-              f"{preset.purpose}); more than 12 minutes on 2 CPU cores")
+              f"{preset.purpose}); about 8 minutes on 2 CPU cores")
     else:
         preset = get_preset("tiny")
         config, plan = preset.config, preset.plan
@@ -795,7 +795,7 @@ COMMANDS: list[Command] = [
      _run_retrain),
     ("compare", "SPOS, Few-shot NAS, GM-NAS and NAS-LID side by side: table, JSON, plots", _add_compare_arguments,
      _run_compare),
-    ("demo", "the pipeline end to end: SPOS vs NAS-LID on CIFAR-10 at 16x16 (more than 12 minutes on 2 CPU cores), or "
+    ("demo", "the pipeline end to end: SPOS vs NAS-LID on CIFAR-10 at 16x16 (about 8 minutes on 2 CPU cores), or "
      "on the bundled digits when CIFAR-10 is absent", _add_demo_arguments, _run_demo),
 ]
 
