@@ -99,11 +99,10 @@ def retrain_exported(export_folder: str | os.PathLike, out_dir: str | os.PathLik
     torch_device = resolve_device(device)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    data = prepare_data(config.data, cfg.batch_size, torch_device, run_dir,
-                        channels_last=channels_last_for(cfg.train_config()))
+    train_cfg = cfg.train_config()
+    data = prepare_data(config.data, cfg.batch_size, torch_device, run_dir, channels_last=channels_last_for(train_cfg))
     net = _OneArchitecture(fresh_network(config, arch, cfg.seed)).to(torch_device)
     one = SubSpace([[choice] for choice in arch.ops], space)
-    train_cfg = cfg.train_config()
     state = train_supernet(net, one, data.train_loader, train_cfg, checkpoint_path=out_dir / "retrain.pt",
                            progress=progress)
     scores = {part: 100.0 * accuracy(net, arch, data.evaluation_loader(part, 500).eval_batches(), "fp32")
