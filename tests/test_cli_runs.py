@@ -72,7 +72,7 @@ def test_compare_tiny_preset_writes_table_json_and_plots(tmp_path, capsys):
     for name in ("proxy_vs_truth.png", "lid_profiles.png", "separability.png"):
         assert (out_dir / "plots" / name).stat().st_size > 10_000
     table = (out_dir / "compare.md").read_text()
-    assert "| nas-lid | 4 |" in table and "tau random150" in table
+    assert "| nas-lid | ours | 4 |" in table and "tau random150" in table
     # a second call resumes everything from the run folders and reproduces the numbers
     assert main(["compare", str(out_dir), "--preset", "tiny", "--no-progress"]) == 0
     again = json.loads((out_dir / "compare.json").read_text())

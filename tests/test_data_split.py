@@ -63,10 +63,18 @@ def test_split_is_balanced_disjoint_complete_and_seeded():
     assert again == record and other.valid_indices != record.valid_indices
 
 
-@pytest.mark.parametrize("fraction", [0.0, 1.0, -0.1, 1.5])
+@pytest.mark.parametrize("fraction", [1.0, -0.1, 1.5])
 def test_split_rejects_fractions_outside_zero_one(fraction):
     with pytest.raises(ValueError, match="valid_fraction"):
         split_train_valid(_dataset(), valid_fraction=fraction)
+
+
+def test_a_zero_valid_fraction_trains_on_every_image():
+    dataset = _dataset()
+    train, valid, record = split_train_valid(dataset, valid_fraction=0.0)
+    assert len(train) == len(dataset) and len(valid) == 0
+    assert record.train_indices == tuple(range(len(dataset))) and record.valid_indices == ()
+    assert torch.equal(train.images, dataset.images)
 
 
 def test_split_rejects_an_empty_part():

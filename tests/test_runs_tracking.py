@@ -106,7 +106,7 @@ def test_compare_shares_the_root_and_gives_the_same_weights(tmp_path):
     assert sorted(p.name for p in (tmp_path / "shared" / "shared_root" / "snapshots").iterdir()) == [
         "root_epoch1.pt", "root_epoch2.pt", "root_epoch3.pt"]
     steps = shared["protocol"]["method_protocols"]
-    assert steps["nas-lid"]["sgd_steps_per_leaf_path"] == 3 * shared["protocol"]["steps_per_epoch"]
+    assert steps["nas-lid"]["sgd_steps_per_leaf_path"] == 3 * shared["protocol"]["steps_per_epoch"]["nas-lid"]
     assert [p["epoch"] for p in shared["methods"]["spos"]["curve"]] == [1, 2, 3]
     report = (tmp_path / "shared" / "compare.md").read_text()
     assert "Kendall tau while training" in report and "Shared root training" in report
@@ -135,10 +135,16 @@ def test_multi_seed_compare_reports_spread_and_the_random_control(tmp_path):
     assert entry["kendall_tau_b_seeds"]["values"] == per_seed
     assert entry["kendall_tau_b"] == pytest.approx(np.mean(per_seed))
     randoms = [run["methods"]["random-split"]["ranking"][0]["kendall_tau_b"] for run in results["runs"]]
-    control = results["control"]["nas-lid"]["random40"]
-    assert control["tau_difference"]["mean"] == pytest.approx(np.mean(np.subtract(per_seed, randoms)))
-    assert control["seeds"] == 2
-    assert "nas-lid vs random-split on `random40`" in (tmp_path / "cmp" / "compare.md").read_text()
+    control = results["paired"]["against_control"]["nas-lid"]["random40"]
+    assert results["paired"]["control"] == "random-split" and results["paired"]["reference"] is None
+    assert control["differences"] == pytest.approx(np.subtract(per_seed, randoms).tolist())
+    assert control["mean"] == pytest.approx(np.mean(np.subtract(per_seed, randoms)))
+    assert control["n"] == 2 and control["seeds"] == [0, 1]
+    low, high = control["interval"]
+    assert min(control["differences"]) - 1e-12 <= low <= control["mean"] <= high <= max(control["differences"]) + 1e-12
+    report = (tmp_path / "cmp" / "compare.md").read_text()
+    assert "Paired by seed: Kendall tau minus the control, `random-split`" in report
+    assert (tmp_path / "cmp" / "plots" / "paired_differences.png").stat().st_size > 5_000
     assert (tmp_path / "cmp" / "seed1" / "nas-lid" / "partition_tree.json").is_file()
 
 

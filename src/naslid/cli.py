@@ -175,7 +175,23 @@ _RUN_FLAGS = {
     "gm_repeats": ("split", "gradient_batches"),
     "calibration_batches": ("proxy", "calibration_batches"), "proxy_images": ("proxy", "evaluation_images"),
     "budget": ("search", "budget"),
+    # the options published protocols need (naslid.runs.protocols)
+    "valid_fraction": ("data", "valid_fraction"), "rotation": ("data", "rotation"),
+    "min_lr": ("train", "min_learning_rate"), "weight_decay": ("train", "weight_decay"),
+    "grad_clip": ("train", "grad_clip"), "lr_stepping": ("train", "lr_stepping"),
+    "lr_period": ("train", "lr_period_epochs"), "off_path_gradients": ("train", "off_path_gradients"),
+    "path_sampler": ("train", "path_sampler"), "init": ("train", "init"),
+    "lid_batches": ("split", "measurement_batches"), "lid_augment": ("split", "measurement_augment"),
+    "lid_paths": ("split", "measurement_paths"),
+    "proxy_bn": ("proxy", "batchnorm"), "proxy_split": ("proxy", "split"),
 }
+
+
+def _on_off(text: str) -> bool:
+    values = {"on": True, "off": False}
+    if text not in values:
+        raise argparse.ArgumentTypeError(f"expected on or off, got {text!r}")
+    return values[text]
 
 
 def _memory_format(text: str) -> bool:
@@ -195,10 +211,20 @@ def _epochs_list(text: str) -> tuple[int, ...]:
 
 def _add_run_flags(parser: argparse.ArgumentParser, schedule: bool = True) -> None:
     group = parser.add_argument_group("configuration (unset flags keep the preset's values)")
-    group.add_argument("--preset", choices=["tiny", "cpu", "paper"], default="tiny",
+    group.add_argument("--preset", choices=["tiny", "cpu", "paper", "authors"], default="tiny",
                        help="starting configuration: tiny (bundled digits, minutes on a CPU; default), cpu (CIFAR-10 "
-                       "at 16x16 on 2 CPU cores: a ranking that means something) or paper (the NAS-LID authors' "
-                       "schedule on CIFAR-10 at the published step count, for a GPU)")
+                       "at 16x16 on 2 CPU cores: a ranking that means something), paper (the paper's text on the "
+                       "authors' split schedule with our training, for a GPU) or authors (the NAS-LID authors' "
+                       "released NB201 configuration, every value from its source, for a GPU)")
+    group.add_argument("--protocol", choices=_protocol_names(),
+                       help="apply a published protocol on top of the preset: nas-lid-release (the NAS-LID authors' "
+                       "code), gm-nas (GM-NAS's NB201 code) or few-shot-nas (Few-shot NAS's NB201 code); every value "
+                       "and its source file: naslid.runs.protocols")
+    group.add_argument("--scale", choices=_scale_names(),
+                       help="run the configuration at a machine's size: cpu (16x16 CIFAR-10, C=8 N=1, the schedule "
+                       "shrunk to 35 epochs in proportion), tiny (digits, 4 epochs) or full (as published); with "
+                       "compare --protocols own, the size every method's own protocol runs at (default: the "
+                       "preset's: tiny, cpu, or full for paper and authors)")
     group.add_argument("--dataset", choices=["digits", "cifar10", "imagefolder"],
                        help="training data (imagefolder: ROOT/train/CLASS/*.jpg and ROOT/val/CLASS/*.jpg, streamed)")
     group.add_argument("--data-path", help="CIFAR-10: the packed npz or a cifar-10-batches-py folder; imagefolder: "
@@ -230,7 +256,10 @@ def _add_run_flags(parser: argparse.ArgumentParser, schedule: bool = True) -> No
     if schedule:
         group.add_argument("--split-epochs", type=_epochs_list, help="cumulative split epochs, e.g. 20,40,60,80")
         group.add_argument("--finetune-epochs", type=int, help="fine-tuning epochs per leaf")
-        group.add_argument("--finetune", choices=["inherit", "restart"], help="leaves inherit weights or restart")
+        group.add_argument("--finetune", choices=["inherit", "transfer", "restart"],
+                           help="how leaves start fine-tuning: inherit (weights, optimizer and place in the cosine), "
+                           "transfer (weights; fresh optimizer and cosine: Few-shot NAS) or restart (fresh weights, "
+                           "optimizer and cosine: the NAS-LID release, GM-NAS)")
         group.add_argument("--fewshot-edge", type=int, help="choice point that few-shot NAS splits one child per "
                            "choice (NB201: edge index 0-5)")
         group.add_argument("--similarity", choices=["euclidean", "pearson", "cosine"], help="LID profile similarity")
@@ -244,7 +273,38 @@ def _add_run_flags(parser: argparse.ArgumentParser, schedule: bool = True) -> No
         group.add_argument("--bn-mode", choices=["batch", "eval"], help="BN statistics while measuring splits")
         group.add_argument("--gm-repeats", type=int, help="batches GM-NAS's gradient similarity is averaged over "
                            "(GM-NAS: 100)")
+        group.add_argument("--lid-batches", choices=["shared", "per-point"],
+                           help="split measurement batches: shared (one set for every edge) or per-point (fresh for "
+                           "each edge: the NAS-LID release)")
+        group.add_argument("--lid-augment", type=_on_off, metavar="{on,off}",
+                           help="draw the split measurement batches with the training augmentation (the NAS-LID "
+                           "release: on)")
+        group.add_argument("--lid-paths", choices=["per-batch", "per-point"],
+                           help="random paths while measuring: per-batch (one shared by every edge: paired) or "
+                           "per-point (fresh per edge and batch: the NAS-LID release)")
         _add_runner_flags(parser)
+    group.add_argument("--valid-fraction", type=float, help="share of the training images held out as the valid part "
+                       "(0.5: NB201's 25k/25k; 0: train on all, score on the test part)")
+    group.add_argument("--rotation", type=float, help="random rotation augmentation in degrees (NAS-LID release: 15)")
+    group.add_argument("--min-lr", type=float, help="the cosine's final learning rate")
+    group.add_argument("--weight-decay", type=float, help="SGD weight decay")
+    group.add_argument("--grad-clip", type=float, help="largest gradient norm (0: no clipping)")
+    group.add_argument("--lr-stepping", choices=["step", "epoch"],
+                       help="learning rate updated every SGD step or once per epoch (the NAS-LID release)")
+    group.add_argument("--lr-period", type=float, help="the cosine's period T_max in epochs (default: the schedule's "
+                       "length; the NAS-LID release: 180)")
+    group.add_argument("--off-path-gradients", choices=["none", "zero"],
+                       help="none: ops off the path get no update; zero: zero gradients, so weight decay and momentum "
+                       "still move them (the reference codes)")
+    group.add_argument("--path-sampler", choices=["uniform", "no-repeat"],
+                       help="uniform paths, or never the previous step's choice on a point (the NAS-LID release)")
+    group.add_argument("--init", choices=["default", "kaiming-normal"],
+                       help="weight initialisation: PyTorch's default or kaiming normal (the NAS-LID release)")
+    group.add_argument("--proxy-bn", choices=["recalibrate", "running", "batch"],
+                       help="BN statistics of a proxy score: recalibrated per architecture (default), the supernet's "
+                       "running ones (the NAS-LID release) or each batch's own (GM-NAS, Few-shot NAS)")
+    group.add_argument("--proxy-split", choices=["valid", "test"],
+                       help="the part the proxy scores on: valid (held out of training) or test (the NAS-LID release)")
     group.add_argument("--calibration-batches", type=int, help="BN recalibration batches per evaluated arch (0: off)")
     group.add_argument("--proxy-images", type=int, help="held-out images each architecture is scored on")
     group.add_argument("--budget", type=int, help="architectures the evolutionary search may evaluate")
@@ -280,9 +340,15 @@ def _run_config(args: argparse.Namespace):
     from pathlib import Path
 
     from naslid.runs.presets import get_preset
+    from naslid.runs.protocols import get_protocol, get_scale
 
     preset = get_preset(args.preset)
-    config = _with_space(preset.config, getattr(args, "space", None), args)
+    config = preset.config
+    if getattr(args, "protocol", None):
+        config = get_protocol(args.protocol).apply(config)
+    if getattr(args, "scale", None):
+        config = get_scale(args.scale).apply(config)
+    config = _with_space(config, getattr(args, "space", None), args)
     sections: dict[str, dict] = {}
     for dest, (section, field) in _RUN_FLAGS.items():
         value = getattr(args, dest, None)
@@ -331,7 +397,24 @@ def _run_config(args: argparse.Namespace):
                              search=replace(config.search, seed=args.seed))
     except ValueError as error:
         raise ValueError(f"{error} (preset {args.preset!r})") from None
-    return config, preset.plan
+    plan = preset.plan
+    if getattr(args, "scale", None):
+        from dataclasses import replace as replaced
+
+        plan = replaced(plan, scale=args.scale)
+    return config, plan
+
+
+def _protocol_names() -> list[str]:
+    from naslid.runs.protocols import PROTOCOLS
+
+    return sorted(PROTOCOLS)
+
+
+def _scale_names() -> list[str]:
+    from naslid.runs.protocols import SCALES
+
+    return sorted(SCALES)
 
 
 def _space_names() -> list[str]:
@@ -370,7 +453,7 @@ def _add_tracking_flags(parser: argparse.ArgumentParser, with_benchmark: bool = 
         group.add_argument("--column", help="ground-truth column (default: the benchmark's, c10_test_acc_200)")
     group.add_argument("--track-ranking", metavar="SUBSET",
                        help="score this subset of architectures while training (e.g. random100, top1%%) and record "
-                       "Kendall tau against --benchmark")
+                       "Kendall tau against --benchmark; compare: 'none' turns off the preset's tracking")
     group.add_argument("--track-every", type=int, help="score after every N epochs (default 1)")
 
 
@@ -465,7 +548,7 @@ def _add_partition_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _run_partition(args: argparse.Namespace) -> int:
     from naslid.runs.partition import PartitionRun
-    from naslid.runs.presets import method_config
+    from naslid.runs.protocols import method_config
 
     config, _ = _run_config(args)
     config = method_config(config, args.method)
@@ -578,14 +661,25 @@ def _add_compare_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--benchmark", help="NB201 ground truth to rank against (default: the NB201 table shipped "
                         "with naslid; e.g. nb201_merged.csv; 'none' to skip ranking)")
     parser.add_argument("--column", help="ground-truth column (default: the benchmark's, c10_test_acc_200)")
-    parser.add_argument("--methods", help="comma-separated subset of spos,few-shot,gm-nas,nas-lid,random-split "
-                        "(default: all five)")
+    parser.add_argument("--methods", help="comma-separated methods of spos,few-shot,gm-nas,nas-lid,random-split "
+                        "(default: all five), each optionally a variant with overrides of any split, schedule, "
+                        "training, proxy, data or search setting, e.g. "
+                        "'nas-lid[similarity=cosine,edge-score=max-cross]', 'nas-lid[finetune=restart]', "
+                        "'nas-lid[protocol=nas-lid-release]' (tuples as 20:40); "
+                        "variants share the root training, split batches and path samplers where their settings allow")
+    parser.add_argument("--control", help="the method (or variant spelling) every other is compared with, paired by "
+                        "seed (default: random-split; spos is also reported as a reference)")
     parser.add_argument("--seeds", type=_epochs_list, help="one comparison per seed, e.g. 0,1,2 (initialisation, "
                         "paths, split batches, search; same train/valid split), reported as mean and spread")
     parser.add_argument("--subset", action="append", help="subset to rank on, repeatable (default: the preset's, "
                         "e.g. random1000 and top1%%)")
     parser.add_argument("--no-share-root", action="store_true", help="train every method's root supernet itself "
                         "instead of once for all")
+    parser.add_argument("--protocols", choices=["common", "own"], default="common",
+                        help="common (default): every method on the preset's (and --protocol's) training, only the "
+                        "split rules differ; own: each method on its own paper's released protocol (spos, nas-lid, "
+                        "random-split: nas-lid-release; gm-nas: gm-nas; few-shot: few-shot-nas) at --scale, keeping "
+                        "the data location, device and seeds")
     _add_run_flags(parser)
     _add_tracking_flags(parser, with_benchmark=False)
 
@@ -600,22 +694,30 @@ def _run_compare(args: argparse.Namespace) -> int:
         raise ValueError(f"compare ranks against NAS-Bench-201 ground truth, which the {config.search_space} space has "
                          "none of; partition with each --method, then `naslid search` and `naslid export`")
     if args.methods:
-        plan = replace(plan, methods=tuple(m.strip() for m in args.methods.split(",")))
+        from naslid.runs.protocols import split_methods
+
+        plan = replace(plan, methods=split_methods(args.methods))
+    if args.control is not None:
+        plan = replace(plan, control=args.control)
     if args.seeds:
         plan = replace(plan, seeds=tuple(args.seeds))
     if args.subset:
         plan = replace(plan, ranking_subsets=tuple(args.subset))
     if args.track_ranking:
-        plan = replace(plan, track_subset=args.track_ranking)
+        plan = replace(plan, track_subset=None if args.track_ranking == "none" else args.track_ranking)
     if args.track_every is not None:
         plan = replace(plan, track_every=args.track_every)
     if args.no_share_root:
         plan = replace(plan, share_root=False)
+    plan = replace(plan, protocols=args.protocols)
     benchmark = _benchmark_path(args.benchmark)
     if args.track_ranking and benchmark is None:
         raise ValueError("--track-ranking needs ground truth: leave --benchmark unset or name a table")
+    from naslid.runs.presets import get_preset
+
+    common = args.protocol or get_preset(args.preset).protocol
     results = compare_methods(args.run_dir, config, plan, benchmark, args.column, progress=not args.no_progress,
-                              runner=_runner(args))
+                              runner=_runner(args), common_protocol=common)
     _print_compare(results, args.run_dir)
     return 0
 

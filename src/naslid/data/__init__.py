@@ -10,6 +10,7 @@ from naslid.data.augment import (
     draw_augment_parameters,
     flip_where,
     normalize_images,
+    rotate_images,
 )
 from naslid.data.cifar10 import CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD, load_cifar10
 from naslid.data.dataset import ImageDataset, channel_stats
@@ -41,6 +42,6 @@ __all__ = [
     "StreamingLoader", "apply_cutout", "apply_split", "balanced_split_indices", "balanced_subset_indices",
     "channel_stats", "crop_with_padding", "decode_image", "default_workers", "denormalize_images",
     "draw_augment_parameters", "epoch_seed", "flip_where", "image_folder_classes", "load_cifar10",
-    "load_digits_dataset", "load_image_folder", "load_split", "normalize_images", "resize_dataset", "save_split",
-    "split_train_valid",
+    "load_digits_dataset", "load_image_folder", "load_split", "normalize_images", "resize_dataset", "rotate_images",
+    "save_split", "split_train_valid",
 ]

@@ -18,6 +18,7 @@ from naslid.data.augment import (
     crop_with_padding,
     draw_augment_parameters,
     flip_where,
+    rotate_images,
 )
 from naslid.data.dataset import ImageDataset
 
@@ -185,4 +186,6 @@ class DeviceLoader(BatchLoader):
             images = crop_with_padding(images, self.augment.crop_padding, parameters.crop_offsets)
         if parameters.flips is not None:
             images = flip_where(images, parameters.flips)
+        if parameters.angles is not None:  # after the flip, as the NAS-LID authors' transform list
+            images = rotate_images(images, parameters.angles)
         return images

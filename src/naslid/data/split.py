@@ -93,8 +93,13 @@ def split_train_valid(
     """Split `dataset` into class-balanced train and valid parts (NB201 uses half of CIFAR-10 train each).
 
     Returns the two datasets and the record of their index lists, to be saved with `save_split`.
+    `valid_fraction=0` keeps every image for training and leaves valid empty (the protocols that train on
+    all 50k CIFAR-10 training images and score on the test set).
     """
-    train_indices, valid_indices = balanced_split_indices(dataset.labels, valid_fraction, seed)
+    if float(valid_fraction) == 0.0:
+        train_indices, valid_indices = np.arange(len(dataset)), np.zeros(0, dtype=np.int64)
+    else:
+        train_indices, valid_indices = balanced_split_indices(dataset.labels, valid_fraction, seed)
     record = SplitRecord(
         dataset_name=dataset.name,
         dataset_size=len(dataset),

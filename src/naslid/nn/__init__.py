@@ -1,6 +1,7 @@
 """Weight-sharing networks and their ops."""
 
 from naslid.nn.cost import count_flops, count_parameters
+from naslid.nn.init import INIT_SCHEMES, initialise_weights
 from naslid.nn.mobilenet import MobileNet, MobileNetSpec, format_block, make_divisible, parse_block
 from naslid.nn.nb201 import (
     FixedPath,
@@ -29,10 +30,11 @@ register_supernet("proxyless", ProxylessConfig, ProxylessSuperNet)
 register_supernet("ofa", OFAConfig, OFASuperNet)
 
 __all__ = [
-    "OPS", "ChoiceLayer", "ElasticBatchNorm2d", "ElasticMBConv", "FixedPath", "MobileNet", "MobileNetSpec",
-    "NB201Config", "NB201Network", "NB201StaticSuperNet", "NB201SuperNet", "OFAConfig", "OFASuperNet",
-    "ProxylessConfig", "ProxylessSuperNet", "ReLUConvBN", "ResidualReduction", "SUPERNETS", "SearchCell",
-    "StaticSearchCell", "SuperNet", "Zero", "batchnorm_layers", "build_supernet_for", "count_flops",
+    "INIT_SCHEMES", "OPS", "ChoiceLayer", "ElasticBatchNorm2d", "ElasticMBConv", "FixedPath", "MobileNet",
+    "MobileNetSpec", "NB201Config", "NB201Network", "NB201StaticSuperNet", "NB201SuperNet", "OFAConfig",
+    "OFASuperNet", "ProxylessConfig", "ProxylessSuperNet", "ReLUConvBN", "ResidualReduction", "SUPERNETS",
+    "SearchCell", "StaticSearchCell", "SuperNet", "Zero", "batchnorm_layers", "build_supernet_for", "count_flops",
     "count_parameters", "create_op", "encode_path", "encode_paths", "extract_network", "format_block",
-    "make_divisible", "network_config_class", "parse_block", "preserved_state", "register_supernet",
+    "initialise_weights", "make_divisible", "network_config_class", "parse_block", "preserved_state",
+    "register_supernet",
 ]

@@ -14,13 +14,17 @@ probed and which parameters are shared (`naslid.nn.supernet.SuperNet`), so nothi
   parameters (`gradient_parameters="all"` adds the stem and head).
 - ``random``: a random symmetric matrix, as a control.
 
+How batches and paths are drawn is an option (`SplitConfig.measurement_batches`, `measurement_paths`): by
+default one set of batches serves every point, with one random path per batch shared by all points; the NAS-LID
+authors' code draws fresh batches and a fresh path for every (point, batch).
+
 Measuring never changes the model: BN buffers and train/eval modes are restored, gradients are taken with
 `torch.autograd.grad` (no `.grad` is written) and no optimizer is touched.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -38,6 +42,10 @@ Batch = tuple[torch.Tensor, torch.Tensor]
 SIMILARITIES = ("euclidean", "pearson", "cosine")
 BN_MODES = ("batch", "eval")
 GRADIENT_PARAMETERS = ("cells", "all")
+MEASUREMENT_BATCHES = ("shared", "per-point")
+MEASUREMENT_PATHS = ("per-batch", "per-point")
+
+BatchesForPoint = Callable[[int], Sequence[Batch]]
 
 
 @dataclass
@@ -54,6 +62,15 @@ class SplitConfig:
     seed: int = 0  # draws the shared random paths
     gradient_parameters: str = "cells"  # "gradient" criterion: "cells" (GM-NAS) or "all" (stem and head too)
     gradient_batches: int = 100  # "gradient" criterion: batches (GM-NAS's repeats: 100) instead of `batches`
+    # "shared": one set of batches serves every choice point (naslid); "per-point": each point is measured on its
+    # own, freshly drawn batches (the NAS-LID authors draw new batches for every edge); the caller then passes
+    # `edge_similarities` a callable batches_for(point)
+    measurement_batches: str = "shared"
+    measurement_augment: bool = False  # whether the run draws those batches augmented (NAS-LID authors: True)
+    # "per-batch": one random path per batch shared by every point, a paired comparison (naslid; with per-point
+    # batches, path i serves batch i of every point); "per-point": a fresh random path for every (point, batch)
+    # (the NAS-LID authors' code)
+    measurement_paths: str = "per-batch"
 
     def __post_init__(self) -> None:
         if self.criterion not in CRITERIA:
@@ -67,6 +84,14 @@ class SplitConfig:
         if self.gradient_parameters not in GRADIENT_PARAMETERS:
             raise ValueError(f"gradient_parameters={self.gradient_parameters!r}; expected one of "
                              f"{list(GRADIENT_PARAMETERS)}")
+        if self.measurement_batches not in MEASUREMENT_BATCHES:
+            raise ValueError(f"measurement_batches={self.measurement_batches!r}; expected one of "
+                             f"{list(MEASUREMENT_BATCHES)}")
+        if not isinstance(self.measurement_augment, bool):
+            raise ValueError(f"measurement_augment={self.measurement_augment!r}; expected True or False")
+        if self.measurement_paths not in MEASUREMENT_PATHS:
+            raise ValueError(f"measurement_paths={self.measurement_paths!r}; expected one of "
+                             f"{list(MEASUREMENT_PATHS)}")
         for name, low in (("batches", 1), ("gradient_batches", 1), ("batch_size", 3), ("k", 2)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
@@ -124,22 +149,88 @@ def probed_layers(net: nn.Module) -> list[nn.Module]:
     raise ValueError(f"{type(net).__name__} says neither which layers to probe (probed_layers()) nor has cells")
 
 
-def _lid_similarities(net, subspace, edges, batches, cfg, rng) -> dict[int, np.ndarray]:
-    totals = {edge: torch.zeros(len(subspace.allowed[edge]), len(subspace.allowed[edge]), dtype=torch.float64)
-              for edge in edges}
-    for images, _ in batches:
-        path = subspace.sample(rng)  # one shared path per batch: every op is compared on it
-        for edge in edges:
+def _measured_per_batch(subspace: SubSpace, edges: Sequence[int], batches: Sequence[Batch] | BatchesForPoint,
+                        cfg: SplitConfig, rng: np.random.Generator,
+                        measure: Callable[[int, ChoiceArch, torch.Tensor, torch.Tensor], torch.Tensor],
+                        progress: bool = False) -> dict[int, np.ndarray]:
+    """Each edge's `measure(edge, path, images, labels)` matrix on each of its batches (batches x ops x ops), on the
+    paths `cfg` says. With shared batches and per-batch paths, batch i of every edge saw the same images and path."""
+    samples: dict[int, list[torch.Tensor]] = {edge: [] for edge in edges}
+    if not callable(batches) and cfg.measurement_paths == "per-batch":
+        iterator: Iterable[Batch] = batches
+        if progress:
+            from tqdm.auto import tqdm
+
+            iterator = tqdm(batches, desc=f"split ({cfg.criterion}, {len(edges)} edges)", leave=False,
+                            dynamic_ncols=True)
+        for images, labels in iterator:
+            path = subspace.sample(rng)  # one shared path per batch: every op of every edge is compared on it
+            for edge in edges:
+                base = path_where_point_matters(subspace, path, edge, rng)
+                samples[edge].append(measure(edge, base, images, labels).cpu())
+        return {edge: _stacked(matrices) for edge, matrices in samples.items()}
+    # edges outer, batches inner: an edge's own batches are drawn (and held) only while it is measured
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=0, desc=f"split ({cfg.criterion}, {len(edges)} edges, per point)", leave=False,
+                   dynamic_ncols=True)
+    shared_paths: list[ChoiceArch] = []  # per-batch paths: path i serves batch i of every edge
+    stacked = {}
+    for edge in edges:
+        point_batches = batches(edge) if callable(batches) else batches
+        if not point_batches:
+            raise ValueError(f"no batch given to measure point {subspace.point_name(edge)} on")
+        if bar is not None:
+            bar.total += len(point_batches)
+            bar.refresh()
+        for index, (images, labels) in enumerate(point_batches):
+            if cfg.measurement_paths == "per-point":
+                path = subspace.sample(rng)
+            else:
+                while len(shared_paths) <= index:
+                    shared_paths.append(subspace.sample(rng))
+                path = shared_paths[index]
             base = path_where_point_matters(subspace, path, edge, rng)
-            profiles = torch.stack([lid_profile(net, base.replace(edge, op), images, cfg.k)
-                                    for op in subspace.allowed[edge]])
-            totals[edge] += similarity_matrix(profiles, cfg.similarity).cpu()
-    return {edge: (total / len(batches)).numpy() for edge, total in totals.items()}
+            samples[edge].append(measure(edge, base, images, labels).cpu())
+            if bar is not None:
+                bar.update(1)
+        stacked[edge] = _stacked(samples.pop(edge))
+        del point_batches, images, labels  # let this edge's batches go before the next edge draws its own
+    if bar is not None:
+        bar.close()
+    return stacked
 
 
-def _gradient_similarities(net, subspace, edges, batches, cfg, rng) -> dict[int, np.ndarray]:
-    totals = {edge: torch.zeros(len(subspace.allowed[edge]), len(subspace.allowed[edge]), dtype=torch.float64)
-              for edge in edges}
+def _stacked(matrices: Sequence[torch.Tensor]) -> np.ndarray:
+    return torch.stack([matrix.double() for matrix in matrices]).numpy()
+
+
+def mean_over_batches(samples: np.ndarray) -> np.ndarray:
+    """The mean of `samples` (batches x ops x ops) over the batches, as `edge_similarities` averages (bit for bit):
+    summed batch by batch in float64."""
+    array = np.asarray(samples, dtype=np.float64)
+    if array.ndim != 3 or array.shape[0] < 1:
+        raise ValueError(f"samples must be an array (batches x ops x ops) of at least one batch; got shape "
+                         f"{array.shape}")
+    stack = torch.from_numpy(array)
+    total = torch.zeros(stack.shape[1:], dtype=torch.float64)
+    for matrix in stack:
+        total += matrix
+    return (total / len(stack)).numpy()
+
+
+def _lid_similarities(net, subspace, edges, batches, cfg, rng, progress=False) -> dict[int, np.ndarray]:
+    def measure(edge, base, images, labels):
+        profiles = torch.stack([lid_profile(net, base.replace(edge, op), images, cfg.k)
+                                for op in subspace.allowed[edge]])
+        return similarity_matrix(profiles, cfg.similarity)
+
+    return _measured_per_batch(subspace, edges, batches, cfg, rng, measure, progress)
+
+
+def _gradient_similarities(net, subspace, edges, batches, cfg, rng, progress=False) -> dict[int, np.ndarray]:
     parameters = dict(net.named_parameters())
     scope = list(parameters) if cfg.gradient_parameters == "all" else net.body_parameters()
     shared_by_edge = {}
@@ -148,31 +239,29 @@ def _gradient_similarities(net, subspace, edges, batches, cfg, rng) -> dict[int,
         shared_by_edge[edge] = [parameters[name] for name in scope if name not in own]
         if not shared_by_edge[edge]:
             raise ValueError(f"no shared parameter to compare gradients on at point {subspace.point_name(edge)}")
-    for images, labels in batches:
-        path = subspace.sample(rng)
-        for edge in edges:
-            shared = shared_by_edge[edge]
-            base = path_where_point_matters(subspace, path, edge, rng)
-            gradients = []
-            for op in subspace.allowed[edge]:
-                loss = F.cross_entropy(net(images, base.replace(edge, op)), labels)
-                grads = torch.autograd.grad(loss, shared, allow_unused=True)
-                gradients.append(torch.cat([
-                    (g if g is not None else torch.zeros_like(p)).reshape(-1).float()
-                    for g, p in zip(grads, shared, strict=True)
-                ]))
-                del loss, grads
-            totals[edge] += similarity_matrix(torch.stack(gradients), "cosine").cpu()
-            del gradients
-    return {edge: (total / len(batches)).numpy() for edge, total in totals.items()}
+
+    def measure(edge, base, images, labels):
+        shared = shared_by_edge[edge]
+        gradients = []
+        for op in subspace.allowed[edge]:
+            loss = F.cross_entropy(net(images, base.replace(edge, op)), labels)
+            grads = torch.autograd.grad(loss, shared, allow_unused=True)
+            gradients.append(torch.cat([
+                (g if g is not None else torch.zeros_like(p)).reshape(-1).float()
+                for g, p in zip(grads, shared, strict=True)
+            ]))
+            del loss, grads
+        return similarity_matrix(torch.stack(gradients), "cosine")
+
+    return _measured_per_batch(subspace, edges, batches, cfg, rng, measure, progress)
 
 
-def _random_similarities(net, subspace, edges, batches, cfg, rng) -> dict[int, np.ndarray]:
+def _random_similarities(net, subspace, edges, batches, cfg, rng, progress=False) -> dict[int, np.ndarray]:
     matrices = {}
     for edge in edges:
         size = len(subspace.allowed[edge])
         upper = np.triu(rng.random((size, size)), 1)
-        matrices[edge] = upper + upper.T + np.eye(size)
+        matrices[edge] = (upper + upper.T + np.eye(size))[None]  # no batches: one sample
     return matrices
 
 
@@ -186,28 +275,50 @@ CRITERIA: dict[str, Callable] = {
 def edge_similarities(
     net: nn.Module,
     subspace: SubSpace,
-    batches: Sequence[Batch],
+    batches: Sequence[Batch] | BatchesForPoint,
     cfg: SplitConfig,
     edges: Sequence[int] | None = None,
     progress: bool = False,
 ) -> dict[int, np.ndarray]:
     """Op-by-op similarity of every edge in `edges` (default: every edge with more than one op).
 
-    Matrices are averaged over `batches` ((images, labels) pairs on the model's device); rows and
-    columns follow `subspace.allowed[edge]`. The model is left exactly as it was.
+    Matrices are averaged over the batches ((images, labels) pairs on the model's device); rows and columns
+    follow `subspace.allowed[edge]`. `batches` is a sequence serving every edge when
+    `cfg.measurement_batches == "shared"`, or a callable `batches_for(edge)` giving each edge its own batches
+    when it is "per-point" (called once per edge, lazily, one edge at a time). The model is left exactly as
+    it was.
+    """
+    samples = edge_similarity_samples(net, subspace, batches, cfg, edges, progress)
+    return {edge: mean_over_batches(stack) for edge, stack in samples.items()}
+
+
+def edge_similarity_samples(
+    net: nn.Module,
+    subspace: SubSpace,
+    batches: Sequence[Batch] | BatchesForPoint,
+    cfg: SplitConfig,
+    edges: Sequence[int] | None = None,
+    progress: bool = False,
+) -> dict[int, np.ndarray]:
+    """Like `edge_similarities`, but each edge's matrix on every batch: an array (batches x ops x ops) whose mean
+    over axis 0 is what `edge_similarities` returns (the "random" criterion has no batches: one sample).
+
+    The per-batch matrices let a split decision say how sure it is (`naslid.partition.split_reliability`).
     """
     edges = list(subspace.splittable_edges() if edges is None else edges)
     for edge in edges:
         if len(subspace.allowed[edge]) < 2:
             raise ValueError(f"edge {edge} allows only {subspace.allowed[edge]}: nothing to compare")
-    if not batches:
-        raise ValueError("no batch given to measure the split criterion on")
+    if cfg.measurement_batches == "per-point" and not callable(batches):
+        raise ValueError(f"measurement_batches='per-point' expects a callable batches_for(point); got "
+                         f"{type(batches).__name__}")
+    if cfg.measurement_batches == "shared":
+        if callable(batches):
+            raise ValueError(f"measurement_batches='shared' expects a sequence of batches; got the callable "
+                             f"{batches!r}")
+        if not batches:
+            raise ValueError("no batch given to measure the split criterion on")
     rng = np.random.default_rng(cfg.seed)
-    if progress:
-        from tqdm.auto import tqdm
-
-        batches = tqdm(batches, desc=f"split ({cfg.criterion}, {len(edges)} edges)", leave=False,
-                       dynamic_ncols=True)
     with preserved_state(net):
         net.train(cfg.bn_mode == "batch")
-        return CRITERIA[cfg.criterion](net, subspace, edges, batches, cfg, rng)
+        return CRITERIA[cfg.criterion](net, subspace, edges, batches, cfg, rng, progress)

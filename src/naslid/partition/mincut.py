@@ -14,6 +14,9 @@ is the edge score's job (`EDGE_SCORES`), and the published methods disagree on i
 - ``min-cross``: the sum over cross-group pairs of the distance ``1 - similarity``, largest wins (GM-NAS's
   `mincut_split_201` with its default cosine distance of gradients): the edge whose groups differ most.
 - ``gap``: mean intra minus mean cross similarity (ours: prefers edges whose ops separate into groups).
+- ``separation-z``: the gap of the edge's best grouping divided by its bootstrap standard deviation over the
+  measurement batches (grouping fixed), largest wins: prefers edges whose ops separate reliably. A single
+  partition cannot compute it; `naslid.partition.choose_edge_with_reliability` does (`partition.reliability`).
 """
 
 from __future__ import annotations
@@ -24,7 +27,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-EDGE_SCORES = ("intra", "max-cross", "min-cross", "gap")
+EDGE_SCORES = ("intra", "max-cross", "min-cross", "gap", "separation-z")
+_BOOTSTRAP_EDGE_SCORES = ("separation-z",)  # need the per-batch matrices, not one averaged partition
 EXHAUSTIVE_LIMIT = 12
 
 
@@ -40,6 +44,7 @@ class OpPartition:
     def score(self, edge_score: str = "intra") -> float:
         """How strongly this edge asks to be split under `edge_score` (higher wins; see the module docstring)."""
         _check_edge_score(edge_score)
+        _check_single_partition_score(edge_score)
         if edge_score == "intra":
             return self.intra
         if edge_score == "max-cross":
@@ -53,6 +58,12 @@ def _check_edge_score(edge_score: str) -> None:
     if edge_score not in EDGE_SCORES:
         hint = " ('cross' was renamed: 'max-cross' or 'min-cross')" if edge_score == "cross" else ""
         raise ValueError(f"edge_score={edge_score!r}; expected one of {list(EDGE_SCORES)}{hint}")
+
+
+def _check_single_partition_score(edge_score: str) -> None:
+    if edge_score in _BOOTSTRAP_EDGE_SCORES:
+        raise ValueError(f"edge_score={edge_score!r} needs the bootstrap over measurement batches: use "
+                         f"naslid.partition.choose_edge_with_reliability")
 
 
 def _check_matrix(similarity: np.ndarray, ops: Sequence[str]) -> np.ndarray:
@@ -110,6 +121,7 @@ def partition_ops(similarity: np.ndarray, ops: Sequence[str]) -> OpPartition:
 def choose_edge(partitions: Mapping[int, OpPartition], edge_score: str) -> int:
     """The edge to split: the highest `edge_score` among the edges' best groupings; ties go to the lowest index."""
     _check_edge_score(edge_score)
+    _check_single_partition_score(edge_score)
     if not partitions:
         raise ValueError("no candidate edge to choose from")
     return max(partitions, key=lambda edge: (partitions[edge].score(edge_score), -edge))

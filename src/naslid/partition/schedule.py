@@ -11,18 +11,25 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 METHODS = ("spos", "few-shot", "split")
-FINETUNE_MODES = ("inherit", "restart")
+# how a leaf starts its fine-tuning after the last split:
+# - "inherit": the parent's weights, optimizer state and place in the learning-rate schedule (one cosine for the
+#   whole path from the root);
+# - "transfer": the parent's weights, a fresh optimizer and a fresh cosine cycle of `finetune_epochs` (Few-shot
+#   NAS: each child sub-supernet starts from the one-shot weights with a new optimizer and schedule);
+# - "restart": a fresh initialisation, a fresh optimizer and cycle (the NAS-LID release's default,
+#   `load_from_parent=False`; GM-NAS re-initialises its sub-supernets): the splits supply only the sub-spaces.
+FINETUNE_MODES = ("inherit", "transfer", "restart")
 
 
 @dataclass
 class ScheduleConfig:
-    """When to split and how to fine-tune; defaults: the NAS-LID authors' NB201 config (16 leaves)."""
+    """When to split and how to fine-tune; defaults: the NAS-LID authors' split schedule (16 leaves), with leaves
+    that inherit (the release restarts them: `finetune="restart"`)."""
 
     method: str = "split"
     split_epochs: tuple[int, ...] = (20, 40, 60, 80)  # cumulative epochs; each level doubles the leaves
     finetune_epochs: int = 10  # per leaf after the last split (the authors' config: 10)
-    # "inherit" the parent's weights, or "restart" from scratch (the authors' default: load_from_parent=False)
-    finetune: str = "inherit"
+    finetune: str = "inherit"  # one of FINETUNE_MODES: inherit, transfer or restart (see above)
     fewshot_edge: int = 0  # choice point split one child per choice by few-shot NAS (its NB201 release: 1<-0)
 
     def __post_init__(self) -> None:
@@ -40,8 +47,9 @@ class ScheduleConfig:
         finetune_epochs = self.finetune_epochs
         if isinstance(finetune_epochs, bool) or not isinstance(finetune_epochs, int) or finetune_epochs < 0:
             raise ValueError(f"finetune_epochs={self.finetune_epochs}; expected >= 0")
-        if self.finetune == "restart" and self.finetune_epochs == 0 and self.method != "spos":
-            raise ValueError("finetune='restart' trains the leaves from scratch and needs finetune_epochs >= 1")
+        if self.finetune != "inherit" and self.finetune_epochs == 0 and self.method != "spos":
+            raise ValueError(f"finetune={self.finetune!r} starts each leaf on a fresh optimizer and learning-rate "
+                             "cycle and needs finetune_epochs >= 1")
         if isinstance(self.fewshot_edge, bool) or not isinstance(self.fewshot_edge, int) or self.fewshot_edge < 0:
             raise ValueError(f"fewshot_edge={self.fewshot_edge!r}; expected a choice-point index >= 0 (NB201: 0..5)")
 

@@ -32,6 +32,9 @@ class SplitRecord:
     seconds: float = 0.0
     peak_memory_bytes: int | None = None
     point_name: str = ""  # the split point's name; empty: the NB201 edge name of `edge`
+    # how sure the decision is: `SplitReliability.to_json(names)` (bootstrap over the measurement batches); None
+    # when not measured (trees written before it existed, few-shot splits)
+    reliability: dict | None = None
 
     def __post_init__(self) -> None:
         if not self.point_name:
@@ -41,7 +44,7 @@ class SplitRecord:
         return {
             "edge": self.point_name, "edge_index": self.edge, "groups": self.groups, "criterion": self.criterion,
             "edge_scores": self.edge_scores, "similarities": self.similarities, "seconds": self.seconds,
-            "peak_memory_bytes": self.peak_memory_bytes,
+            "peak_memory_bytes": self.peak_memory_bytes, "reliability": self.reliability,
         }
 
     @classmethod
@@ -51,6 +54,7 @@ class SplitRecord:
             edge_scores=dict(data["edge_scores"]), similarities=dict(data["similarities"]),
             seconds=float(data.get("seconds", 0.0)), peak_memory_bytes=data.get("peak_memory_bytes"),
             point_name=str(data.get("edge", "")),
+            reliability=dict(data["reliability"]) if data.get("reliability") is not None else None,
         )
 
 

@@ -24,12 +24,14 @@ import torch
 import naslid
 from naslid._file_mode import umask_file_mode
 from naslid.bench import Benchmark, load_benchmark, rank_metrics, select_subset
+from naslid.bench.paired import paired_difference
 from naslid.partition import JobRunner, runner_slots, separability
 from naslid.runs.config import RunConfig
 from naslid.runs.evaluate import RunEvaluator
 from naslid.runs.lock import lock_run_directory, release_run_directory
 from naslid.runs.partition import TREE_FILE, PartitionRun, remove_stale_temporaries
-from naslid.runs.presets import ComparePlan, method_config
+from naslid.runs.presets import ComparePlan
+from naslid.runs.protocols import PROTOCOLS, get_method, get_scale, method_config, method_protocol_name
 from naslid.runs.tracking import Tracking, select_tracking, tracking_overhead
 from naslid.search import evolutionary_search, load_search_result
 from naslid.spaces import Arch, NB201Space, format_arch, parse_arch
@@ -133,7 +135,8 @@ def root_epochs(cfg: RunConfig) -> int:
 
 
 def steps_per_leaf_path(cfg: RunConfig, steps_per_epoch: int) -> int:
-    """SGD steps on the way from the root to a leaf (the weights an architecture is scored with)."""
+    """SGD steps on the way from the root to a leaf (the weights an architecture is scored with); a leaf that
+    restarts from scratch counts only its own fine-tuning."""
     schedule = cfg.schedule
     if schedule.method != "spos" and schedule.finetune == "restart":
         return schedule.finetune_epochs * steps_per_epoch
@@ -148,12 +151,12 @@ class SharedRoot:
     method's split epoch starts that method's run. Runs that started already are left alone.
     """
 
-    def __init__(self, folder: Path, config: RunConfig, methods, data, tracking: Tracking | None,
+    def __init__(self, folder: Path, configs: list[RunConfig], data, tracking: Tracking | None,
                  progress: bool) -> None:
         self.folder = folder
-        self.epochs = sorted({root_epochs(method_config(config, method)) for method in methods})
-        self.run = PartitionRun(folder, method_config(config, "spos"), progress=progress, data=data,
-                                tracking=tracking)
+        self.epochs = sorted({root_epochs(cfg) for cfg in configs})
+        root = replace(configs[0], schedule=replace(configs[0].schedule, method="spos"))
+        self.run = PartitionRun(folder, root, progress=progress, data=data, tracking=tracking)
         self.seconds = 0.0
 
     def _path(self, epochs: int) -> Path:
@@ -199,11 +202,18 @@ def compare_methods(
     column: str | None = None,
     progress: bool = False,
     runner: JobRunner | None = None,
+    common_protocol: str = "ours",
 ) -> dict:
-    """Run every method of `plan` under `config` (once per seed of the plan) and write the comparison."""
+    """Run every method of `plan` under `config` (once per seed of the plan) and write the comparison.
+
+    `common_protocol` names the published protocol `config` holds ("ours" when none, e.g. the cpu preset):
+    reported for every method under `plan.protocols="common"`; under "own" each method reports its own.
+    """
     run_dir = Path(run_dir)
     start = time.perf_counter()
     plan.check()  # names are checked before any work (the plan may have been changed since it was built)
+    for method in plan.methods:  # and every variant's values, before anything is written
+        method_config(config, method, plan.protocols, plan.scale)
     took_lock = lock_run_directory(run_dir)  # one writer: the method folders are locked by their runs too
     remove_stale_temporaries(run_dir)
     benchmark = load_benchmark(benchmark_path) if benchmark_path else None
@@ -211,21 +221,21 @@ def compare_methods(
     subsets, archs, truth = _archs_to_score(plan, benchmark, column, config.seed)
     tracking = _tracking(plan, benchmark, column, config.seed)
     seeds = plan.seeds or (config.seed,)
-    data = None
+    loaded: dict[str, object] = {}  # data by its settings: the same data (and split) for every method and seed
     runs = []
     for seed in seeds:
         seed_dir = run_dir if len(seeds) == 1 else run_dir / f"seed{seed}"
         seed_config = with_seed(config, seed)
-        shared = None
-        if plan.share_root and len(plan.methods) > 1:
-            shared = SharedRoot(seed_dir / "shared_root", seed_config, plan.methods, data, tracking, progress)
-            data = shared.run.data  # the same data (and split) for every method and seed
+        configs = {m: method_config(seed_config, m, plan.protocols, plan.scale) for m in plan.methods}
+        roots = _shared_roots(seed_dir, configs, plan, loaded, tracking, progress)
         outcomes = []
         for method in plan.methods:
-            cfg = method_config(seed_config, method)
+            cfg = configs[method]
+            shared = roots.get(method)
             reused = shared.start(seed_dir / method, cfg) if shared is not None else None
-            run = PartitionRun(seed_dir / method, cfg, progress=progress, data=data, runner=runner, tracking=tracking)
-            data = run.data
+            run = PartitionRun(seed_dir / method, cfg, progress=progress, data=loaded.get(_data_key(cfg)),
+                               runner=runner, tracking=tracking)
+            loaded[_data_key(cfg)] = run.data
             outcome = MethodOutcome(method, run, reused_root=reused)
             _run_method(outcome, archs, subsets, truth, benchmark, progress)
             if tracking is not None and truth is not None:
@@ -233,8 +243,9 @@ def compare_methods(
                 outcome.curve = run.ranking_curve(truth.values, histories)
                 outcome.tracking_overhead = tracking_overhead(histories)
             outcomes.append(outcome)
-        runs.append({"seed": seed, "outcomes": outcomes, "shared": shared,
-                     "shared_root_seconds": _shared_seconds(seed_dir, shared)})
+        shared_roots = list({id(r): r for r in roots.values()}.values())
+        runs.append({"seed": seed, "outcomes": outcomes, "shared": shared_roots,
+                     "shared_root_seconds": sum(_shared_seconds(r) for r in shared_roots)})
     first = runs[0]["outcomes"][0].run
     results = {
         "schema": COMPARE_SCHEMA,
@@ -251,9 +262,12 @@ def compare_methods(
                            f"split is the same for every seed (data seed {config.data.seed})",
             "lid": {"n": config.split.batch_size, "k": config.split.k, "similarity": config.split.similarity,
                     "edge_score": config.split.edge_score, "batches": config.split.batches},
-            "steps_per_epoch": len(first.data.train_loader),
-            "method_protocols": {m: _method_protocol(method_config(config, m), len(first.data.train_loader))
-                                 for m in plan.methods},
+            "steps_per_epoch": {o.method: len(o.run.data.train_loader) for o in runs[0]["outcomes"]},
+            "protocols": plan.protocols,
+            "scale": get_scale(plan.scale).to_json() if plan.protocols == "own" else None,
+            "method_protocols": {o.method: _method_protocol(o.method, o.run.cfg, len(o.run.data.train_loader), plan,
+                                                            common_protocol)
+                                 for o in runs[0]["outcomes"]},
             "tracking": tracking.to_json() | {"archs": len(tracking.archs)} if tracking else None,
             "shared_root": plan.share_root and len(plan.methods) > 1,
             "schedule": config.schedule.to_dict(),
@@ -267,7 +281,7 @@ def compare_methods(
     }
     results["methods"] = _aggregate(results["runs"], plan.methods)
     results["separability"] = results["runs"][0]["separability"]
-    results["control"] = _control(results["methods"], [s.name for s in subsets])
+    results["paired"] = _paired(results["methods"], [s.name for s in subsets], list(seeds), plan.control)
     from naslid.runs import plots as plotting
 
     plot_start = time.perf_counter()
@@ -275,24 +289,60 @@ def compare_methods(
     results["plots"] = plotting.write_compare_plots(run_dir / "plots", outcomes, truth, plan, results["separability"],
                                                    subsets, curves={m: s.get("curve") for m, s in
                                                                     results["methods"].items()})
+    paired_plot = plotting.write_paired_plot(run_dir / "plots" / "paired_differences.png", results["paired"])
+    if paired_plot is not None:
+        results["plots"].append(paired_plot)
     results["seconds"] = {"plots": time.perf_counter() - plot_start, "total": time.perf_counter() - start}
     _write_json(run_dir / "compare.json", results)
     (run_dir / "compare.md").write_text(markdown_table(results))
     for run in runs:
         for outcome in run["outcomes"]:
             outcome.run.close()
-        if run["shared"] is not None:
-            run["shared"].run.close()
+        for shared in run["shared"]:
+            shared.run.close()
     if took_lock:
         release_run_directory(run_dir)
     return results
 
 
-def _shared_seconds(seed_dir: Path, shared: SharedRoot | None) -> float:
+def _data_key(cfg: RunConfig) -> str:
+    """What decides a run's loaded data: methods whose keys are equal share one copy (and one split)."""
+    return json.dumps([cfg.data.to_dict(), cfg.train.batch_size, cfg.train.channels_last, cfg.device],
+                      sort_keys=True)
+
+
+def _root_key(cfg: RunConfig) -> str:
+    """What decides a root supernet's training up to its first split: methods whose keys are equal train the
+    same root (initialisation, data order, paths, learning rates)."""
+    whole = cfg.to_dict()
+    return json.dumps({name: whole[name] for name in ("search_space", "data", "network", "train", "space", "seed")},
+                      sort_keys=True) + str(cfg.schedule.total_epochs) + cfg.device
+
+
+def _shared_roots(seed_dir: Path, configs: dict[str, RunConfig], plan: ComparePlan, loaded: dict,
+                  tracking: Tracking | None, progress: bool) -> dict[str, SharedRoot]:
+    """One SharedRoot per group of methods whose roots train alike: all of them under common protocols
+    (`shared_root/`), those of one protocol under own protocols (`shared_root_<protocol>/`)."""
+    if not plan.share_root:
+        return {}
+    groups: dict[str, list[str]] = {}
+    for method, cfg in configs.items():
+        groups.setdefault(_root_key(cfg), []).append(method)
+    groups = {key: methods for key, methods in groups.items() if len(methods) > 1}
+    roots = {}
+    for methods in groups.values():
+        name = "shared_root" if plan.protocols == "common" else f"shared_root_{get_method(methods[0]).own_protocol}"
+        cfg = configs[methods[0]]
+        root = SharedRoot(seed_dir / name, [configs[m] for m in methods], loaded.get(_data_key(cfg)), tracking,
+                          progress)
+        loaded[_data_key(cfg)] = root.run.data
+        roots.update({m: root for m in methods})
+    return roots
+
+
+def _shared_seconds(shared: SharedRoot) -> float:
     """Seconds spent training the shared root, added up over every call (resumes included)."""
-    if shared is None:
-        return 0.0
-    timings = _Timings(seed_dir / "shared_root" / "timings.json")
+    timings = _Timings(shared.folder / "timings.json")
     if shared.seconds:
         timings.add("train", shared.seconds)
     return timings.seconds.get("train", 0.0)
@@ -307,9 +357,16 @@ def _tracking(plan: ComparePlan, benchmark: Benchmark | None, column: str | None
     return select_tracking(benchmark, plan.track_subset, plan.track_every, seed, column)
 
 
-def _method_protocol(cfg: RunConfig, steps_per_epoch: int) -> dict:
+def _method_protocol(method: str, cfg: RunConfig, steps_per_epoch: int, plan: ComparePlan,
+                     common_protocol: str) -> dict:
     schedule = cfg.schedule
+    name = method_protocol_name(method, plan.protocols, common_protocol)
     return {
+        "protocol": name,
+        "protocol_settings": PROTOCOLS[name].to_json() if name in PROTOCOLS else None,
+        "steps_per_epoch": steps_per_epoch,
+        "batch_size": cfg.train.batch_size,
+        "training_images": steps_per_epoch * cfg.train.batch_size,
         "split_points": list(schedule.split_points),
         "criterion": cfg.split.criterion if schedule.method == "split" else schedule.method,
         "edge_score": cfg.split.edge_score if schedule.method == "split" else None,
@@ -319,6 +376,7 @@ def _method_protocol(cfg: RunConfig, steps_per_epoch: int) -> dict:
         "supernet_epochs": schedule.supernet_epochs(),
         "sgd_steps_per_leaf_path": steps_per_leaf_path(cfg, steps_per_epoch),
         "sgd_steps_total": schedule.supernet_epochs() * steps_per_epoch,
+        "config": cfg.to_dict(),  # every value the method ran with (a scaled protocol's epochs included)
     }
 
 
@@ -454,24 +512,25 @@ def _mean_curve(curves: list[list[dict]]) -> list[dict]:
     return out
 
 
-def _control(methods: dict, subsets: list[str]) -> dict:
-    """Whether LID's and the gradient's choices of split beat random choices (paired by seed), per subset."""
-    if "random-split" not in methods:
-        return {}
-    control = {}
-    for method in ("nas-lid", "gm-nas"):
-        if method not in methods:
+def _paired(methods: dict, subsets: list[str], seeds: list[int], control: str) -> dict:
+    """Every method's Kendall tau minus the control's and minus SPOS's (the reference), paired by seed, per
+    subset: mean, 95% bootstrap interval over seeds and the seeds better (naslid.bench.paired)."""
+    out: dict = {"control": control if control in methods else None,
+                 "reference": "spos" if "spos" in methods and control != "spos" else None,
+                 "against_control": {}, "against_reference": {}}
+    for role, baseline in (("against_control", out["control"]), ("against_reference", out["reference"])):
+        if baseline is None:
             continue
-        rows = {}
-        for position, name in enumerate(subsets):
-            ours = methods[method]["ranking"][position]["kendall_tau_b_seeds"]["values"]
-            random = methods["random-split"]["ranking"][position]["kendall_tau_b_seeds"]["values"]
-            differences = [a - b for a, b in zip(ours, random, strict=True) if a is not None and b is not None]
-            spread = _spread(differences)
-            rows[name] = {"tau_difference": spread, "seeds_better": sum(d > 0 for d in differences),
-                          "seeds": len(differences)}
-        control[method] = rows
-    return control
+        for method in methods:
+            if method == baseline:
+                continue
+            rows = {}
+            for position, name in enumerate(subsets):
+                ours = methods[method]["ranking"][position]["kendall_tau_b_seeds"]["values"]
+                theirs = methods[baseline]["ranking"][position]["kendall_tau_b_seeds"]["values"]
+                rows[name] = paired_difference(ours, theirs, seeds).to_json()
+            out[role][method] = rows
+    return out
 
 
 def _separability(outcomes: list[MethodOutcome]) -> dict:
@@ -518,7 +577,8 @@ def markdown_table(results: dict) -> str:
                  f"device: {results['environment']['device_name']} ({results['environment']['device']}).")
     lines.append("")
     subset_names = [s["name"] for s in protocol["ranking_subsets"]]
-    header = ["method", "leaves", "supernet-epochs", "SGD steps / leaf path", "train+split s"]
+    header = ["method", "protocol", "leaves", "supernet-epochs", "SGD steps / leaf path", "SGD steps total",
+              "train+split s"]
     for name in subset_names:
         header += [f"tau {name}", f"rho {name}"]
     column = truth["column"] if truth else None
@@ -528,9 +588,11 @@ def markdown_table(results: dict) -> str:
     lines.append("|" + "---|" * len(header))
     method_protocols = protocol.get("method_protocols", {})
     for method, summary in results["methods"].items():
-        steps = method_protocols.get(method, {}).get("sgd_steps_per_leaf_path")
+        own = method_protocols.get(method, {})
+        steps, total = own.get("sgd_steps_per_leaf_path"), own.get("sgd_steps_total")
         seconds = [s.get("train_and_split") for s in summary.get("seconds_by_seed", [summary["seconds"]])]
-        row = [method, str(summary["leaves"]), str(summary["supernet_epochs"]), str(steps) if steps else "n/a",
+        row = [method, own.get("protocol", "n/a"), str(summary["leaves"]), str(summary["supernet_epochs"]),
+               f"{steps:,}" if steps else "n/a", f"{total:,}" if total else "n/a",
                _fmt(float(np.mean([s for s in seconds if s is not None])) if any(seconds) else None, 1)]
         by_subset = {r["subset"]: r for r in summary["ranking"]}
         for name in subset_names:
@@ -547,13 +609,14 @@ def markdown_table(results: dict) -> str:
               "candidate edges); split peak MiB: CUDA peak over the decision (n/a on the CPU).", ""]
     for subset in protocol["ranking_subsets"]:
         lines.append(f"- subset `{subset['name']}` ({subset['n']} archs): {subset['rule']}")
+    lines += _protocol_lines(protocol)
     shared = [run.get("shared_root_seconds", 0.0) for run in results.get("runs", [])]
     if protocol.get("shared_root"):
         reused = {m: s.get("reused_root") for m, s in results["methods"].items() if s.get("reused_root")}
         lines += ["", "Shared root training: every method starts from one root supernet trained once per seed "
                   f"({_fmt(float(np.mean(shared)), 1)} s per seed) up to its first split: "
                   + ", ".join(f"{m} {r['root_epochs']} epochs" for m, r in reused.items()) + "."]
-    lines += _control_lines(results.get("control", {}))
+    lines += _paired_lines(results.get("paired", {}))
     lines += _curve_lines(results["methods"], protocol.get("tracking"))
     if results["separability"]:
         lines += ["", "## Separability at the root (coefficient of variation of off-diagonal similarities)", ""]
@@ -568,19 +631,57 @@ def markdown_table(results: dict) -> str:
     return "\n".join(lines)
 
 
-def _control_lines(control: dict) -> list[str]:
-    if not control:
+def _protocol_lines(protocol: dict) -> list[str]:
+    """Which protocol each method ran under, and what each published one is (its settings are in compare.json)."""
+    per_method = protocol.get("method_protocols", {})
+    if not per_method:
         return []
-    lines = ["", "## Does the criterion's choice of split beat random splits?", "",
-             "Kendall tau of the method minus that of `random-split` (same seed, schedule and data), over seeds:", ""]
-    for method, rows in control.items():
-        for subset, row in rows.items():
-            spread = row["tau_difference"]
-            if spread["mean"] is None:
-                continue
-            verdict = f"better in {row['seeds_better']} of {row['seeds']} seeds"
-            spread_text = f" ± {spread['std']:.3f}" if row["seeds"] > 1 else " (one seed)"
-            lines.append(f"- {method} vs random-split on `{subset}`: {spread['mean']:+.3f}{spread_text}, {verdict}")
+    mode = protocol.get("protocols", "common")
+    scale = protocol.get("scale")
+    lines = ["", "## Protocols", "",
+             ("Each method ran on its own paper's protocol" if mode == "own" else
+              "Every method ran on one common protocol, with only the settings that make the method")
+             + (f", at the `{scale['name']}` scale ({scale['description']})" if scale else "") + ":", ""]
+    described = set()
+    for method, entry in per_method.items():
+        name = entry.get("protocol", "ours")
+        lines.append(f"- {method}: `{name}`, batch {entry.get('batch_size')} on {entry.get('training_images'):,} "
+                     f"training images ({entry.get('steps_per_epoch')} steps per epoch), leaves start "
+                     f"`{entry.get('finetune') or 'n/a'}`")
+        settings = entry.get("protocol_settings")
+        if settings and name not in described:
+            described.add(name)
+            lines.append(f"  - `{name}`: {settings['description']}")
+            lines += [f"  - differs from its source: {text}" for text in settings.get("differences", [])]
+    lines += ["", "Every value of a published protocol and the file it comes from: `protocol.method_protocols` in "
+              "compare.json."]
+    return lines
+
+
+def _paired_lines(paired: dict) -> list[str]:
+    if not paired or not (paired.get("against_control") or paired.get("against_reference")):
+        return []
+    lines = []
+    for role, baseline in (("against_control", paired.get("control")), ("against_reference", paired.get("reference"))):
+        rows = paired.get(role) or {}
+        if not rows:
+            continue
+        title = "the control" if role == "against_control" else "SPOS (reference)"
+        lines += ["", f"## Paired by seed: Kendall tau minus {title}, `{baseline}`", "",
+                  "Same seed, data and (where the protocols allow) root training and split batches; mean over seeds, "
+                  "95% percentile-bootstrap interval of the mean over seeds, seeds where the method is above. With "
+                  "few seeds the interval is optimistic: it never reaches beyond the smallest and largest difference.",
+                  "", "| method | subset | mean difference | 95% interval | seeds better | per seed |",
+                  "|---|---|---|---|---|---|"]
+        for method, subsets in rows.items():
+            for subset, row in subsets.items():
+                if row["mean"] is None:
+                    continue
+                low, high = row["interval"]
+                verdict = " (above zero)" if low > 0 else " (below zero)" if high < 0 else ""
+                per_seed = ", ".join(f"{d:+.3f}" for d in row["differences"])
+                lines.append(f"| {method} | `{subset}` | {row['mean']:+.3f} | [{low:+.3f}, {high:+.3f}]{verdict} | "
+                             f"{row['better']} of {row['n']} | {per_seed} |")
     return lines
 
 

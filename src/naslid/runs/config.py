@@ -55,6 +55,9 @@ class RunConfig:
         if self.schedule.fewshot_edge >= len(points):
             raise ValueError(f"fewshot_edge={self.schedule.fewshot_edge}; the {self.search_space} space has choice "
                              f"points 0..{len(points) - 1} ({points[0]} ... {points[-1]})")
+        if self.data.valid_fraction == 0 and self.proxy.split == "valid":
+            raise ValueError("data.valid_fraction=0 trains on every training image and leaves no valid part to score "
+                             "the proxy on; set proxy.split='test' (--proxy-split test) or a valid fraction")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise ValueError(f"seed={self.seed!r}; expected an integer >= 0")
         if not isinstance(self.device, str) or not self.device:

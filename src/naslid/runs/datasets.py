@@ -51,10 +51,13 @@ class DataConfig:
     path: str | None = None  # cifar10: the packed npz or a cifar-10-batches-py folder; imagefolder: ROOT (train/, val/)
     train_limit: int | None = None  # use a seeded class-balanced subset of the train set (None: all)
     test_limit: int | None = None
-    valid_fraction: float = 0.5  # NB201: 25k train / 25k valid of CIFAR-10's 50k
+    # NB201: 25k train / 25k valid of CIFAR-10's 50k; 0: train on every training image (no valid part: the
+    # proxy must then score on the test part, `ProxyConfig.split="test"`)
+    valid_fraction: float = 0.5
     crop_padding: int = 4  # NB201 augmentation: pad-4 random crop and horizontal flip
     horizontal_flip: bool = True
     cutout: int = 0
+    rotation: float = 0.0  # random rotation in [-r, r] degrees after crop and flip (the NAS-LID release: 15)
     cache_dir: str | None = None  # where decoded CIFAR-10 arrays are cached (None: no cache)
     # cifar10/digits: resize images to this many pixels a side by area averaging (None: as stored);
     # imagefolder: side of the training crops and evaluation centre crops (None: IMAGEFOLDER_RESOLUTION, 224)
@@ -73,9 +76,9 @@ class DataConfig:
             if not self.path:
                 raise ValueError("dataset 'imagefolder' needs a path: ROOT holding train/CLASS/*.jpg and "
                                  "val/CLASS/*.jpg (e.g. --data-path /data/imagenet)")
-            if self.cutout:
-                raise ValueError(f"cutout={self.cutout!r}; imagefolder augments with random-resized crops and "
-                                 "flips only, expected 0")
+            if self.cutout or self.rotation:
+                raise ValueError(f"cutout={self.cutout!r}, rotation={self.rotation!r}; imagefolder augments with "
+                                 "random-resized crops and flips only, expected 0")
             if self.resolution is None:
                 self.resolution = IMAGEFOLDER_RESOLUTION
         if self.workers is not None and (isinstance(self.workers, bool) or not isinstance(self.workers, int)
@@ -84,8 +87,13 @@ class DataConfig:
         if self.resolution is not None and (isinstance(self.resolution, bool) or not isinstance(self.resolution, int)
                                             or self.resolution < 4):
             raise ValueError(f"resolution={self.resolution!r}; expected a whole number of pixels >= 4 (or None)")
-        if not 0 < self.valid_fraction < 1:
-            raise ValueError(f"valid_fraction={self.valid_fraction}; expected a fraction in (0, 1)")
+        if isinstance(self.valid_fraction, bool) or not isinstance(self.valid_fraction, int | float) \
+                or not 0 <= self.valid_fraction < 1:
+            raise ValueError(f"valid_fraction={self.valid_fraction!r}; expected a fraction in [0, 1) (0: no valid "
+                             "part)")
+        rotation = self.rotation
+        if isinstance(rotation, bool) or not isinstance(rotation, int | float) or not 0 <= rotation < 180:
+            raise ValueError(f"rotation={self.rotation!r}; expected degrees in [0, 180)")
         for name, low in (("train_limit", 1), ("test_limit", 1), ("crop_padding", 0), ("cutout", 0), ("seed", 0)):
             value = getattr(self, name)
             if value is None and name.endswith("_limit"):
@@ -97,7 +105,8 @@ class DataConfig:
         """The training augmentation: padded crops for in-memory sets, random-resized crops for folders."""
         if self.dataset == "imagefolder":
             return FolderAugment(horizontal_flip=self.horizontal_flip)
-        return AugmentConfig(self.crop_padding, self.horizontal_flip, self.cutout)
+        return AugmentConfig(self.crop_padding, self.horizontal_flip, self.cutout,
+                             rotation_degrees=float(self.rotation))
 
     def to_dict(self) -> dict:
         settings = asdict(self)
@@ -115,6 +124,7 @@ class RunData:
     train_loader: DeviceLoader | StreamingLoader
     split: SplitRecord
     workers: int | None = None  # decoding processes of streamed parts (None: the default)
+    augment: AugmentConfig | FolderAugment | None = None  # the training augmentation (for augmented draws)
 
     @property
     def num_classes(self) -> int:
@@ -125,13 +135,21 @@ class RunData:
                           limit: int | None = None) -> DeviceLoader | StreamingLoader:
         """Unaugmented, ordered batches of `part`; `limit` keeps a seeded class-balanced subset."""
         dataset = {"valid": self.valid, "test": self.test, "train": self.train}[part]
+        if len(dataset) == 0:
+            raise ValueError(f"the {part} part of the data is empty (valid_fraction=0 trains on every training "
+                             "image): score on the test part instead (proxy split 'test', --proxy-split test)")
         if limit is not None and limit < len(dataset):
             dataset = dataset.subset(balanced_subset_indices(dataset.labels, limit, seed=0).tolist())
         return self._loader(dataset, min(batch_size, len(dataset)), augment=None, shuffle=False, drop_last=False)
 
-    def batches(self, count: int, batch_size: int, seed: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        """`count` unaugmented training batches of `batch_size`, drawn with `seed` (for split decisions)."""
-        loader = self._loader(self.train, batch_size, augment=None, shuffle=True, drop_last=True, seed=seed)
+    def batches(self, count: int, batch_size: int, seed: int,
+                augmented: bool = False) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """`count` training batches of `batch_size`, drawn with `seed` (for split decisions); unaugmented unless
+        `augmented` (then with the training augmentation, as a reference that draws from its training loader)."""
+        if augmented and self.augment is None:
+            raise ValueError("augmented batches asked for, but this data has no training augmentation recorded")
+        loader = self._loader(self.train, batch_size, augment=self.augment if augmented else None, shuffle=True,
+                              drop_last=True, seed=seed)
         batches: list[tuple[torch.Tensor, torch.Tensor]] = []
         epoch = 0
         while len(batches) < count:  # only the batches asked for are made (a streamed epoch is long)
@@ -196,6 +214,8 @@ def prepare_data(cfg: DataConfig, batch_size: int, device: torch.device, run_dir
             save_split(split_path, record)
     if batch_size > len(train):
         raise ValueError(f"batch size {batch_size} exceeds the {len(train)} training images; lower the batch size")
-    loader = make_loader(train, batch_size, device, channels_last, cfg.workers, augment=cfg.augment(), shuffle=True,
+    augment = cfg.augment()
+    loader = make_loader(train, batch_size, device, channels_last, cfg.workers, augment=augment, shuffle=True,
                          drop_last=True, seed=cfg.seed)
-    return RunData(train=train, valid=valid, test=test, train_loader=loader, split=record, workers=cfg.workers)
+    return RunData(train=train, valid=valid, test=test, train_loader=loader, split=record, workers=cfg.workers,
+                   augment=augment)

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from naslid.data import save_split
-from naslid.nn import build_supernet_for
+from naslid.nn import build_supernet_for, initialise_weights
 from naslid.partition import (
     JobRunner,
     PartitionNode,
@@ -33,7 +33,14 @@ from naslid.runs.datasets import RunData, prepare_data
 from naslid.runs.lock import lock_run_directory, release_run_directory
 from naslid.runs.tracking import TRACKING_FILE, EpochScorer, Tracking, ranking_curve, tracked_scores
 from naslid.spaces import ChoiceArch, SubSpace, point_matters
-from naslid.train import channels_last_for, load_checkpoint, save_checkpoint, train_supernet
+from naslid.train import (
+    TrainState,
+    channels_last_for,
+    load_checkpoint,
+    new_train_state,
+    save_checkpoint,
+    train_supernet,
+)
 from naslid.train.distributed import barrier, broadcast_object, is_main_process, world
 
 logger = logging.getLogger(__name__)
@@ -52,6 +59,7 @@ def build_supernet(cfg: RunConfig, device: torch.device, seed: int | None = None
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.seed if seed is None else seed)
         net = build_supernet_for(cfg.search_space, cfg.network)
+        initialise_weights(net, cfg.train.init)  # "default" leaves PyTorch's initialisation as built
     memory_format = torch.channels_last if channels_last_for(cfg.train) else torch.preserve_format
     return net.to(device, memory_format=memory_format)
 
@@ -192,12 +200,14 @@ class PartitionRun:
         }
 
     def proxy_batches(self) -> tuple[list[tuple[torch.Tensor, torch.Tensor]], list[torch.Tensor]]:
-        """The held-out evaluation batches and the BN calibration images every proxy score of this run uses."""
+        """The evaluation batches (the proxy's split: valid or test) and the BN calibration images (only when the
+        proxy recalibrates BN) that every proxy score of this run uses."""
         if self._proxy_batches is None:
             proxy = self.cfg.proxy
-            evaluation = list(self.data.evaluation_loader("valid", 500, proxy.evaluation_images).eval_batches())
-            calibration = [images for images, _ in self.data.batches(proxy.calibration_batches,
-                                                                      self.cfg.train.batch_size, seed=self.cfg.seed)]
+            evaluation = list(self.data.evaluation_loader(proxy.split, 500, proxy.evaluation_images).eval_batches())
+            count = proxy.calibration_batches if proxy.batchnorm == "recalibrate" else 0
+            calibration = [images for images, _ in self.data.batches(count, self.cfg.train.batch_size,
+                                                                      seed=self.cfg.seed)]
             self._proxy_batches = evaluation, calibration
         return self._proxy_batches
 
@@ -366,7 +376,15 @@ class PartitionRun:
                                edge_scores={}, similarities={}, point_name=node.subspace.point_name(edge))
         net = self.load_network(node)
         seed = _node_seed(split_cfg.seed, node.id)
-        batches = self.data.batches(split_cfg.measured_batches, split_cfg.batch_size, seed=seed % (2**31))
+        augmented = split_cfg.measurement_augment
+        if split_cfg.measurement_batches == "per-point":  # fresh batches for every point, drawn when measured
+            def batches(point: int) -> list:
+                point_seed = int(np.random.SeedSequence([seed, point]).generate_state(1)[0]) % (2**31)
+                return self.data.batches(split_cfg.measured_batches, split_cfg.batch_size, seed=point_seed,
+                                         augmented=augmented)
+        else:
+            batches = self.data.batches(split_cfg.measured_batches, split_cfg.batch_size, seed=seed % (2**31),
+                                        augmented=augmented)
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
             torch.cuda.reset_peak_memory_stats(self.device)
@@ -414,16 +432,43 @@ class PartitionRun:
         Changes no tree state, so it can run in a worker process."""
         leaf = self.tree.nodes[node_id]
         schedule = self.cfg.schedule
-        if schedule.finetune == "restart" and leaf.parent is not None:
-            path = self.run_dir / "nodes" / f"node{leaf.id}_restart.pt"
+        if schedule.finetune == "inherit" or leaf.parent is None:
+            return self.train_checkpoint(leaf.id, self.train_cfg.epochs)
+        path = self.run_dir / "nodes" / f"node{leaf.id}_{schedule.finetune}.pt"
+        cfg = self.fresh_cycle_config()
+        if path.is_file():  # resumed: train_supernet continues from the file
+            net, state = build_supernet(self.cfg, self.device), None
+        else:
+            net, state = self.fresh_leaf_start(leaf)
+        train_supernet(net, leaf.subspace, self.data.train_loader, cfg, until_epoch=schedule.finetune_epochs,
+                       state=state, checkpoint_path=path, checkpoint_extra={"node": leaf.id}, progress=self.progress,
+                       on_epoch_end=self.epoch_scorer(leaf, schedule.finetune_epochs, offset=schedule.split_epochs[-1]))
+        return str(path.relative_to(self.run_dir))
+
+    def fresh_cycle_config(self):
+        """The training settings of a leaf that starts a fresh optimizer and learning-rate cycle ("transfer",
+        "restart"): the run's, with a cosine over the fine-tuning epochs (or the run's fixed period)."""
+        return replace(self.cfg.train, epochs=max(self.cfg.schedule.finetune_epochs, 1))
+
+    def fresh_leaf_start(self, leaf: PartitionNode) -> tuple[torch.nn.Module, TrainState]:
+        """Where a "transfer" or "restart" leaf starts: its network and a fresh training state.
+
+        "restart": a new initialisation (seeded by the leaf) and an empty optimizer; "transfer": the weights the
+        leaf inherited at the split (its first checkpoint) and an empty optimizer, with the leaf's own sampler.
+        """
+        mode = self.cfg.schedule.finetune
+        cfg = self.fresh_cycle_config()
+        if mode == "restart":
             net = build_supernet(self.cfg, self.device, seed=_node_seed(self.cfg.seed, leaf.id) % (2**31))
-            cfg = replace(self.cfg.train, epochs=max(schedule.finetune_epochs, 1))
-            train_supernet(net, leaf.subspace, self.data.train_loader, cfg, until_epoch=schedule.finetune_epochs,
-                           checkpoint_path=path, checkpoint_extra={"node": leaf.id}, progress=self.progress,
-                           on_epoch_end=self.epoch_scorer(leaf, schedule.finetune_epochs,
-                                                          offset=schedule.split_epochs[-1]))
-            return str(path.relative_to(self.run_dir))
-        return self.train_checkpoint(leaf.id, self.train_cfg.epochs)
+            return net, new_train_state(net, cfg)
+        if mode != "transfer":
+            raise ValueError(f"finetune={mode!r} does not start leaves afresh")
+        inherited = self.read_checkpoint(leaf, self.device)
+        net = build_supernet(self.cfg, self.device)
+        net.load_state_dict(inherited["model"])
+        state = new_train_state(net, cfg)
+        state.sampler.bit_generator.state = inherited["sampler"]
+        return net, state
 
 
 class NodeJob:

@@ -132,3 +132,33 @@ def _separability(path: Path, table: dict) -> Path:
     axis.legend(fontsize=8)
     axis.grid(axis="y", alpha=0.3)
     return _save(figure, path)
+
+
+def write_paired_plot(path: Path, paired: dict) -> str | None:
+    """Each method's tau minus the control's, paired by seed: the mean, its 95% interval and every seed's
+    difference, one panel per subset, the zero line marked; None when nothing is paired."""
+    rows = paired.get("against_control") or {}
+    if not rows:
+        return None
+    subsets = list(next(iter(rows.values())))
+    methods = list(rows)
+    figure, axes = plt.subplots(1, len(subsets), figsize=(4.2 * len(subsets), 0.5 * len(methods) + 1.6),
+                                squeeze=False, sharey=True)
+    for axis, subset in zip(axes[0], subsets, strict=True):
+        for position, method in enumerate(methods):
+            row = rows[method][subset]
+            if row["mean"] is None:
+                continue
+            low, high = row["interval"]
+            axis.plot([low, high], [position, position], color="tab:blue", linewidth=2.5, solid_capstyle="butt")
+            axis.plot(row["mean"], position, "o", color="tab:blue", markersize=6)
+            axis.plot(row["differences"], [position] * len(row["differences"]), "x", color="black", markersize=5)
+        axis.axvline(0.0, color="tab:red", linewidth=1)
+        axis.set_title(f"`{subset}`", fontsize=9)
+        axis.set_xlabel(f"Kendall tau minus {paired['control']}")
+        axis.grid(axis="x", alpha=0.3)
+    axes[0][0].set_yticks(range(len(methods)), methods, fontsize=8)
+    axes[0][0].set_ylim(-0.7, len(methods) - 0.3)
+    figure.suptitle("Paired by seed: mean (dot), 95% bootstrap interval (bar), each seed (x)", fontsize=9)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return str(_save(figure, path))

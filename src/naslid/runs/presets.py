@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from naslid.nn import NB201Config
 from naslid.partition import ScheduleConfig, SplitConfig
 from naslid.runs.config import RunConfig
 from naslid.runs.datasets import DataConfig
+from naslid.runs.protocols import METHODS, PROTOCOL_CHOICES, SCALES, get_protocol, method_config, parse_method
 from naslid.search import ProxyConfig, SearchConfig
 from naslid.train import TrainConfig
 
-METHODS = ("spos", "few-shot", "gm-nas", "nas-lid", "random-split")
+__all__ = ["ComparePlan", "PRESETS", "Preset", "get_preset", "method_config"]
 
 
 @dataclass
@@ -27,6 +28,11 @@ class ComparePlan:
     track_subset: str | None = None  # score this subset while training (e.g. "random100"; needs a benchmark)
     track_every: int = 1  # ... after every this many epochs
     share_root: bool = True  # train the root supernet once per seed for the epochs every method shares
+    # "common": every method on the comparison's protocol; "own": each method on its own paper's protocol
+    protocols: str = "common"
+    scale: str = "full"  # the size own protocols run at (naslid.runs.protocols.SCALES)
+    # every method's tau minus this one's, paired by seed (a name of `methods`; skipped when it is absent)
+    control: str = "random-split"
 
     def __post_init__(self) -> None:
         self.check()
@@ -35,15 +41,17 @@ class ComparePlan:
         """Refuse unknown or repeated methods and bad seeds, naming them."""
         if not self.methods:
             raise ValueError(f"no method to compare; expected a comma-separated subset of {list(METHODS)}")
-        for method in self.methods:
-            if method not in METHODS:
-                raise ValueError(f"unknown method {method!r}; expected one of {list(METHODS)}")
-        if len(set(self.methods)) != len(self.methods):
+        spellings = [parse_method(method).spelling for method in self.methods]  # refuses bad spellings
+        if len(set(spellings)) != len(spellings):
             raise ValueError(f"methods {list(self.methods)} name a method twice")
         if len(set(self.seeds)) != len(self.seeds) or any(s < 0 for s in self.seeds):
             raise ValueError(f"seeds {list(self.seeds)}; expected distinct non-negative integers")
         if self.track_every < 1:
             raise ValueError(f"track_every={self.track_every}; expected >= 1")
+        if self.protocols not in PROTOCOL_CHOICES:
+            raise ValueError(f"protocols={self.protocols!r}; expected one of {list(PROTOCOL_CHOICES)}")
+        if self.scale not in SCALES:
+            raise ValueError(f"scale={self.scale!r}; expected one of {sorted(SCALES)}")
 
     def to_dict(self) -> dict:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in self.__dict__.items()}
@@ -54,6 +62,7 @@ class Preset:
     purpose: str
     config: RunConfig
     plan: ComparePlan = field(default_factory=ComparePlan)
+    protocol: str = "ours"  # the published protocol the config holds (naslid.runs.protocols), or "ours"
 
 
 def _tiny() -> Preset:
@@ -68,7 +77,8 @@ def _tiny() -> Preset:
         search=SearchConfig(population_size=20, generations=10, budget=100, num_parents=5, num_mutations=10,
                             num_crossovers=10),
     )
-    plan = ComparePlan(ranking_subsets=("random150", "top1%"), sample_without_benchmark=150, profile_batches=2)
+    plan = ComparePlan(ranking_subsets=("random150", "top1%"), sample_without_benchmark=150, profile_batches=2,
+                       scale="tiny")
     return Preset("the demo and CI: every method end to end in a few minutes on a laptop CPU", config, plan)
 
 
@@ -85,15 +95,18 @@ def _cpu() -> Preset:
         search=SearchConfig(population_size=20, generations=10, budget=200, num_parents=5, num_mutations=10,
                             num_crossovers=10),
     )
-    plan = ComparePlan(ranking_subsets=("random1000", "top1%"), track_subset="random100", track_every=5)
+    plan = ComparePlan(ranking_subsets=("random1000", "top1%"), track_subset="random100", track_every=5, scale="cpu")
     return Preset("a ranking that means something on 2 CPU cores: CIFAR-10 at 16x16, C=8 N=1, 35 epochs", config,
                   plan)
 
 
 def _paper() -> Preset:
-    # the NAS-LID authors' NB201 schedule (splits at 20/40/60/80 -> 16 leaves, 10 fine-tune epochs, 50 LID
-    # batches of 128) at the published step count: batch 64 on the 25k train half, 390 SGD steps per epoch
-    # (GM-NAS: batch 64 on the same half); lr 0.025 -> 0.001 is GM-NAS's NB201 recipe at that batch size
+    # the paper's text on the NAS-LID authors' NB201 schedule: splits at 20/40/60/80 -> 16 leaves, 10
+    # fine-tuning epochs, 50 LID batches of 128 (marsggbo/NAS-LID configs/experiment/fewshot_search_nb201.yaml),
+    # Euclidean similarity and the intra-group edge score (the paper's text). Ours: batch 64 on the 25k train
+    # half (390 SGD steps per epoch, a combination no reference runs: the release trains on all 50k, ~782 steps;
+    # GM-NAS at batch 48 on 25k, ~521), lr 0.025 -> 0.001 per step with clipping 5 (GM-NAS's values, which it
+    # runs at batch 48), leaves inheriting weights and optimizer, BN recalibrated on the valid half
     config = RunConfig(
         data=DataConfig(dataset="cifar10", path="../shared/data/cifar10"),
         network=NB201Config(),
@@ -104,11 +117,20 @@ def _paper() -> Preset:
         search=SearchConfig(budget=1000),
     )
     plan = ComparePlan(track_subset="random100", track_every=5)
-    return Preset("the paper's comparison: the authors' schedule on CIFAR-10 at the published step count, for "
-                  "one GPU", config, plan)
+    return Preset("the paper's text on the authors' split schedule (Euclidean, intra), our training (batch 64 on the "
+                  "25k half, lr 0.025), for one GPU", config, plan)
 
 
-PRESETS = {"tiny": _tiny, "cpu": _cpu, "paper": _paper}
+def _authors() -> Preset:
+    # the NAS-LID authors' released NB201 configuration, every value from its source (runs/protocols.py)
+    paper = _paper()
+    config = get_protocol("nas-lid-release").apply(paper.config)
+    return Preset("the NAS-LID authors' released NB201 configuration (full 50k, lr 0.001 per epoch, cosine LID "
+                  "similarity, max-cross edges, leaves retrained from scratch, proxy on the test set), for one GPU",
+                  config, paper.plan, protocol="nas-lid-release")
+
+
+PRESETS = {"tiny": _tiny, "cpu": _cpu, "paper": _paper, "authors": _authors}
 
 
 def get_preset(name: str) -> Preset:
@@ -117,23 +139,3 @@ def get_preset(name: str) -> Preset:
         return PRESETS[name]()
     except KeyError:
         raise ValueError(f"unknown preset {name!r}; known: {sorted(PRESETS)}") from None
-
-
-def method_config(config: RunConfig, method: str) -> RunConfig:
-    """`config` set up for one compared method (same data, seed and schedule)."""
-    if method == "spos":
-        return replace(config, schedule=replace(config.schedule, method="spos"))
-    if method == "few-shot":
-        return replace(config, schedule=replace(config.schedule, method="few-shot"))
-    schedule = replace(config.schedule, method="split")
-    if method == "nas-lid":
-        return replace(config, schedule=schedule, split=replace(config.split, criterion="lid"))
-    if method == "gm-nas":
-        # GM-NAS's own rules: gradients of the cells' parameters, the edge whose groups' gradients differ most
-        split = replace(config.split, criterion="gradient", edge_score="min-cross", gradient_parameters="cells")
-        return replace(config, schedule=schedule, split=split)
-    if method == "random-split":
-        return replace(config, schedule=schedule, split=replace(config.split, criterion="random"))
-    raise ValueError(f"unknown method {method!r}; expected one of {list(METHODS)}")
-
-

@@ -1,8 +1,10 @@
 """Proxy evaluation: an architecture's accuracy with the weights of the (sub-)supernet that owns it.
 
-Evaluation runs on a held-out split kept on the device as ready batches. BatchNorm statistics are
-re-estimated for each architecture on a few training batches (on by default: a supernet's running
-statistics mix every path), and the supernet's buffers are restored afterwards.
+Evaluation runs on a held-out split kept on the device as ready batches. By default BatchNorm statistics
+are re-estimated for each architecture on a few training batches (a supernet's running statistics mix
+every path); `ProxyConfig.batchnorm` also offers the reference codes' choices: the supernet's running
+statistics as trained, or each evaluation batch's own statistics. The supernet's buffers are always
+restored afterwards.
 """
 
 from __future__ import annotations
@@ -22,14 +24,27 @@ logger = logging.getLogger(__name__)
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 
+BATCHNORM_MODES = ("recalibrate", "running", "batch")
+SPLITS = ("valid", "test")
+
 
 @dataclass
 class ProxyConfig:
-    """How the proxy score is measured."""
+    """How the proxy score is measured.
+
+    `batchnorm` picks the BN statistics an architecture is scored with: "recalibrate" (running statistics
+    re-estimated per architecture over `calibration_batches` training batches; 0 keeps the supernet's),
+    "running" (the supernet's running statistics as trained: the NAS-LID authors' `trainer.validate`) or
+    "batch" (each evaluation batch normalised with its own statistics: GM-NAS, Few-shot NAS). `split` only
+    records which held-out part the run scores on: "valid" or "test" (the NAS-LID authors score search
+    candidates on CIFAR-10's test set); the run picks the batches.
+    """
 
     calibration_batches: int = 4  # BN recalibration batches per architecture; 0 keeps the supernet's statistics
     evaluation_images: int | None = None  # class-balanced subset of the held-out split to score on; None: all
     precision: str = "auto"  # "auto": bf16 on CUDA, fp32 elsewhere; or "fp32", "bf16"
+    batchnorm: str = "recalibrate"  # "recalibrate" (naslid), "running" (NAS-LID authors), "batch" (GM-NAS, Few-shot)
+    split: str = "valid"  # held-out part scored: "valid" (naslid) or "test" (NAS-LID authors); the run reads it
 
     def __post_init__(self) -> None:
         for name in ("calibration_batches", "evaluation_images"):
@@ -42,6 +57,10 @@ class ProxyConfig:
             raise ValueError(f"calibration_batches={self.calibration_batches}; expected >= 0")
         if self.precision not in ("auto", "fp32", "bf16"):
             raise ValueError(f"precision={self.precision!r}; expected 'auto', 'fp32' or 'bf16'")
+        if self.batchnorm not in BATCHNORM_MODES:
+            raise ValueError(f"batchnorm={self.batchnorm!r}; expected one of {list(BATCHNORM_MODES)}")
+        if self.split not in SPLITS:
+            raise ValueError(f"split={self.split!r}; expected one of {list(SPLITS)}")
 
 
 @torch.no_grad()
@@ -63,10 +82,25 @@ def recalibrate_batchnorm(net: nn.Module, arch: Arch, images: Iterable[torch.Ten
 
 
 @torch.no_grad()
-def accuracy(net: nn.Module, arch: Arch, batches: Iterable[Batch], precision: str = "auto") -> float:
-    """Top-1 accuracy (in [0, 1]) of `net` on path `arch` over `batches`, in eval mode."""
-    device = next(net.parameters()).device
+def accuracy(net: nn.Module, arch: Arch, batches: Iterable[Batch], precision: str = "auto", *,
+             batch_statistics: bool = False) -> float:
+    """Top-1 accuracy (in [0, 1]) of `net` on path `arch` over `batches`, in eval mode.
+
+    With `batch_statistics`, BN layers (and only they) run in train mode, so each batch is normalised with
+    its own statistics; their buffers are left exactly as they were.
+    """
+    if batch_statistics:
+        with preserved_state(net):
+            net.eval()
+            for layer in batchnorm_layers(net):
+                layer.train()
+            return _count_correct(net, arch, batches, precision)
     net.eval()
+    return _count_correct(net, arch, batches, precision)
+
+
+def _count_correct(net: nn.Module, arch: Arch, batches: Iterable[Batch], precision: str) -> float:
+    device = next(net.parameters()).device
     correct = torch.zeros((), device=device, dtype=torch.long)
     total = 0
     with autocast_for(device, precision):
@@ -82,7 +116,7 @@ class ProxyEvaluator:
     """Scores architectures with inherited weights: `owner(arch)` gives the supernet that holds each one.
 
     `evaluation` are (images, labels) batches of the held-out split, `calibration` training images for BN
-    recalibration; both should already be on the supernets' device.
+    recalibration (used only with `batchnorm="recalibrate"`); both should already be on the supernets' device.
     """
 
     def __init__(
@@ -95,8 +129,9 @@ class ProxyEvaluator:
         self.owner = owner
         self.evaluation = list(evaluation)
         self.config = config or ProxyConfig()
-        self.calibration = list(calibration)[: self.config.calibration_batches]
-        if self.config.calibration_batches and not self.calibration:
+        recalibrating = self.config.batchnorm == "recalibrate" and self.config.calibration_batches > 0
+        self.calibration = list(calibration)[: self.config.calibration_batches] if recalibrating else []
+        if recalibrating and not self.calibration:
             raise ValueError("BN recalibration is on but no calibration batch was given")
         self.evaluations = 0
 
@@ -105,7 +140,8 @@ class ProxyEvaluator:
         with preserved_state(net):
             if self.calibration:
                 recalibrate_batchnorm(net, arch, self.calibration, self.config.precision)
-            score = accuracy(net, arch, self.evaluation, self.config.precision)
+            score = accuracy(net, arch, self.evaluation, self.config.precision,
+                             batch_statistics=self.config.batchnorm == "batch")
         self.evaluations += 1
         return score
 

@@ -131,6 +131,25 @@ class SubSpace:
         """One architecture drawn uniformly (each point independently) with the given generator."""
         return self.space.make_arch(tuple(names[rng.integers(len(names))] for names in self.allowed))
 
+    def sample_avoiding(self, rng: np.random.Generator, previous: ChoiceArch | None) -> ChoiceArch:
+        """One architecture where each point draws uniformly among its allowed choices other than `previous`'s.
+
+        The NAS-LID authors' path sampler: a point never repeats the choice it took at the previous step when
+        it allows another, so a point limited to two choices alternates. A point keeps its full set when it
+        allows one choice or when `previous`'s choice is not among its allowed ones (a path from another
+        sub-space). With `previous` None this is `sample` (the same draws). One draw per point, always.
+        """
+        if previous is None:
+            return self.sample(rng)
+        if len(previous.ops) != len(self.allowed):
+            raise ValueError(f"previous path {previous.ops} has {len(previous.ops)} choices; this "
+                             f"{self.space.name} sub-space has {len(self.allowed)} points")
+        ops = []
+        for names, last in zip(self.allowed, previous.ops, strict=True):
+            candidates = tuple(name for name in names if name != last) if len(names) > 1 else names
+            ops.append(candidates[rng.integers(len(candidates))])
+        return self.space.make_arch(tuple(ops))
+
     def splittable_points(self) -> list[int]:
         """Points that still allow more than one choice."""
         return [point for point, names in enumerate(self.allowed) if len(names) > 1]

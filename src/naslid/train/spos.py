@@ -1,4 +1,4 @@
-"""Single-path one-shot (SPOS) training of a (sub-)supernet: one uniformly sampled path per step.
+"""Single-path one-shot (SPOS) training of a (sub-)supernet: one sampled path per step.
 
 The learning rate is a pure function of the global epoch (`lr_at`), so a child sub-supernet that inherits
 its parent's weights and optimizer at epoch 20 continues the same cosine schedule. Every epoch ends with
@@ -21,7 +21,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from naslid.spaces import SubSpace
+from naslid.nn.init import INIT_SCHEMES
+from naslid.spaces import ChoiceArch, SubSpace
 from naslid.train.checkpoint import load_checkpoint, non_finite_tensors, save_checkpoint
 from naslid.train.distributed import DataParallel, barrier, global_batchnorm
 from naslid.train.fixed_kernels import FixedKernelStep
@@ -50,9 +51,9 @@ class TrainConfig:
     """SPOS training settings (SGD, Nesterov, cosine to `min_learning_rate`)."""
 
     epochs: int = 100  # length of the cosine schedule; NAS-LID splits at 20/40/60/80 of 100
-    batch_size: int = 64  # the NAS-LID authors' NB201 config and GM-NAS's default (64)
-    learning_rate: float = 0.025  # GM-NAS's NB201 default (the NAS-LID authors' config: 0.001)
-    min_learning_rate: float = 0.001  # GM-NAS's NB201 default
+    batch_size: int = 64  # the NAS-LID release's (GM-NAS and Few-shot NAS run 48: naslid.runs.protocols)
+    learning_rate: float = 0.025  # GM-NAS's NB201 value, which it runs at batch 48 (the NAS-LID release: 0.001)
+    min_learning_rate: float = 0.001  # GM-NAS's NB201 value
     warmup_epochs: float = 0.0
     momentum: float = 0.9
     nesterov: bool = True
@@ -65,10 +66,42 @@ class TrainConfig:
     # "module": one module per op, only the path's run (fast eagerly, the CPU's choice); "fixed-kernels": the
     # same step with a path-independent kernel sequence, captured once as a CUDA graph on CUDA (same result)
     step: str = "module"
+    # Options that reproduce how reference codes train their supernets (REFERENCE-PROTOCOLS.md); the defaults
+    # keep naslid's protocol.
+    # "step": the rate follows the cosine at every SGD step; "epoch": constant within an epoch, the value at the
+    # epoch's start (torch's CosineAnnealingLR stepped once per epoch, as the NAS-LID authors' code does)
+    lr_stepping: str = "step"
+    # the cosine's period T_max in epochs; None: `epochs`. The NAS-LID release uses T_max 180 while training far
+    # less, so its rate never reaches the minimum. Past the period the rate stays at the minimum (torch's
+    # CosineAnnealingLR would rise again).
+    lr_period_epochs: float | None = None
+    # "none": off-path weights keep grad None, so weight decay and momentum skip them; "zero": they get a zero
+    # gradient, so SGD's decay and momentum still move them (the reference codes' `optimizer.zero_grad()`)
+    off_path_gradients: str = "none"
+    # "uniform": each point drawn uniformly and independently; "no-repeat": each point avoids the choice it took
+    # at the previous step when it allows another (the NAS-LID authors' sampler; a 2-choice point alternates)
+    path_sampler: str = "uniform"
+    # weight initialisation of a freshly built supernet (applied by whoever builds it, with `initialise_weights`):
+    # "default": PyTorch's; "kaiming-normal": the NAS-LID authors' hyperbox rule for NB201 (see naslid.nn.init)
+    init: str = "default"
 
     def __post_init__(self) -> None:
-        if self.step not in ("module", "fixed-kernels"):
-            raise ValueError(f"step={self.step!r}; expected 'module' or 'fixed-kernels'")
+        # (name, allowed values): one line per string option
+        options = (("step", ("module", "fixed-kernels")), ("lr_stepping", ("step", "epoch")),
+                   ("off_path_gradients", ("none", "zero")), ("path_sampler", ("uniform", "no-repeat")),
+                   ("init", INIT_SCHEMES))
+        for name, allowed in options:
+            value = getattr(self, name)
+            if value not in allowed:
+                raise ValueError(f"{name}={value!r}; expected {' or '.join(repr(option) for option in allowed)}")
+        if self.step == "fixed-kernels" and self.off_path_gradients != "none":
+            raise ValueError(f"off_path_gradients={self.off_path_gradients!r} does not run with "
+                             "step='fixed-kernels' (its masked update leaves off-path weights unchanged); "
+                             "use step='module'")
+        period = self.lr_period_epochs
+        if period is not None and (isinstance(period, bool) or not isinstance(period, int | float)
+                                   or not 0 < period < math.inf):
+            raise ValueError(f"lr_period_epochs={period!r}; expected None or a finite number > 0")
         if self.precision not in ("auto", "fp32", "bf16"):
             raise ValueError(f"precision={self.precision!r}; expected 'auto', 'fp32' or 'bf16'")
         for name in ("epochs", "batch_size"):
@@ -99,13 +132,21 @@ class TrainState:
     epoch: int = 0
     step: int = 0
     history: list[dict] = field(default_factory=list)
+    previous_path: ChoiceArch | None = None  # the last step's path ("no-repeat" avoids its choices)
 
 
 def lr_at(epoch: float, cfg: TrainConfig) -> float:
-    """Learning rate at a (fractional) global epoch: optional linear warm-up, then cosine to the minimum."""
+    """Learning rate at a (fractional) global epoch: optional linear warm-up, then cosine to the minimum.
+
+    The cosine spans `cfg.lr_period_epochs` (default: `cfg.epochs`) and stays at the minimum after it. With
+    `cfg.lr_stepping == "epoch"` the epoch is floored first: the rate is constant within each epoch.
+    """
+    if cfg.lr_stepping == "epoch":
+        epoch = math.floor(epoch)
     if cfg.warmup_epochs > 0 and epoch < cfg.warmup_epochs:
         return cfg.learning_rate * (epoch + 1e-3) / cfg.warmup_epochs
-    progress = min(max((epoch - cfg.warmup_epochs) / max(cfg.epochs - cfg.warmup_epochs, 1e-9), 0.0), 1.0)
+    period = cfg.epochs if cfg.lr_period_epochs is None else cfg.lr_period_epochs
+    progress = min(max((epoch - cfg.warmup_epochs) / max(period - cfg.warmup_epochs, 1e-9), 0.0), 1.0)
     span = cfg.learning_rate - cfg.min_learning_rate
     return cfg.min_learning_rate + 0.5 * span * (1 + math.cos(math.pi * progress))
 
@@ -150,6 +191,7 @@ def checkpoint_dict(net: nn.Module, state: TrainState, cfg: TrainConfig, subspac
         "epoch": state.epoch,
         "step": state.step,
         "history": state.history,
+        "previous_path": None if state.previous_path is None else list(state.previous_path.ops),
         "train_config": cfg.to_dict(),
         "subspace": subspace.to_json(),
         **(extra or {}),
@@ -157,7 +199,8 @@ def checkpoint_dict(net: nn.Module, state: TrainState, cfg: TrainConfig, subspac
 
 
 # settings a resumed run must share with the checkpoint (the learning rate follows `lr_at`, so it may change)
-_RESUME_FIELDS = ("batch_size", "momentum", "nesterov", "weight_decay", "grad_clip", "label_smoothing", "seed")
+_RESUME_FIELDS = ("batch_size", "momentum", "nesterov", "weight_decay", "grad_clip", "label_smoothing", "seed",
+                  "off_path_gradients", "path_sampler")
 
 
 def restore_train_state(net: nn.Module, checkpoint: dict[str, Any], cfg: TrainConfig,
@@ -182,6 +225,10 @@ def restore_train_state(net: nn.Module, checkpoint: dict[str, Any], cfg: TrainCo
     state.sampler.bit_generator.state = checkpoint["sampler"]
     state.epoch, state.step = int(checkpoint["epoch"]), int(checkpoint["step"])
     state.history = list(checkpoint.get("history", []))
+    previous = checkpoint.get("previous_path")
+    if previous is not None:
+        space = (subspace or SubSpace.from_json(checkpoint["subspace"])).space
+        state.previous_path = space.make_arch(tuple(previous))
     return state
 
 
@@ -206,7 +253,7 @@ def train_supernet(
     progress: bool = False,
     on_epoch_end: Callable[[nn.Module, TrainState], dict | None] | None = None,
 ) -> TrainState:
-    """Train `net` with uniform single paths from `subspace` up to `until_epoch` (default `cfg.epochs`).
+    """Train `net` with single paths from `subspace` (`cfg.path_sampler`) up to `until_epoch` (default `cfg.epochs`).
 
     Continues from `state` if given, else from `checkpoint_path` if that file exists, else from scratch.
     After every epoch the state is saved to `checkpoint_path` (when given), so an interrupted run resumes
@@ -282,7 +329,11 @@ def _train_one_epoch(net, subspace, loader, cfg, state, device, channels_last, p
             group["lr"] = lr_at(state.epoch + index / steps, cfg)
         if channels_last:
             images = images.contiguous(memory_format=torch.channels_last)
-        arch = subspace.sample(state.sampler)
+        if cfg.path_sampler == "no-repeat":
+            arch = subspace.sample_avoiding(state.sampler, state.previous_path)
+        else:
+            arch = subspace.sample(state.sampler)
+        state.previous_path = arch
         if stepper is not None:  # the update runs inside the captured step; the epoch's weight check follows
             loss, logits = stepper.step(images, labels, arch, state.optimizer.param_groups[0]["lr"])
         else:
@@ -295,10 +346,14 @@ def _train_one_epoch(net, subspace, loader, cfg, state, device, channels_last, p
             raise TrainingDiverged(f"training diverged: the loss is {float(batch_loss)} at epoch {state.epoch + 1}, "
                                    f"step {index + 1} of {steps} (learning rate {group['lr']:.3g})")
         if stepper is None:
-            state.optimizer.zero_grad(set_to_none=True)  # off-path weights keep grad None: no decay, no momentum
+            state.optimizer.zero_grad(set_to_none=True)  # off-path weights keep grad None (unless "zero" below)
             loss.backward()
             on_path = [p for p in net.parameters() if p.grad is not None]
             parallel.reduce_gradients(on_path)  # summed over ranks before clipping: the global batch's gradient
+            if cfg.off_path_gradients == "zero":  # the reference codes' zeroed gradients: decay and momentum act
+                for parameter in net.parameters():
+                    if parameter.grad is None:
+                        parameter.grad = torch.zeros_like(parameter)
             if cfg.grad_clip > 0:
                 nn.utils.clip_grad_norm_(on_path, cfg.grad_clip)
             state.optimizer.step()

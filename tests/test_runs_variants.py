@@ -1,0 +1,98 @@
+"""Method variants: parsing (one-line errors naming the field), configuration, and paired sharing in compare."""
+
+import json
+
+import pytest
+import torch
+
+from naslid.cli import main
+from naslid.nn import NB201Config
+from naslid.partition import ScheduleConfig, SplitConfig
+from naslid.runs.compare import compare_methods
+from naslid.runs.config import RunConfig
+from naslid.runs.datasets import DataConfig
+from naslid.runs.presets import ComparePlan, get_preset
+from naslid.runs.protocols import method_config, parse_method, split_methods
+from naslid.search import ProxyConfig, SearchConfig
+from naslid.spaces import NB201Space, format_arch
+from naslid.train import TrainConfig, load_checkpoint
+
+
+def test_variant_spellings_parse_into_the_fields_they_name():
+    base = get_preset("cpu").config
+    cfg = method_config(base, "nas-lid[ similarity=cosine , edge-score=max-cross ]")
+    assert (cfg.split.criterion, cfg.split.similarity, cfg.split.edge_score) == ("lid", "cosine", "max-cross")
+    assert parse_method("nas-lid[ similarity=cosine , edge-score=max-cross ]").spelling == \
+        "nas-lid[similarity=cosine,edge-score=max-cross]"
+    assert method_config(base, "nas-lid[finetune=restart]").schedule.finetune == "restart"
+    assert method_config(base, "nas-lid[split-epochs=10:20]").schedule.split_epochs == (10, 20)
+    assert method_config(base, "gm-nas[split.batch-size=64]").split.batch_size == 64
+    assert method_config(base, "nas-lid[measurement-augment=on]").split.measurement_augment is True
+    assert method_config(base, "spos[proxy.evaluation-images=none]").proxy.evaluation_images is None
+    assert method_config(base, "gm-nas[edge-score=intra]").split.edge_score == "intra"  # overrides the method's
+    released = method_config(base, "nas-lid[protocol=nas-lid-release]", scale="cpu")
+    assert released.split.similarity == "cosine" and released.schedule.split_epochs == (8, 16, 23, 31)
+    assert split_methods("spos, nas-lid[similarity=cosine,edge-score=max-cross],random-split") == (
+        "spos", "nas-lid[similarity=cosine,edge-score=max-cross]", "random-split")
+
+
+@pytest.mark.parametrize("spelling, message", [
+    ("nas-lid[similarity=cosin]", "nas-lid[similarity=cosin]: similarity='cosin'; expected one of"),
+    ("nas-lid[colour=red]", "unknown setting 'colour'"),
+    ("nas-lid[batch-size=64]", "ambiguous; write one of split.batch-size, train.batch-size"),
+    ("nas-lid[k=many]", "k='many' is not a valid int"),
+    ("nas-lid[k]", "'k' is not key=value"),
+    ("nas-lid[k=3", "one closing bracket"),
+    ("nas-lid[k=3,k=4]", "k is set twice"),
+    ("nas-lidd[k=3]", "unknown method 'nas-lidd'"),
+    ("nas-lid[protocol=mine]", "unknown protocol 'mine'"),
+    ("nas-lid[split.colour=red]", "unknown setting 'split.colour'"),
+])
+def test_bad_variants_are_one_line_errors_naming_the_field(spelling, message):
+    with pytest.raises(ValueError, match=None) as error:
+        method_config(get_preset("cpu").config, spelling)
+    assert message in str(error.value) and "\n" not in str(error.value)
+
+
+def test_bad_variants_fail_the_cli_with_one_line(tmp_path, capsys):
+    assert main(["compare", str(tmp_path / "x"), "--methods", "spos,nas-lid[similarity=cosin]", "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "similarity='cosin'" in err[0]
+    assert not (tmp_path / "x" / "spos").exists()  # refused before any work
+
+
+def _config() -> RunConfig:
+    return RunConfig(
+        data=DataConfig(dataset="digits", crop_padding=1, horizontal_flip=False, train_limit=400),
+        network=NB201Config(channels=4, cells_per_stage=1, in_channels=1),
+        train=TrainConfig(batch_size=64, learning_rate=0.05),
+        schedule=ScheduleConfig(split_epochs=(1, 2), finetune_epochs=1),
+        split=SplitConfig(batches=2, batch_size=64, k=8, gradient_batches=1),
+        proxy=ProxyConfig(calibration_batches=1, evaluation_images=100),
+        search=SearchConfig(population_size=4, generations=2, budget=8, num_parents=2, num_mutations=2,
+                            num_crossovers=2),
+        device="cpu",
+    )
+
+
+def test_variants_that_differ_in_the_edge_rule_share_root_and_split_batches(tmp_path):
+    truth = {arch: float(i % 97) for i, arch in enumerate(NB201Space().all())}
+    table = tmp_path / "truth.json"
+    table.write_text(json.dumps({format_arch(arch): value for arch, value in truth.items()}))
+    methods = ("nas-lid", "nas-lid[edge-score=max-cross]", "nas-lid[edge-score=min-cross]")
+    plan = ComparePlan(methods=methods, ranking_subsets=("random30",), profile_archs=1, profile_batches=1,
+                       share_root=False, control="nas-lid")
+    results = compare_methods(tmp_path / "cmp", _config(), plan, benchmark_path=table)
+    roots = {m: load_checkpoint(tmp_path / "cmp" / m / "nodes" / "node0.pt") for m in methods}
+    first = roots[methods[0]]
+    for method in methods[1:]:  # trained apart, bit-identical up to the first split
+        assert roots[method]["epoch"] == first["epoch"] == 1
+        assert all(torch.equal(first["model"][k], v) for k, v in roots[method]["model"].items())
+    trees = {m: json.loads((tmp_path / "cmp" / m / "partition_tree.json").read_text()) for m in methods}
+    splits = {m: next(n for n in trees[m]["nodes"] if n["id"] == 0)["split"] for m in methods}
+    for method in methods[1:]:  # the same batches and paths measured the same matrices; only the rule differs
+        assert splits[method]["similarities"] == splits[methods[0]]["similarities"]
+    assert list(results["methods"]) == list(methods)
+    assert set(results["paired"]["against_control"]) == set(methods[1:])
+    assert (tmp_path / "cmp" / "nas-lid[edge-score=max-cross]" / "partition_tree.json").is_file()
+    assert "nas-lid[edge-score=max-cross]" in (tmp_path / "cmp" / "compare.md").read_text()
