@@ -182,7 +182,7 @@ _RUN_FLAGS = {
     "lr_period": ("train", "lr_period_epochs"), "off_path_gradients": ("train", "off_path_gradients"),
     "path_sampler": ("train", "path_sampler"), "init": ("train", "init"),
     "lid_batches": ("split", "measurement_batches"), "lid_augment": ("split", "measurement_augment"),
-    "lid_paths": ("split", "measurement_paths"),
+    "lid_paths": ("split", "measurement_paths"), "reliability_resamples": ("split", "reliability_resamples"),
     "proxy_bn": ("proxy", "batchnorm"), "proxy_split": ("proxy", "split"),
 }
 
@@ -263,10 +263,13 @@ def _add_run_flags(parser: argparse.ArgumentParser, schedule: bool = True) -> No
         group.add_argument("--fewshot-edge", type=int, help="choice point that few-shot NAS splits one child per "
                            "choice (NB201: edge index 0-5)")
         group.add_argument("--similarity", choices=["euclidean", "pearson", "cosine"], help="LID profile similarity")
-        group.add_argument("--edge-score", choices=["intra", "max-cross", "min-cross", "gap"],
+        group.add_argument("--edge-score", choices=["intra", "max-cross", "min-cross", "gap", "separation-z"],
                            help="which edge NAS-LID splits: intra (the paper's text), max-cross (the authors' "
-                           "released code), min-cross (GM-NAS's rule) or gap (intra - cross); gm-nas always uses "
-                           "min-cross")
+                           "released code), min-cross (GM-NAS's rule), gap (intra - cross) or separation-z (gap over "
+                           "its bootstrap spread across the measurement batches); gm-nas always uses min-cross")
+        group.add_argument("--reliability-resamples", type=int,
+                           help="bootstrap resamples of the measurement batches behind each split (how often each "
+                           "point would be chosen and its grouping recur; default 200, 0: off)")
         group.add_argument("--split-batches", type=int, help="batches the split similarity is averaged over (50)")
         group.add_argument("--lid-batch-size", type=int, help="n of each LID estimate (128)")
         group.add_argument("-k", "--k", type=int, help="neighbours of the LID MLE (20)")

@@ -71,6 +71,9 @@ class SplitConfig:
     # batches, path i serves batch i of every point); "per-point": a fresh random path for every (point, batch)
     # (the NAS-LID authors' code)
     measurement_paths: str = "per-batch"
+    # bootstrap resamples of the measurement batches behind every split decision: how often each point would be
+    # chosen and its grouping recur (naslid.partition.reliability); 0: no bootstrap (then no separation-z)
+    reliability_resamples: int = 200
 
     def __post_init__(self) -> None:
         if self.criterion not in CRITERIA:
@@ -92,7 +95,11 @@ class SplitConfig:
         if self.measurement_paths not in MEASUREMENT_PATHS:
             raise ValueError(f"measurement_paths={self.measurement_paths!r}; expected one of "
                              f"{list(MEASUREMENT_PATHS)}")
-        for name, low in (("batches", 1), ("gradient_batches", 1), ("batch_size", 3), ("k", 2)):
+        if self.edge_score == "separation-z" and self.reliability_resamples < 2:
+            raise ValueError("edge_score='separation-z' divides by the bootstrap spread: reliability_resamples must "
+                             f"be >= 2, got {self.reliability_resamples!r}")
+        for name, low in (("batches", 1), ("gradient_batches", 1), ("batch_size", 3), ("k", 2),
+                          ("reliability_resamples", 0)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise ValueError(f"{name}={value!r}; expected an integer >= {low}")

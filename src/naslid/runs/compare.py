@@ -277,7 +277,8 @@ def compare_methods(
         "environment": _environment(first.device),
         "runs": [{"seed": r["seed"], "shared_root_seconds": r["shared_root_seconds"],
                   "methods": {o.method: _method_summary(o) for o in r["outcomes"]},
-                  "separability": _separability(r["outcomes"])} for r in runs],
+                  "separability": _separability(r["outcomes"]),
+                  "split_reliability": _reliability(r["outcomes"])} for r in runs],
     }
     results["methods"] = _aggregate(results["runs"], plan.methods)
     results["separability"] = results["runs"][0]["separability"]
@@ -290,8 +291,9 @@ def compare_methods(
                                                    subsets, curves={m: s.get("curve") for m, s in
                                                                     results["methods"].items()})
     paired_plot = plotting.write_paired_plot(run_dir / "plots" / "paired_differences.png", results["paired"])
-    if paired_plot is not None:
-        results["plots"].append(paired_plot)
+    reliability_plot = plotting.write_reliability_plot(run_dir / "plots" / "split_reliability.png",
+                                                       results["runs"][0]["split_reliability"])
+    results["plots"] += [path for path in (paired_plot, reliability_plot) if path is not None]
     results["seconds"] = {"plots": time.perf_counter() - plot_start, "total": time.perf_counter() - start}
     _write_json(run_dir / "compare.json", results)
     (run_dir / "compare.md").write_text(markdown_table(results))
@@ -533,6 +535,28 @@ def _paired(methods: dict, subsets: list[str], seeds: list[int], control: str) -
     return out
 
 
+def _reliability(outcomes: list[MethodOutcome]) -> dict:
+    """Per method, every split decision's bootstrap evidence: the chosen point, how often the resampled
+    measurement batches choose it and recur its grouping, and every point's share (naslid.partition.reliability)."""
+    table = {}
+    for outcome in outcomes:
+        rows = []
+        for node in sorted(outcome.run.tree.nodes.values(), key=lambda n: n.id):
+            record = node.split
+            if record is None or not record.reliability:
+                continue
+            edges = record.reliability["edges"]
+            chosen = edges[record.point_name]
+            rows.append({"node": node.id, "point": record.point_name, "groups": record.groups,
+                         "chosen_share": chosen["chosen_share"], "grouping_recurrence": chosen["grouping_recurrence"],
+                         "resamples": record.reliability["resamples"],
+                         "shares": {name: edge["chosen_share"] for name, edge in edges.items()},
+                         "recurrence": {name: edge["grouping_recurrence"] for name, edge in edges.items()}})
+        if rows:
+            table[outcome.method] = rows
+    return table
+
+
 def _separability(outcomes: list[MethodOutcome]) -> dict:
     """Per edge, the separability of each criterion's similarity matrices at the root (same supernet)."""
     table: dict[str, dict[str, float]] = {}
@@ -617,6 +641,7 @@ def markdown_table(results: dict) -> str:
                   f"({_fmt(float(np.mean(shared)), 1)} s per seed) up to its first split: "
                   + ", ".join(f"{m} {r['root_epochs']} epochs" for m, r in reused.items()) + "."]
     lines += _paired_lines(results.get("paired", {}))
+    lines += _reliability_lines(results.get("runs", []))
     lines += _curve_lines(results["methods"], protocol.get("tracking"))
     if results["separability"]:
         lines += ["", "## Separability at the root (coefficient of variation of off-diagonal similarities)", ""]
@@ -682,6 +707,29 @@ def _paired_lines(paired: dict) -> list[str]:
                 per_seed = ", ".join(f"{d:+.3f}" for d in row["differences"])
                 lines.append(f"| {method} | `{subset}` | {row['mean']:+.3f} | [{low:+.3f}, {high:+.3f}]{verdict} | "
                              f"{row['better']} of {row['n']} | {per_seed} |")
+    return lines
+
+
+def _reliability_lines(runs: list[dict]) -> list[str]:
+    rows = [(run["seed"], method, decision) for run in runs
+            for method, decisions in (run.get("split_reliability") or {}).items() for decision in decisions]
+    if not rows:
+        return []
+    resamples = rows[0][2]["resamples"]
+    lines = ["", "## How sure each split is", "",
+             f"Each decision's measurement batches resampled {resamples} times (no new forward pass): how often "
+             "the chosen point would still be chosen, and how often its grouping recurs; the runner-up is the point "
+             "chosen most often otherwise.", "",
+             "| seed | method | node | split point | groups | chosen in | grouping recurs in | runner-up |",
+             "|---|---|---|---|---|---|---|---|"]
+    for seed, method, decision in rows:
+        others = {name: share for name, share in decision["shares"].items() if name != decision["point"]}
+        runner = max(others, key=others.get) if others else None
+        runner_text = f"{runner} ({100 * others[runner]:.0f}%)" if runner else "n/a"
+        groups = " / ".join(", ".join(group) for group in decision["groups"])
+        lines.append(f"| {seed} | {method} | {decision['node']} | {decision['point']} | {groups} | "
+                     f"{100 * decision['chosen_share']:.0f}% | {100 * decision['grouping_recurrence']:.0f}% | "
+                     f"{runner_text} |")
     return lines
 
 

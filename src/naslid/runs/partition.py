@@ -25,7 +25,9 @@ from naslid.partition import (
     SequentialRunner,
     SplitRecord,
     choose_edge,
-    edge_similarities,
+    choose_edge_with_reliability,
+    edge_similarity_samples,
+    mean_over_batches,
     partition_ops,
 )
 from naslid.runs.config import TRAINING_SECTIONS, RunConfig, resolve_device
@@ -391,19 +393,29 @@ class PartitionRun:
         baseline = torch.cuda.memory_allocated(self.device) if self.device.type == "cuda" else 0
         start = time.perf_counter()
         edges = self.candidate_edges(node)
-        matrices = edge_similarities(net, node.subspace, batches, replace(split_cfg, seed=seed), edges=edges,
-                                     progress=self.progress)
+        samples = edge_similarity_samples(net, node.subspace, batches, replace(split_cfg, seed=seed), edges=edges,
+                                          progress=self.progress)
         seconds = time.perf_counter() - start
         peak = torch.cuda.max_memory_allocated(self.device) - baseline if self.device.type == "cuda" else None
+        matrices = {edge: mean_over_batches(s) for edge, s in samples.items()}
         partitions = {edge: partition_ops(m, node.subspace.allowed[edge]) for edge, m in matrices.items()}
-        scores = {edge: p.score(split_cfg.edge_score) for edge, p in partitions.items()}
-        best = choose_edge(partitions, split_cfg.edge_score)
+        names = {edge: node.subspace.point_name(edge) for edge in matrices}
+        reliability = None
+        if split_cfg.reliability_resamples:  # resamples the measured batches: no new forward pass
+            best, bootstrap = choose_edge_with_reliability(
+                samples, {e: node.subspace.allowed[e] for e in samples}, split_cfg.edge_score,
+                resamples=split_cfg.reliability_resamples, seed=seed % (2**32))
+            scores = {edge: _finite_or_none(bootstrap.edges[edge].score) for edge in partitions}
+            reliability = bootstrap.to_json(names)
+        else:
+            scores = {edge: p.score(split_cfg.edge_score) for edge, p in partitions.items()}
+            best = choose_edge(partitions, split_cfg.edge_score)
         return SplitRecord(
             edge=best, groups=[list(g) for g in partitions[best].groups], criterion=split_cfg.criterion,
-            edge_scores={node.subspace.point_name(e): s for e, s in scores.items()},
-            similarities={node.subspace.point_name(e): {"ops": list(node.subspace.allowed[e]), "matrix": m.tolist()}
+            edge_scores={names[e]: s for e, s in scores.items()},
+            similarities={names[e]: {"ops": list(node.subspace.allowed[e]), "matrix": m.tolist()}
                           for e, m in matrices.items()},
-            seconds=seconds, peak_memory_bytes=peak, point_name=node.subspace.point_name(best),
+            seconds=seconds, peak_memory_bytes=peak, point_name=names[best], reliability=reliability,
         )
 
     def split_node(self, node: PartitionNode) -> None:
@@ -469,6 +481,11 @@ class PartitionRun:
         state = new_train_state(net, cfg)
         state.sampler.bit_generator.state = inherited["sampler"]
         return net, state
+
+
+def _finite_or_none(value: float | None) -> float | None:
+    """A score for JSON: infinite or undefined ones (a zero bootstrap spread) as None."""
+    return value if value is not None and np.isfinite(value) else None
 
 
 class NodeJob:

@@ -162,3 +162,28 @@ def write_paired_plot(path: Path, paired: dict) -> str | None:
     figure.suptitle("Paired by seed: mean (dot), 95% bootstrap interval (bar), each seed (x)", fontsize=9)
     path.parent.mkdir(parents=True, exist_ok=True)
     return str(_save(figure, path))
+
+
+def write_reliability_plot(path: Path, reliability: dict) -> str | None:
+    """Each method's first split (the root's): per candidate point, the share of bootstrap resamples that
+    choose it (bar) and that recur its grouping (dot); None when no decision carries a bootstrap."""
+    roots = {method: decisions[0] for method, decisions in reliability.items() if decisions}
+    if not roots:
+        return None
+    figure, axes = plt.subplots(1, len(roots), figsize=(4.2 * len(roots), 3.4), squeeze=False, sharey=True)
+    for axis, (method, decision) in zip(axes[0], roots.items(), strict=True):
+        points = list(decision["shares"])
+        positions = np.arange(len(points))
+        colours = ["tab:orange" if p == decision["point"] else "tab:blue" for p in points]
+        axis.bar(positions, [decision["shares"][p] for p in points], color=colours, label="chosen in")
+        axis.plot(positions, [decision["recurrence"][p] for p in points], "o", color="black",
+                  label="grouping recurs in")
+        axis.set_xticks(positions, points, rotation=45, fontsize=7)
+        axis.set_ylim(0, 1.05)
+        axis.set_title(f"{method}: node {decision['node']} split on {decision['point']}", fontsize=8)
+        axis.grid(axis="y", alpha=0.3)
+    axes[0][0].set_ylabel(f"share of {next(iter(roots.values()))['resamples']} resamples")
+    axes[0][0].legend(fontsize=7, loc="upper right")
+    figure.suptitle("How sure the first split is (orange: the point split)", fontsize=9)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return str(_save(figure, path))
