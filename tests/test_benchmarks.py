@@ -44,3 +44,18 @@ def test_compare_paper_epoch_cut_and_random_data(tmp_path):
     folder = compare.write_random_cifar10(tmp_path / "cifar-10-batches-py", train=50, test=10)
     train, test = load_cifar10(folder)
     assert len(train) == 50 and len(test) == 10 and train.images.shape[1:] == (3, 32, 32)
+
+
+def test_ablation_study_methods_configure_on_the_cpu_preset():
+    study = _load("ablation_study")
+    from naslid.runs.presets import get_preset
+    from naslid.runs.protocols import method_config, split_methods
+
+    methods = split_methods(study.STUDY)
+    assert len(methods) == 8 and "nas-lid[similarity=cosine,edge-score=max-cross,finetune=restart]" in methods
+    configs = {m: method_config(get_preset("cpu").config, m) for m in methods}
+    released = configs["nas-lid[similarity=cosine,edge-score=max-cross,finetune=restart]"]
+    assert (released.split.similarity, released.split.edge_score, released.schedule.finetune) == (
+        "cosine", "max-cross", "restart")
+    assert configs["nas-lid[split-epochs=15:25]"].schedule.split_epochs == (15, 25)
+    assert configs["nas-lid[split-epochs=15:25]"].schedule.total_epochs == 35  # the same budget, one more level

@@ -50,7 +50,7 @@ def test_compare_tiny_preset_writes_table_json_and_plots(tmp_path, capsys):
     assert main(["compare", str(out_dir), "--preset", "tiny", "--no-progress"]) == 0
     printed = capsys.readouterr().out
     results = json.loads((out_dir / "compare.json").read_text())
-    assert results["schema"] == "naslid.compare/1"
+    assert results["schema"] == "naslid.compare/2"
     assert list(results["methods"]) == ["spos", "few-shot", "gm-nas", "nas-lid", "random-split"]
     assert [s["name"] for s in results["protocol"]["ranking_subsets"]] == ["random150", "top1%"]
     assert results["protocol"]["benchmark"] == str(packaged_table_path())

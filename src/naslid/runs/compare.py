@@ -39,7 +39,7 @@ from naslid.train import load_checkpoint
 
 logger = logging.getLogger(__name__)
 
-COMPARE_SCHEMA = "naslid.compare/1"
+COMPARE_SCHEMA = "naslid.compare/2"  # 2: per-method protocols and steps per epoch, paired, split_reliability
 
 
 @dataclass
