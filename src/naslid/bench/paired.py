@@ -25,7 +25,7 @@ class PairedDifference:
     differences: tuple[float, ...]  # method minus control, one per seed (seeds where either is missing left out)
     seeds: tuple[int, ...]  # the seeds of `differences`, in order
     mean: float | None
-    interval: tuple[float, float] | None  # percentile bootstrap interval of the mean over seeds
+    interval: tuple[float, float] | None  # percentile bootstrap interval of the mean over seeds (None: < 2 seeds)
     confidence: float
     better: int  # seeds where the method is above the control
     resamples: int
@@ -65,6 +65,9 @@ def paired_difference(values: Sequence[float | None], control: Sequence[float | 
     differences = np.array([d for _, d in kept], dtype=np.float64)
     if not len(differences):
         return PairedDifference((), (), None, None, confidence, 0, resamples)
+    if len(differences) == 1:  # one seed is an anecdote: no interval
+        return PairedDifference(tuple(differences.tolist()), tuple(s for s, _ in kept), float(differences[0]), None,
+                                confidence, int(differences[0] > 0), resamples)
     rng = np.random.default_rng(seed)
     picks = rng.integers(0, len(differences), size=(resamples, len(differences)))
     means = differences[picks].mean(axis=1)

@@ -95,6 +95,8 @@ class SplitConfig:
         if self.measurement_paths not in MEASUREMENT_PATHS:
             raise ValueError(f"measurement_paths={self.measurement_paths!r}; expected one of "
                              f"{list(MEASUREMENT_PATHS)}")
+        if self.edge_score == "separation-z" and self.criterion == "random":
+            raise ValueError("edge_score='separation-z' needs measured batches; the 'random' criterion has none")
         if self.edge_score == "separation-z" and self.reliability_resamples < 2:
             raise ValueError("edge_score='separation-z' divides by the bootstrap spread: reliability_resamples must "
                              f"be >= 2, got {self.reliability_resamples!r}")

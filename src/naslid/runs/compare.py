@@ -702,10 +702,14 @@ def _paired_lines(paired: dict) -> list[str]:
             for subset, row in subsets.items():
                 if row["mean"] is None:
                     continue
-                low, high = row["interval"]
-                verdict = " (above zero)" if low > 0 else " (below zero)" if high < 0 else ""
+                if row["interval"] is None:
+                    interval = "n/a (one seed)"
+                else:
+                    low, high = row["interval"]
+                    verdict = " (above zero)" if low > 0 else " (below zero)" if high < 0 else ""
+                    interval = f"[{low:+.3f}, {high:+.3f}]{verdict}"
                 per_seed = ", ".join(f"{d:+.3f}" for d in row["differences"])
-                lines.append(f"| {method} | `{subset}` | {row['mean']:+.3f} | [{low:+.3f}, {high:+.3f}]{verdict} | "
+                lines.append(f"| {method} | `{subset}` | {row['mean']:+.3f} | {interval} | "
                              f"{row['better']} of {row['n']} | {per_seed} |")
     return lines
 
@@ -725,7 +729,7 @@ def _reliability_lines(runs: list[dict]) -> list[str]:
     for seed, method, decision in rows:
         others = {name: share for name, share in decision["shares"].items() if name != decision["point"]}
         runner = max(others, key=others.get) if others else None
-        runner_text = f"{runner} ({100 * others[runner]:.0f}%)" if runner else "n/a"
+        runner_text = f"{runner} ({100 * others[runner]:.0f}%)" if runner and others[runner] > 0 else "none"
         groups = " / ".join(", ".join(group) for group in decision["groups"])
         lines.append(f"| {seed} | {method} | {decision['node']} | {decision['point']} | {groups} | "
                      f"{100 * decision['chosen_share']:.0f}% | {100 * decision['grouping_recurrence']:.0f}% | "

@@ -401,7 +401,8 @@ class PartitionRun:
         partitions = {edge: partition_ops(m, node.subspace.allowed[edge]) for edge, m in matrices.items()}
         names = {edge: node.subspace.point_name(edge) for edge in matrices}
         reliability = None
-        if split_cfg.reliability_resamples:  # resamples the measured batches: no new forward pass
+        # resamples the measured batches (no new forward pass); the random control's matrices are noise by design
+        if split_cfg.reliability_resamples and split_cfg.criterion != "random":
             best, bootstrap = choose_edge_with_reliability(
                 samples, {e: node.subspace.allowed[e] for e in samples}, split_cfg.edge_score,
                 resamples=split_cfg.reliability_resamples, seed=seed % (2**32))

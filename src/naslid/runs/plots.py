@@ -149,8 +149,9 @@ def write_paired_plot(path: Path, paired: dict) -> str | None:
             row = rows[method][subset]
             if row["mean"] is None:
                 continue
-            low, high = row["interval"]
-            axis.plot([low, high], [position, position], color="tab:blue", linewidth=2.5, solid_capstyle="butt")
+            if row["interval"] is not None:
+                low, high = row["interval"]
+                axis.plot([low, high], [position, position], color="tab:blue", linewidth=2.5, solid_capstyle="butt")
             axis.plot(row["mean"], position, "o", color="tab:blue", markersize=6)
             axis.plot(row["differences"], [position] * len(row["differences"]), "x", color="black", markersize=5)
         axis.axvline(0.0, color="tab:red", linewidth=1)
