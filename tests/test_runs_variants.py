@@ -96,3 +96,20 @@ def test_variants_that_differ_in_the_edge_rule_share_root_and_split_batches(tmp_
     assert set(results["paired"]["against_control"]) == set(methods[1:])
     assert (tmp_path / "cmp" / "nas-lid[edge-score=max-cross]" / "partition_tree.json").is_file()
     assert "nas-lid[edge-score=max-cross]" in (tmp_path / "cmp" / "compare.md").read_text()
+
+
+def test_variants_on_another_protocol_train_their_own_shared_root(tmp_path):
+    truth = {arch: float(i % 97) for i, arch in enumerate(NB201Space().all())}
+    table = tmp_path / "truth.json"
+    table.write_text(json.dumps({format_arch(arch): value for arch, value in truth.items()}))
+    methods = ("spos", "nas-lid", "nas-lid[protocol=nas-lid-release]", "random-split[protocol=nas-lid-release]")
+    plan = ComparePlan(methods=methods, ranking_subsets=("random30",), profile_archs=1, profile_batches=1,
+                       scale="tiny", control="random-split[protocol=nas-lid-release]")
+    results = compare_methods(tmp_path / "cmp", _config(), plan, benchmark_path=table)
+    assert (tmp_path / "cmp" / "shared_root_common").is_dir()
+    assert (tmp_path / "cmp" / "shared_root_nas-lid-release").is_dir()
+    protocols = results["protocol"]["method_protocols"]
+    assert protocols["nas-lid[protocol=nas-lid-release]"]["protocol"] == "nas-lid-release"
+    assert protocols["nas-lid"]["protocol"] == "ours" and results["methods"]["nas-lid[protocol=nas-lid-release]"][
+        "leaves"] == 16
+    assert set(results["paired"]["against_control"]) == set(methods[:3])

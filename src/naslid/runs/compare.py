@@ -31,7 +31,7 @@ from naslid.runs.evaluate import RunEvaluator
 from naslid.runs.lock import lock_run_directory, release_run_directory
 from naslid.runs.partition import TREE_FILE, PartitionRun, remove_stale_temporaries
 from naslid.runs.presets import ComparePlan
-from naslid.runs.protocols import PROTOCOLS, get_method, get_scale, method_config, method_protocol_name
+from naslid.runs.protocols import PROTOCOLS, get_scale, method_config, method_protocol_name
 from naslid.runs.tracking import Tracking, select_tracking, tracking_overhead
 from naslid.search import evolutionary_search, load_search_result
 from naslid.spaces import Arch, NB201Space, format_arch, parse_arch
@@ -331,9 +331,14 @@ def _shared_roots(seed_dir: Path, configs: dict[str, RunConfig], plan: ComparePl
     for method, cfg in configs.items():
         groups.setdefault(_root_key(cfg), []).append(method)
     groups = {key: methods for key, methods in groups.items() if len(methods) > 1}
-    roots = {}
+    roots, used = {}, set()
     for methods in groups.values():
-        name = "shared_root" if plan.protocols == "common" else f"shared_root_{get_method(methods[0]).own_protocol}"
+        if plan.protocols == "common" and len(groups) == 1:
+            name = "shared_root"
+        else:  # several roots (own protocols, or variants that change the training): named by protocol
+            name = f"shared_root_{method_protocol_name(methods[0], plan.protocols, 'common')}"
+            name = name if name not in used else f"{name}_{len(used)}"
+        used.add(name)
         cfg = configs[methods[0]]
         root = SharedRoot(seed_dir / name, [configs[m] for m in methods], loaded.get(_data_key(cfg)), tracking,
                           progress)
