@@ -41,4 +41,5 @@ def test_demo_with_cifar10_ranks_spos_and_nas_lid_and_says_how_far_from_chance(t
     assert [line.split(":")[0].strip() for line in lines] == ["spos", "nas-lid"]
     assert "random order gives 0 ± 0.030" in out  # tau's spread for a random order of 500 archs
     assert sorted(p.name for p in (run_dir / "plots").iterdir()) == [
-        "lid_profiles.png", "proxy_vs_truth.png", "separability.png", "tau_while_training.png"]
+        "lid_profiles.png", "proxy_vs_truth.png", "separability.png", "split_reliability.png",
+        "tau_while_training.png"]

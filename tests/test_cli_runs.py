@@ -40,8 +40,10 @@ def test_user_errors_are_one_line_and_exit_2(tmp_path, capsys):
     assert err.startswith("naslid train: error:") and err.count("\n") == 1
     assert main(["finetune", str(tmp_path / "missing")]) == 2
     assert "a naslid run directory?" in capsys.readouterr().err
-    with pytest.raises(SystemExit):
-        main(["partition", str(tmp_path / "z"), "--split-epochs", "a,b"])
+    assert main(["partition", str(tmp_path / "z"), "--split-epochs", "a,b"]) == 2
+    err = capsys.readouterr().err
+    assert err == "naslid partition: error: --split-epochs a,b: expected comma-separated whole numbers >= 0 like " \
+        "20,40,60,80\n"
 
 
 def test_compare_tiny_preset_writes_table_json_and_plots(tmp_path, capsys):

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from naslid.cli import main
-from naslid.nn import build_supernet_for, network_config_class
+from naslid.nn import build_supernet_for, latency_function, load_latency_table, network_config_class
 from naslid.partition import SplitConfig, edge_similarities
 from naslid.runs.export import load_exported, read_export
 from naslid.spaces import SubSpace, get_space, point_matters
@@ -64,8 +64,24 @@ def test_partition_search_export_on_a_mobilenet_space(space, tmp_path, capsys):
                                                                   small_input=True))
     for item in result["history"]:
         assert costs.arch_costs(get_space(space).parse(item["arch"]), 8)["mflops"] <= 3
-    assert main(["export", str(run)]) == 0
+    table = tmp_path / "latency.json"  # a latency budget with a table built for the run's network
+    assert main(["latency-table", "--run", str(run), "--warmup", "1", "--repeats", "2", "--out", str(table)]) == 0
+    assert "entries" in capsys.readouterr().out
+    built = load_latency_table(table)
+    net = build_supernet_for(space, network_config_class(space)(**built["network_config"]))
+    predict = latency_function(built, net, built["resolution"])
+    rng = np.random.default_rng(0)
+    limit = float(np.median([predict(net.space.sample(rng)) for _ in range(20)]))  # about half the space fits
+    assert main(["search", str(run), "--budget", "8", "--max-latency-ms", str(limit), "--latency-table", str(table),
+                 "--no-progress", "--out", str(run / "search_latency.json")]) == 0
+    assert "ms predicted" in capsys.readouterr().out
+    searched = json.loads((run / "search_latency.json").read_text())
+    assert searched["protocol"]["best_costs"]["latency_ms"] <= limit
+    assert searched["protocol"]["latency_table"]["threads"] == 1 and "cache_hits" in searched
+    assert main(["search", str(run), "--max-latency-ms", "1", "--no-progress"]) == 2  # no table: a user error
+    assert main(["export", str(run), "--latency-table", str(table)]) == 0
     record = read_export(run / "export")
+    assert record["costs"]["latency_ms"] > 0 and record["latency_table"]["device"] == "cpu"
     assert record["arch"] == result["best"]["arch"] and record["max_output_difference"] < 1e-4
     blocks = [block for stage in record["spec"]["stages"] for block in stage]
     assert blocks and all(block.startswith(("ir_", "ds_")) for block in blocks)

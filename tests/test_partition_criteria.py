@@ -117,3 +117,20 @@ def test_gradient_criterion_compares_the_named_parameters_only(scope):
     assert np.allclose(measured, expected, atol=1e-6)
     with pytest.raises(ValueError, match="gradient_parameters"):
         SplitConfig(gradient_parameters="head")
+
+
+def test_gradient_scope_follows_gm_nas_per_space():
+    # GM-NAS's get_split_gradients: NB201 the cells; ProxylessNAS and OFA the whole network, stem and head included
+    from naslid.nn import build_supernet_for, network_config_class
+    from naslid.partition.criteria import gradient_scope
+
+    assert SplitConfig().gradient_parameters == "reference"
+    nb201 = build_supernet_for("nb201", network_config_class("nb201")(channels=4, cells_per_stage=1))
+    assert gradient_scope(nb201, "reference") == gradient_scope(nb201, "cells") == nb201.body_parameters()
+    for space in ("proxyless", "ofa"):
+        net = build_supernet_for(space, network_config_class(space)(width_mult=0.25, num_classes=10, small_input=True))
+        reference = gradient_scope(net, "reference")
+        assert reference == [name for name, _ in net.named_parameters()] == gradient_scope(net, "all")
+        assert any(n.startswith("stem.") for n in reference) and any(n.startswith("classifier.") for n in reference)
+        assert gradient_scope(net, "body") == gradient_scope(net, "cells") == net.body_parameters()
+        assert not any(n.startswith(("stem.", "classifier.")) for n in net.body_parameters())

@@ -9,11 +9,70 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
+import re
 import sys
 from collections.abc import Callable, Sequence
+from typing import NoReturn
 
 # Each entry: (name, help, add_arguments(parser), run(args) -> exit code).
 Command = tuple[str, str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]
+
+
+# the largest value a 64-bit signed integer holds: seeds and counts go to numpy and torch as int64
+_LARGEST_INTEGER = 2**63 - 1
+
+
+def _integer(minimum: int) -> Callable[[str], int]:
+    """An argparse type: a whole number from `minimum` to 2**63 - 1; the parser names the flag in its error."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or not minimum <= value <= _LARGEST_INTEGER:
+            raise argparse.ArgumentTypeError(f"{text}: expected an integer >= {minimum}"
+                                             + (" and < 2**63" if value is not None and value > 0 else ""))
+        return value
+
+    parse.__name__ = "integer"  # argparse's fallback message says "invalid integer value"
+    return parse
+
+
+_SEED = _integer(0)
+
+
+def _number(minimum: float, *, above: bool = False, below: float | None = None,
+            maximum: float | None = None) -> Callable[[str], float]:
+    """An argparse type: a finite number >= `minimum` (> with `above`), < `below`, <= `maximum`."""
+    expected = f"a finite number {'>' if above else '>='} {minimum:g}"
+    expected += f" and < {below:g}" if below is not None else ""
+    expected += f" and <= {maximum:g}" if maximum is not None else ""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = float("nan")
+        if (not math.isfinite(value) or value < minimum or (above and value == minimum)
+                or (below is not None and value >= below) or (maximum is not None and value > maximum)):
+            raise argparse.ArgumentTypeError(f"{text}: expected {expected}")
+        return value
+
+    parse.__name__ = "number"
+    return parse
+
+
+class _OneLineParser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line (no usage block): `naslid train: error: --seed -1: ...`."""
+
+    def error(self, message: str) -> NoReturn:
+        # "argument -k/--k: 0: expected ..." from a range type reads "--k 0: expected ..."
+        match = re.fullmatch(r"argument (?:\S+/)?(\S+): (\S*: expected .*)", message, flags=re.DOTALL)
+        if match:
+            message = f"{match[1]} {match[2]}"
+        self.exit(2, f"{self.prog}: error: {' '.join(message.split())}\n")
 
 
 def _overrides(args: argparse.Namespace, names: Sequence[str]) -> dict:
@@ -42,9 +101,9 @@ def _add_score_arguments(parser: argparse.ArgumentParser) -> None:
         help="subset to rank on, repeatable: all, unique, top1%%, top5%%, random1000, list:FILE "
         "(default: all, top1%%)",
     )
-    parser.add_argument("--seed", type=int, help="seed for random<N> subsets (default: 0)")
+    parser.add_argument("--seed", type=_SEED, help="seed for random<N> subsets (default: 0)")
     parser.add_argument(
-        "--top-k", type=int, action="append", dest="top_k", help="k for precision@k and tau@top-k, repeatable"
+        "--top-k", type=_integer(1), action="append", dest="top_k", help="k for precision@k and tau@top-k, repeatable"
     )
     parser.add_argument("--prediction-column", help="value column of a CSV predictions file with several")
     parser.add_argument(
@@ -124,17 +183,17 @@ def _add_profile_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--data-path", help="CIFAR-10: the packed npz or a cifar-10-batches-py folder; imagefolder: "
                         "ROOT with train/CLASS/*.jpg")
-    parser.add_argument("--batch-size", type=int, help="n, samples per batch (default 128, as NAS-LID)")
-    parser.add_argument("--num-batches", type=int, help="batches to average over (default 4)")
+    parser.add_argument("--batch-size", type=_integer(1), help="n, samples per batch (default 128, as NAS-LID)")
+    parser.add_argument("--num-batches", type=_integer(1), help="batches to average over (default 4)")
     parser.add_argument("--estimator", help="LID estimator: mle (default), mackay_ghahramani or twonn")
-    parser.add_argument("-k", "--k", type=int, help="neighbours per point (default 20, as NAS-LID)")
+    parser.add_argument("-k", "--k", type=_integer(1), help="neighbours per point (default 20, as NAS-LID)")
     parser.add_argument("--mode", choices=["eval", "train", "keep"], help="module mode while measuring (default eval)")
     parser.add_argument(
         "--layer", action="append", dest="layers", metavar="NAME",
         help="module name to profile, repeatable (default: NB201's 17 layers, else the top-level blocks)",
     )
-    parser.add_argument("--num-classes", type=int, help="classes of freshly built models (default 10)")
-    parser.add_argument("--seed", type=int, help="seed of fresh initialisations and of the data draw (default 0)")
+    parser.add_argument("--num-classes", type=_integer(1), help="classes of freshly built models (default 10)")
+    parser.add_argument("--seed", type=_SEED, help="seed of fresh initialisations and of the data draw (default 0)")
     parser.add_argument("--device", help="cpu (default), cuda, cuda:1 or auto")
     parser.add_argument("--out", default="lid_profile.json", help="JSON output (default lid_profile.json)")
     parser.add_argument("--plot", help="PNG output (default: --out with .png)")
@@ -203,10 +262,12 @@ def _memory_format(text: str) -> bool:
 
 def _epochs_list(text: str) -> tuple[int, ...]:
     try:
-        return tuple(int(part) for part in text.split(","))
+        values = tuple(int(part) for part in text.split(","))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated whole numbers like 20,40,60,80, got {text!r}") \
-            from None
+        values = ()
+    if not values or not all(0 <= value <= _LARGEST_INTEGER for value in values):
+        raise argparse.ArgumentTypeError(f"{text}: expected comma-separated whole numbers >= 0 like 20,40,60,80")
+    return values
 
 
 def _add_run_flags(parser: argparse.ArgumentParser, schedule: bool = True) -> None:
@@ -229,22 +290,25 @@ def _add_run_flags(parser: argparse.ArgumentParser, schedule: bool = True) -> No
                        help="training data (imagefolder: ROOT/train/CLASS/*.jpg and ROOT/val/CLASS/*.jpg, streamed)")
     group.add_argument("--data-path", help="CIFAR-10: the packed npz or a cifar-10-batches-py folder; imagefolder: "
                        "ROOT")
-    group.add_argument("--train-limit", type=int, help="use a class-balanced subset of this many training images")
-    group.add_argument("--cutout", type=int, help="cutout square side in pixels (0: off)")
-    group.add_argument("--resolution", type=int, help="resize images to this many pixels a side (e.g. 16); "
+    group.add_argument("--train-limit", type=_integer(1),
+                       help="use a class-balanced subset of this many training images")
+    group.add_argument("--cutout", type=_integer(0), help="cutout square side in pixels (0: off)")
+    group.add_argument("--resolution", type=_integer(1), help="resize images to this many pixels a side (e.g. 16); "
                        "imagefolder: crop side (default 224)")
-    group.add_argument("--data-workers", type=int, help="imagefolder: decoding processes (default min(8, CPU cores))")
+    group.add_argument("--data-workers", type=_integer(0),
+                       help="imagefolder: decoding processes (default min(8, CPU cores))")
     group.add_argument("--space", choices=_space_names(),
                        help="search space: nb201 (default: the NAS-Bench-201 cell), proxyless (ProxylessNAS's "
                        "MobileNetV2 layers) or ofa (OFA's MobileNetV3 with elastic kernel, expansion and depth)")
-    group.add_argument("--width-mult", type=float, help="MobileNet spaces: width multiplier (1.0; OFA also 1.2)")
-    group.add_argument("--channels", type=int, help="supernet width C (NB201: 16)")
-    group.add_argument("--cells", type=int, help="cells per stage N (NB201: 5)")
+    group.add_argument("--width-mult", type=_number(0, above=True),
+                       help="MobileNet spaces: width multiplier (1.0; OFA also 1.2)")
+    group.add_argument("--channels", type=_integer(1), help="supernet width C (NB201: 16)")
+    group.add_argument("--cells", type=_integer(1), help="cells per stage N (NB201: 5)")
     group.add_argument("--bn", choices=["tracked", "batch-stats"],
                        help="supernet BatchNorm: tracked (affine, running statistics: NB201, NAS-LID authors) or "
                        "batch-stats (no affine, no running statistics: GM-NAS's NB201 supernet)")
-    group.add_argument("--batch-size", type=int, help="training batch size")
-    group.add_argument("--lr", type=float, help="initial learning rate (cosine schedule)")
+    group.add_argument("--batch-size", type=_integer(1), help="training batch size")
+    group.add_argument("--lr", type=_number(0), help="initial learning rate (cosine schedule)")
     group.add_argument("--precision", choices=["auto", "fp32", "bf16"], help="auto: bf16 on CUDA, fp32 on CPU")
     group.add_argument("--train-step", choices=["module", "fixed-kernels"],
                        help="module (default): one module per op; fixed-kernels: the same SPOS step with a "
@@ -255,26 +319,29 @@ def _add_run_flags(parser: argparse.ArgumentParser, schedule: bool = True) -> No
                        "contiguous (NCHW; the CPU's BatchNorm then sums more exactly, a difference of float rounding)")
     if schedule:
         group.add_argument("--split-epochs", type=_epochs_list, help="cumulative split epochs, e.g. 20,40,60,80")
-        group.add_argument("--finetune-epochs", type=int, help="fine-tuning epochs per leaf")
+        group.add_argument("--finetune-epochs", type=_integer(0), help="fine-tuning epochs per leaf")
         group.add_argument("--finetune", choices=["inherit", "transfer", "restart"],
                            help="how leaves start fine-tuning: inherit (weights, optimizer and place in the cosine), "
                            "transfer (weights; fresh optimizer and cosine: Few-shot NAS) or restart (fresh weights, "
                            "optimizer and cosine: the NAS-LID release, GM-NAS)")
-        group.add_argument("--fewshot-edge", type=int, help="choice point that few-shot NAS splits one child per "
+        group.add_argument("--fewshot-edge", type=_integer(0),
+                           help="choice point that few-shot NAS splits one child per "
                            "choice (NB201: edge index 0-5)")
         group.add_argument("--similarity", choices=["euclidean", "pearson", "cosine"], help="LID profile similarity")
         group.add_argument("--edge-score", choices=["intra", "max-cross", "min-cross", "gap", "separation-z"],
                            help="which edge NAS-LID splits: intra (the paper's text), max-cross (the authors' "
                            "released code), min-cross (GM-NAS's rule), gap (intra - cross) or separation-z (gap over "
                            "its bootstrap spread across the measurement batches); gm-nas always uses min-cross")
-        group.add_argument("--reliability-resamples", type=int,
+        group.add_argument("--reliability-resamples", type=_integer(0),
                            help="bootstrap resamples of the measurement batches behind each split (how often each "
                            "point would be chosen and its grouping recur; default 200, 0: off)")
-        group.add_argument("--split-batches", type=int, help="batches the split similarity is averaged over (50)")
-        group.add_argument("--lid-batch-size", type=int, help="n of each LID estimate (128)")
-        group.add_argument("-k", "--k", type=int, help="neighbours of the LID MLE (20)")
+        group.add_argument("--split-batches", type=_integer(1),
+                           help="batches the split similarity is averaged over (50)")
+        group.add_argument("--lid-batch-size", type=_integer(1), help="n of each LID estimate (128)")
+        group.add_argument("-k", "--k", type=_integer(1), help="neighbours of the LID MLE (20)")
         group.add_argument("--bn-mode", choices=["batch", "eval"], help="BN statistics while measuring splits")
-        group.add_argument("--gm-repeats", type=int, help="batches GM-NAS's gradient similarity is averaged over "
+        group.add_argument("--gm-repeats", type=_integer(1),
+                           help="batches GM-NAS's gradient similarity is averaged over "
                            "(GM-NAS: 100)")
         group.add_argument("--lid-batches", choices=["shared", "per-point"],
                            help="split measurement batches: shared (one set for every edge) or per-point (fresh for "
@@ -286,15 +353,18 @@ def _add_run_flags(parser: argparse.ArgumentParser, schedule: bool = True) -> No
                            help="random paths while measuring: per-batch (one shared by every edge: paired) or "
                            "per-point (fresh per edge and batch: the NAS-LID release)")
         _add_runner_flags(parser)
-    group.add_argument("--valid-fraction", type=float, help="share of the training images held out as the valid part "
+    group.add_argument("--valid-fraction", type=_number(0, below=1),
+                       help="share of the training images held out as the valid part "
                        "(0.5: NB201's 25k/25k; 0: train on all, score on the test part)")
-    group.add_argument("--rotation", type=float, help="random rotation augmentation in degrees (NAS-LID release: 15)")
-    group.add_argument("--min-lr", type=float, help="the cosine's final learning rate")
-    group.add_argument("--weight-decay", type=float, help="SGD weight decay")
-    group.add_argument("--grad-clip", type=float, help="largest gradient norm (0: no clipping)")
+    group.add_argument("--rotation", type=_number(0, maximum=180),
+                       help="random rotation augmentation in degrees (NAS-LID release: 15)")
+    group.add_argument("--min-lr", type=_number(0), help="the cosine's final learning rate")
+    group.add_argument("--weight-decay", type=_number(0), help="SGD weight decay")
+    group.add_argument("--grad-clip", type=_number(0), help="largest gradient norm (0: no clipping)")
     group.add_argument("--lr-stepping", choices=["step", "epoch"],
                        help="learning rate updated every SGD step or once per epoch (the NAS-LID release)")
-    group.add_argument("--lr-period", type=float, help="the cosine's period T_max in epochs (default: the schedule's "
+    group.add_argument("--lr-period", type=_number(0, above=True),
+                       help="the cosine's period T_max in epochs (default: the schedule's "
                        "length; the NAS-LID release: 180)")
     group.add_argument("--off-path-gradients", choices=["none", "zero"],
                        help="none: ops off the path get no update; zero: zero gradients, so weight decay and momentum "
@@ -308,11 +378,12 @@ def _add_run_flags(parser: argparse.ArgumentParser, schedule: bool = True) -> No
                        "running ones (the NAS-LID release) or each batch's own (GM-NAS, Few-shot NAS)")
     group.add_argument("--proxy-split", choices=["valid", "test"],
                        help="the part the proxy scores on: valid (held out of training) or test (the NAS-LID release)")
-    group.add_argument("--calibration-batches", type=int, help="BN recalibration batches per evaluated arch (0: off)")
-    group.add_argument("--proxy-images", type=int, help="held-out images each architecture is scored on")
-    group.add_argument("--budget", type=int, help="architectures the evolutionary search may evaluate")
+    group.add_argument("--calibration-batches", type=_integer(0),
+                       help="BN recalibration batches per evaluated arch (0: off)")
+    group.add_argument("--proxy-images", type=_integer(1), help="held-out images each architecture is scored on")
+    group.add_argument("--budget", type=_integer(1), help="architectures the evolutionary search may evaluate")
     group.add_argument("--device", help="auto (default: CUDA if present), cpu, cuda, cuda:1")
-    group.add_argument("--seed", type=int, help="seed of data split, initialisation and sampling")
+    group.add_argument("--seed", type=_SEED, help="seed of data split, initialisation and sampling")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
 
@@ -324,9 +395,10 @@ def _add_runner_flags(parser: argparse.ArgumentParser) -> None:
                        "pip install 'naslid[ray]')")
     group.add_argument("--ray-address", help="with --runner ray: 'auto' (the cluster started on this machine with "
                        "`ray start`) or HOST:PORT of a cluster's head (default: a local Ray instance)")
-    group.add_argument("--gpus-per-job", type=float, help="with --runner ray: GPUs per job, e.g. 1, or 0.25 to pack "
+    group.add_argument("--gpus-per-job", type=_number(0),
+                       help="with --runner ray: GPUs per job, e.g. 1, or 0.25 to pack "
                        "four jobs on one GPU (default: 1 when the cluster has GPUs, else 0)")
-    group.add_argument("--cpus-per-job", type=float, help="with --runner ray: CPUs per job (default 1)")
+    group.add_argument("--cpus-per-job", type=_number(0), help="with --runner ray: CPUs per job (default 1)")
 
 
 def _runner(args: argparse.Namespace):
@@ -457,7 +529,7 @@ def _add_tracking_flags(parser: argparse.ArgumentParser, with_benchmark: bool = 
     group.add_argument("--track-ranking", metavar="SUBSET",
                        help="score this subset of architectures while training (e.g. random100, top1%%) and record "
                        "Kendall tau against --benchmark; compare: 'none' turns off the preset's tracking")
-    group.add_argument("--track-every", type=int, help="score after every N epochs (default 1)")
+    group.add_argument("--track-every", type=_integer(1), help="score after every N epochs (default 1)")
 
 
 def _tracking_for(args: argparse.Namespace, config):
@@ -494,7 +566,7 @@ def _print_curve(run, args: argparse.Namespace) -> None:
 
 def _add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run_dir", help="run directory (created, or resumed if it holds the same run)")
-    parser.add_argument("--epochs", type=int, help="training epochs (default: the preset's whole schedule)")
+    parser.add_argument("--epochs", type=_integer(1), help="training epochs (default: the preset's whole schedule)")
     parser.add_argument("--subspace", help="JSON file of a sub-space (naslid.subspace/1) to train on")
     _add_run_flags(parser, schedule=False)
     _add_tracking_flags(parser)
@@ -598,12 +670,18 @@ def _existing(path):
 def _add_search_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run_dir", help="a finished run directory (naslid partition or train)")
     parser.add_argument("--algorithm", choices=["evolution", "random"], default="evolution")
-    parser.add_argument("--budget", type=int, help="architectures to evaluate (default: the run's search config)")
-    parser.add_argument("--seed", type=int, help="search seed (default: the run's)")
-    parser.add_argument("--max-mflops", type=float, help="only architectures with at most this many million "
+    parser.add_argument("--budget", type=_integer(1),
+                        help="architectures to evaluate (default: the run's search config)")
+    parser.add_argument("--seed", type=_SEED, help="search seed (default: the run's)")
+    parser.add_argument("--max-mflops", type=_number(0, above=True),
+                        help="only architectures with at most this many million "
                         "multiply-accumulates at the run's input resolution (default: the run's search config)")
-    parser.add_argument("--max-params", type=float, dest="max_params_m",
+    parser.add_argument("--max-params", type=_number(0, above=True), dest="max_params_m",
                         help="only architectures with at most this many million parameters")
+    parser.add_argument("--max-latency-ms", type=_number(0, above=True), help="only architectures whose latency, as "
+                        "--latency-table predicts it, is at most this many milliseconds")
+    parser.add_argument("--latency-table", help="latency table JSON (`naslid latency-table`) built for the run's "
+                        "network and input resolution: predicts each architecture's latency (reported alone)")
     parser.add_argument("--benchmark", help="ground-truth table to look the best architecture up in (default: the "
                         "NB201 table shipped with naslid; 'none' to skip)")
     parser.add_argument("--out", help="search result JSON (default RUN_DIR/search_<algorithm>.json)")
@@ -619,7 +697,7 @@ def _run_search(args: argparse.Namespace) -> int:
     from naslid.runs.config import RunConfig
     from naslid.runs.evaluate import RunEvaluator
     from naslid.runs.partition import CONFIG_FILE, PartitionRun
-    from naslid.search import cost_constraint, evolutionary_search, random_search
+    from naslid.search import cost_constraint, evolutionary_search, random_search, with_latency
 
     _check_output(args.out)
     config = RunConfig.load(_existing(Path(args.run_dir) / CONFIG_FILE))
@@ -628,9 +706,14 @@ def _run_search(args: argparse.Namespace) -> int:
     benchmark = None if args.benchmark == "none" or not nb201 else load_benchmark(args.benchmark)
     evaluator = RunEvaluator(run)
     leaves = [leaf.subspace for leaf in run.tree.leaves()]
-    search = replace(config.search, **_overrides(args, ["budget", "seed", "max_mflops", "max_params_m"]))
-    costs = run.arch_costs()
-    constraint = cost_constraint(costs, search.max_mflops, search.max_params_m)
+    search = replace(config.search, **_overrides(args, ["budget", "seed", "max_mflops", "max_params_m",
+                                                        "max_latency_ms"]))
+    if search.max_latency_ms is not None and not args.latency_table:
+        raise ValueError(f"a latency budget ({search.max_latency_ms} ms) needs --latency-table FILE (build one with "
+                         f"`naslid latency-table --run {args.run_dir} --out FILE`)")
+    table, latency = _latency_for_run(args.latency_table, config, run.input_resolution())
+    costs = with_latency(run.arch_costs(), latency)
+    constraint = cost_constraint(costs, search.max_mflops, search.max_params_m, search.max_latency_ms, latency)
 
     def objective_batch(archs):  # a generation at a time, split over the runner's workers
         return [100.0 * score for score in evaluator.evaluate_many(archs)]
@@ -645,16 +728,108 @@ def _run_search(args: argparse.Namespace) -> int:
     best_cost = costs(best)
     result.protocol.update({**evaluator.protocol(), "input_resolution": run.input_resolution(),
                             "budget": constraint.to_dict() if constraint else None, "best_costs": best_cost})
+    if table is not None:
+        result.protocol["latency_table"] = {name: table.get(name) for name in ("path", "device", "device_name",
+                                                                               "threads", "batch_size")}
     out = result.save(args.out or Path(args.run_dir) / f"search_{args.algorithm}.json")
     space = run.tree.root.subspace.space
     side = run.input_resolution()
     print(f"{args.algorithm}: {result.num_evaluations} architectures evaluated; best {space.format(best)}")
     print(f"  sub-supernet (leaf) {run.tree.leaf_for(best).id}, proxy accuracy {result.best_score:.2f}% "
           f"({evaluator.protocol()['proxy']}); {best_cost['mflops']:.2f} MFLOPs, {best_cost['params_m']:.3f} M "
-          f"params at {side}x{side}")
+          f"params at {side}x{side}" + (f", {best_cost['latency_ms']:.2f} ms predicted on {table['device_name']} "
+                                        f"({table['device']}, {table['threads']} threads)" if table else ""))
+    if result.cache_hits:
+        print(f"  {result.cache_hits} architectures were networks already scored: the cache saved their evaluations")
     if benchmark is not None:
         for column in benchmark.columns:
             print(f"  {column}: {benchmark.value(best, column):.2f}")
+    print(f"wrote {out}")
+    return 0
+
+
+def _load_latency_table(path: str) -> dict:
+    """A latency table file, with the path it was read from."""
+    from pathlib import Path
+
+    from naslid.nn import load_latency_table
+
+    return {**load_latency_table(path), "path": str(Path(path).resolve())}
+
+
+def _latency_for_run(path: str | None, config, resolution: int):
+    """(table, arch -> predicted latency in ms) for the run's network at `resolution`, after checking the table was
+    built for it; (None, None) without a table."""
+    if not path:
+        return None, None
+    from naslid.nn import build_supernet_for, latency_function
+
+    table = _load_latency_table(path)
+    return table, latency_function(table, build_supernet_for(config.search_space, config.network), resolution)
+
+
+def _add_latency_table_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--space", choices=_space_names(), help="search space: proxyless or ofa (NB201 has no table: "
+                        "its cells are DAGs, not a sequence of blocks); or take it from --run")
+    parser.add_argument("--run", dest="run_dir", help="a run directory: build the table for its space, network and "
+                        "input resolution (what `naslid search --latency-table` checks)")
+    parser.add_argument("--resolution", type=_integer(1), help="input side in pixels (with --run: the run's)")
+    parser.add_argument("--width-mult", type=_number(0, above=True), help="width multiplier (default 1.0)")
+    parser.add_argument("--num-classes", type=_integer(1), help="classifier outputs (default: the network's, 1000; "
+                        "a CIFAR-10 run has 10)")
+    parser.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:N: the device to measure on")
+    parser.add_argument("--batch-size", type=_integer(1), default=1, help="images per forward (default 1)")
+    parser.add_argument("--warmup", type=_integer(0), default=10, help="untimed calls per entry (default 10)")
+    parser.add_argument("--repeats", type=_integer(1), default=30, help="timed repeats per entry; the median is "
+                        "kept (default 30)")
+    parser.add_argument("--threads", type=_integer(1), help="torch CPU threads (default: torch's)")
+    parser.add_argument("--out", required=True, help="latency table JSON to write")
+
+
+def _run_latency_table(args: argparse.Namespace) -> int:
+    from dataclasses import fields
+    from pathlib import Path
+
+    import torch
+
+    from naslid.nn import build_latency_table, build_supernet_for, network_config_class, save_latency_table
+
+    _check_output(args.out)
+    if args.run_dir:
+        from naslid.runs.config import RunConfig
+        from naslid.runs.partition import CONFIG_FILE, PartitionRun
+
+        config = RunConfig.load(_existing(Path(args.run_dir) / CONFIG_FILE))
+        for flag, value in (("--space", args.space), ("--width-mult", args.width_mult),
+                            ("--num-classes", args.num_classes)):
+            if value is not None:
+                raise ValueError(f"{flag}: --run {args.run_dir} fixes the space and network; leave {flag} unset")
+        space, network = config.search_space, config.network
+        resolution = args.resolution or PartitionRun(args.run_dir, config, lock=False).input_resolution()
+    else:
+        if args.space is None or args.resolution is None:
+            raise ValueError("give --space and --resolution (or --run RUN_DIR)")
+        space, resolution = args.space, args.resolution
+        config_class = network_config_class(space)
+        names = {item.name for item in fields(config_class)}
+        settings = _overrides(args, ["width_mult", "num_classes"])
+        if "small_input" in names:
+            settings["small_input"] = resolution < 64  # as runs build it (`_with_space`)
+        network = config_class(**settings)
+    try:
+        device = torch.device(args.device)
+    except RuntimeError:
+        raise ValueError(f"--device {args.device}: expected cpu, cuda or cuda:N") from None
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    supernet = build_supernet_for(space, network)
+    table = build_latency_table(supernet, resolution, device, batch_size=args.batch_size, warmup=args.warmup,
+                                repeats=args.repeats)
+    out = save_latency_table(table, args.out)
+    blocks = [entry["median_ms"] for entry in table["entries"].values() if entry["kind"] == "block"]
+    print(f"{space} at {resolution}x{resolution}, batch {args.batch_size}, on {table['device_name']} "
+          f"({table['device']}, {table['threads']} threads): {len(table['entries'])} entries; blocks "
+          f"{min(blocks):.3f}-{max(blocks):.3f} ms (median of {args.repeats})")
     print(f"wrote {out}")
     return 0
 
@@ -817,6 +992,8 @@ def _add_export_arguments(parser: argparse.ArgumentParser) -> None:
                         "RUN_DIR/search_evolution.json, else of search_random.json)")
     parser.add_argument("--out", help="output folder (default RUN_DIR/export)")
     parser.add_argument("--device", help="auto (default), cpu, cuda")
+    parser.add_argument("--latency-table", help="latency table JSON (`naslid latency-table`) built for the run's "
+                        "network and input resolution: records the predicted latency with the costs")
 
 
 def _run_export(args: argparse.Namespace) -> int:
@@ -846,10 +1023,13 @@ def _run_export(args: argparse.Namespace) -> int:
         if not found:
             raise ValueError(f"no search result in {run_dir}: run `naslid search {run_dir}` first, or pass --arch")
         arch = load_search_result(found[0]).best_arch
-    exported = export_architecture(run, arch, args.out or run_dir / "export")
+    table = _load_latency_table(args.latency_table) if args.latency_table else None
+    exported = export_architecture(run, arch, args.out or run_dir / "export", latency_table=table)
     record = exported.record
+    latency = (f", {record['costs']['latency_ms']:.2f} ms predicted on {table['device_name']} ({table['device']}, "
+               f"{table['threads']} threads)" if table else "")
     print(f"exported {record['arch']} ({record['costs']['mflops']:.2f} MFLOPs, {record['costs']['params_m']:.3f} M "
-          f"params at {record['costs']['input_resolution']}px) from leaf {record['leaf']}")
+          f"params at {record['costs']['input_resolution']}px{latency}) from leaf {record['leaf']}")
     if record["spec"] is not None and "blocks" in str(record["spec"]):
         print(f"  spec with block strings in {exported.folder / 'arch.json'}")
     print(f"  {exported.folder}/model.pt2 loads with torch.export.load(path).module() alone; weights.pt holds the "
@@ -860,13 +1040,14 @@ def _run_export(args: argparse.Namespace) -> int:
 def _add_retrain_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("export_dir", help="a folder written by `naslid export`")
     parser.add_argument("--out", help="output folder (default EXPORT_DIR/retrain; resumes if present)")
-    parser.add_argument("--epochs", type=int, help="training epochs (default 100)")
-    parser.add_argument("--batch-size", type=int, help="batch size (default 128)")
-    parser.add_argument("--lr", type=float, dest="learning_rate", help="initial learning rate (default 0.05, cosine "
+    parser.add_argument("--epochs", type=_integer(1), help="training epochs (default 100)")
+    parser.add_argument("--batch-size", type=_integer(1), help="batch size (default 128)")
+    parser.add_argument("--lr", type=_number(0), dest="learning_rate",
+                        help="initial learning rate (default 0.05, cosine "
                         "to 0)")
-    parser.add_argument("--weight-decay", type=float, help="weight decay (default 4e-5, MobileNet-style)")
-    parser.add_argument("--label-smoothing", type=float, help="label smoothing (default 0.1)")
-    parser.add_argument("--seed", type=int, help="initialisation and data-order seed (default 0)")
+    parser.add_argument("--weight-decay", type=_number(0), help="weight decay (default 4e-5, MobileNet-style)")
+    parser.add_argument("--label-smoothing", type=_number(0, below=1), help="label smoothing (default 0.1)")
+    parser.add_argument("--seed", type=_SEED, help="initialisation and data-order seed (default 0)")
     parser.add_argument("--device", default="auto", help="auto (default), cpu, cuda")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
@@ -886,6 +1067,22 @@ def _run_retrain(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_check_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("run_dir", help="a run directory (naslid train, partition or one method's folder of compare)")
+
+
+def _run_check(args: argparse.Namespace) -> int:
+    from naslid.runs.verify import verify_run
+
+    problems = verify_run(args.run_dir)
+    for problem in problems:
+        print(problem)
+    if problems:
+        raise ValueError(f"{args.run_dir} has {len(problems)} problem{'s' * (len(problems) > 1)} (listed above)")
+    print(f"{args.run_dir}: configuration, partition tree and checkpoints agree")
+    return 0
+
+
 COMMANDS: list[Command] = [
     ("score", "score a predictions file against benchmark ground truth", _add_score_arguments, _run_score),
     ("profile", "profile the layer-wise LID of models; write JSON and a plot", _add_profile_arguments, _run_profile),
@@ -894,10 +1091,14 @@ COMMANDS: list[Command] = [
      _run_partition),
     ("finetune", "fine-tune the leaves of a partition run", _add_finetune_arguments, _run_finetune),
     ("search", "evolutionary or random search with a run's (sub-)supernets", _add_search_arguments, _run_search),
+    ("latency-table", "measure a MobileNet space's per-block latency table on this device (for latency budgets)",
+     _add_latency_table_arguments, _run_latency_table),
     ("export", "export an architecture: JSON spec, standalone network with inherited weights (torch.export)",
      _add_export_arguments, _run_export),
     ("retrain", "retrain an exported architecture from scratch with a standard recipe", _add_retrain_arguments,
      _run_retrain),
+    ("check", "verify a run directory: its tree partitions the space and every checkpoint is its node's",
+     _add_check_arguments, _run_check),
     ("compare", "SPOS, Few-shot NAS, GM-NAS and NAS-LID side by side: table, JSON, plots", _add_compare_arguments,
      _run_compare),
     ("demo", "the pipeline end to end: SPOS vs NAS-LID on CIFAR-10 at 16x16 (about 8 minutes on 2 CPU cores), or "
@@ -906,7 +1107,7 @@ COMMANDS: list[Command] = [
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _OneLineParser(
         prog="naslid",
         description="Neural architecture search with local intrinsic dimension (NAS-LID).",
     )
@@ -922,7 +1123,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit:  # --help (0), or a bad flag already printed as one line (2)
+        return int(exit.code or 0)
     # INFO lines (progress details) only with -v; warnings and errors always; all on stderr
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s",
                         stream=sys.stderr)
@@ -935,7 +1139,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         _join_torchrun(args)
         return int(args.run(args) or 0)
-    except (ValueError, KeyError, OSError, RunDirectoryBusy) as error:
+    except (ValueError, KeyError, OSError, MemoryError, RunDirectoryBusy) as error:
         if args.debug:
             raise
         print(f"naslid {args.command}: error: {_one_line(error)}", file=sys.stderr)

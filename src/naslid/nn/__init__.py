@@ -2,6 +2,17 @@
 
 from naslid.nn.cost import count_flops, count_parameters
 from naslid.nn.init import INIT_SCHEMES, initialise_weights
+from naslid.nn.latency import (
+    LATENCY_TABLE_SCHEMA,
+    build_latency_table,
+    check_latency_table,
+    latency_function,
+    latency_keys,
+    load_latency_table,
+    measure_latency,
+    predict_latency,
+    save_latency_table,
+)
 from naslid.nn.mobilenet import MobileNet, MobileNetSpec, format_block, make_divisible, parse_block
 from naslid.nn.nb201 import (
     FixedPath,
@@ -30,7 +41,9 @@ register_supernet("proxyless", ProxylessConfig, ProxylessSuperNet)
 register_supernet("ofa", OFAConfig, OFASuperNet)
 
 __all__ = [
-    "INIT_SCHEMES", "OPS", "ChoiceLayer", "ElasticBatchNorm2d", "ElasticMBConv", "FixedPath", "MobileNet",
+    "INIT_SCHEMES", "LATENCY_TABLE_SCHEMA", "build_latency_table", "check_latency_table", "latency_function",
+    "latency_keys", "load_latency_table", "measure_latency", "predict_latency", "save_latency_table",
+    "OPS", "ChoiceLayer", "ElasticBatchNorm2d", "ElasticMBConv", "FixedPath", "MobileNet",
     "MobileNetSpec", "NB201Config", "NB201Network", "NB201StaticSuperNet", "NB201SuperNet", "OFAConfig",
     "OFASuperNet", "ProxylessConfig", "ProxylessSuperNet", "ReLUConvBN", "ResidualReduction", "SUPERNETS",
     "SearchCell", "StaticSearchCell", "SuperNet", "Zero", "batchnorm_layers", "build_supernet_for", "count_flops",

@@ -167,6 +167,10 @@ class NB201SuperNet(_MacroNetwork):
         """Every parameter of the cells and reduction blocks (GM-NAS's `get_split_gradients` scope)."""
         return [name for name, _ in self.named_parameters() if name.startswith("cells.")]
 
+    def gradient_reference_parameters(self) -> list[str]:
+        """GM-NAS's scope on NB201 (`WS-GM/nasbench201/search_model_ws.py`, `get_split_gradients`): the cells."""
+        return self.body_parameters()
+
     def extract(self, arch: Arch) -> NB201Network:
         return extract_network(self, arch)
 

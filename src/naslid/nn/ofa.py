@@ -384,6 +384,13 @@ class OFASuperNet(nn.Module):
         """The 20 elastic block positions' parameters (stem, first block and head excluded)."""
         return [name for name, _ in self.named_parameters() if name.startswith("blocks.")]
 
+    def gradient_reference_parameters(self) -> list[str]:
+        """Every parameter (stem, first block, blocks, final expand, feature mix, classifier): GM-NAS's OFA code
+        (skhu101/GM-NAS `once-for-all-GM/elastic_nn/networks/ofa_mbv3.py`, `get_split_gradients`) takes the first
+        conv, every block but the split one, the final expand and feature mix layers and the classifier; the split
+        point's own parameters are left out by the criterion."""
+        return [name for name, _ in self.named_parameters()]
+
     def extract(self, arch: OFAArch) -> MobileNet:
         return extract_network(self, arch)
 

@@ -194,6 +194,13 @@ class ProxylessSuperNet(nn.Module):
         """The searchable layers' weights (not the stem, the fixed first block, the head or the classifier)."""
         return [name for name, _ in self.named_parameters() if name.startswith("layers.")]
 
+    def gradient_reference_parameters(self) -> list[str]:
+        """Every parameter (stem, first block, layers, final expand, classifier): GM-NAS's ProxylessNAS code
+        (skhu101/GM-NAS `Proxylessnas-GM/search/models/super_nets/super_proxyless.py`, `get_split_gradients`)
+        takes the first conv, every block, the feature mix layer and the classifier; the split layer's own
+        candidates are left out by the criterion, and off-path candidates have no gradient there as here."""
+        return [name for name, _ in self.named_parameters()]
+
     def arch_spec(self, arch: ChoiceArch) -> MobileNetSpec:
         """The standalone network of `arch` as a `MobileNetSpec` (`zero` layers left out)."""
         self._check(arch)

@@ -3,8 +3,10 @@
 Training, splitting, proxy evaluation, search and export only use this: a single-path `forward(x, arch)`;
 the modules whose outputs make the layer-wise LID profile (the same number for every architecture);
 which parameters belong to the candidates of a choice point and which form the body (the gradient
-criterion compares the gradients of the shared body); and `extract(arch)`, a standalone network with the
-inherited weights. `SUPERNETS` maps a space's name to its network config class and supernet class.
+criterion compares the gradients of the shared body, or optionally of `gradient_reference_parameters()`,
+the scope GM-NAS's code takes in that space, which defaults to the body); and `extract(arch)`, a standalone
+network with the inherited weights. `SUPERNETS` maps a space's name to its network config class and supernet
+class.
 """
 
 from __future__ import annotations

@@ -8,10 +8,12 @@ probed and which parameters are shared (`naslid.nn.supernet.SuperNet`), so nothi
   batch (a paired comparison); each layer's LID is computed inside its forward hook, so no more than one
   layer's features are alive at a time. Forward passes only.
 - ``gradient`` (GM-NAS): per candidate, the gradient of the shared weights after a forward and backward on
-  the same batch and path; cosine similarity. Shared weights are, by default, those GM-NAS's
-  `get_split_gradients` takes: the body of the network (NB201: every parameter of the cells, i.e. the search
-  cells' other edges and the reduction blocks), not the stem or the head, and not the candidate point's own
-  parameters (`gradient_parameters="all"` adds the stem and head).
+  the same batch and path; cosine similarity. Shared weights are, by default (`gradient_parameters=
+  "reference"`), those GM-NAS's `get_split_gradients` takes in that space (the supernet's
+  `gradient_reference_parameters`): NB201 every parameter of the cells (the search cells' other edges and the
+  reduction blocks), not the stem or the head; ProxylessNAS and OFA the whole network, stem and head included.
+  Never the candidate point's own parameters. `"cells"` (or its synonym `"body"`) narrows to the searchable
+  body (`body_parameters`), `"all"` takes every parameter.
 - ``random``: a random symmetric matrix, as a control.
 
 How batches and paths are drawn is an option (`SplitConfig.measurement_batches`, `measurement_paths`): by
@@ -41,7 +43,7 @@ Batch = tuple[torch.Tensor, torch.Tensor]
 
 SIMILARITIES = ("euclidean", "pearson", "cosine")
 BN_MODES = ("batch", "eval")
-GRADIENT_PARAMETERS = ("cells", "all")
+GRADIENT_PARAMETERS = ("reference", "cells", "body", "all")
 MEASUREMENT_BATCHES = ("shared", "per-point")
 MEASUREMENT_PATHS = ("per-batch", "per-point")
 
@@ -60,7 +62,9 @@ class SplitConfig:
     k: int = 20  # neighbours of the MLE (NAS-LID: 20)
     bn_mode: str = "batch"  # "batch": BN on batch statistics as in training, buffers restored; "eval": running
     seed: int = 0  # draws the shared random paths
-    gradient_parameters: str = "cells"  # "gradient" criterion: "cells" (GM-NAS) or "all" (stem and head too)
+    # "gradient" criterion's scope: "reference" (GM-NAS's code in each space: NB201 the cells, MobileNet spaces the
+    # whole network), "cells"/"body" (the searchable body only) or "all" (stem and head too)
+    gradient_parameters: str = "reference"
     gradient_batches: int = 100  # "gradient" criterion: batches (GM-NAS's repeats: 100) instead of `batches`
     # "shared": one set of batches serves every choice point (naslid); "per-point": each point is measured on its
     # own, freshly drawn batches (the NAS-LID authors draw new batches for every edge); the caller then passes
@@ -239,9 +243,22 @@ def _lid_similarities(net, subspace, edges, batches, cfg, rng, progress=False) -
     return _measured_per_batch(subspace, edges, batches, cfg, rng, measure, progress)
 
 
+def gradient_scope(net: nn.Module, gradient_parameters: str) -> list[str]:
+    """Names of the parameters whose gradients the "gradient" criterion compares (`SplitConfig.gradient_parameters`;
+    the candidate point's own parameters are taken out per point)."""
+    if gradient_parameters == "all":
+        return [name for name, _ in net.named_parameters()]
+    if gradient_parameters == "reference":
+        reference = getattr(net, "gradient_reference_parameters", None)
+        return reference() if reference is not None else net.body_parameters()
+    if gradient_parameters in ("cells", "body"):
+        return net.body_parameters()
+    raise ValueError(f"gradient_parameters={gradient_parameters!r}; expected one of {list(GRADIENT_PARAMETERS)}")
+
+
 def _gradient_similarities(net, subspace, edges, batches, cfg, rng, progress=False) -> dict[int, np.ndarray]:
     parameters = dict(net.named_parameters())
-    scope = list(parameters) if cfg.gradient_parameters == "all" else net.body_parameters()
+    scope = gradient_scope(net, cfg.gradient_parameters)
     shared_by_edge = {}
     for edge in edges:
         own = set(net.choice_parameters(edge))  # the candidate point's own weights

@@ -87,12 +87,19 @@ class PartitionNode:
     @classmethod
     def from_json(cls, data: dict) -> PartitionNode:
         return cls(
-            id=int(data["id"]), subspace=SubSpace.from_json(data["subspace"]), parent=data["parent"],
+            id=int(data["id"]), subspace=SubSpace.from_json(data["subspace"]),
+            parent=None if data["parent"] is None else int(data["parent"]),
             depth=int(data["depth"]), children=[int(c) for c in data["children"]],
             split=SplitRecord.from_json(data["split"]) if data.get("split") else None,
             trained_epochs=int(data["trained_epochs"]), finetuned=bool(data.get("finetuned", False)),
-            checkpoint=data.get("checkpoint"),
+            checkpoint=_checkpoint_name(data.get("checkpoint")),
         )
+
+
+def _checkpoint_name(value: object) -> str | None:
+    if value is not None and not isinstance(value, str):
+        raise ValueError(f"checkpoint {value!r} is not a file name")
+    return value
 
 
 class PartitionTree:
@@ -162,6 +169,12 @@ class PartitionTree:
             raise ValueError(f"partition tree holds a malformed node ({error})") from None
         if 0 not in tree.nodes:
             raise ValueError("partition tree has no root node (id 0)")
+        for node in tree.nodes.values():
+            for child in node.children:
+                if child not in tree.nodes:
+                    raise ValueError(f"node {node.id} lists child {child}, which is not in the tree")
+            if node.parent is not None and node.parent not in tree.nodes:
+                raise ValueError(f"node {node.id} names parent {node.parent}, which is not in the tree")
         return tree
 
     def save(self, path: str | os.PathLike) -> Path:

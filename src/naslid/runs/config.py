@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
+import types
+import typing
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -21,6 +24,9 @@ from naslid.train import TrainConfig
 RUN_CONFIG_SCHEMA = "naslid.run_config/1"
 # the parts of a run's configuration that decide its training and splits; the rest may change on resume
 TRAINING_SECTIONS = ("search_space", "data", "network", "train", "schedule", "split", "space", "seed")
+# the parts that decide a supernet's weights up to its first split: every checkpoint records their digest (methods
+# of a comparison share a root trained under these alone, so the schedule and split rules stay out)
+WEIGHT_SECTIONS = ("search_space", "data", "network", "train", "space", "seed")
 
 
 @dataclass
@@ -86,13 +92,20 @@ class RunConfig:
             raise ValueError(f"run config search_space {search_space!r}; expected a space name such as 'nb201'")
         types = {"data": DataConfig, "network": network_config_class(search_space), "train": TrainConfig,
                  "schedule": ScheduleConfig, "split": SplitConfig, "proxy": ProxyConfig, "search": SearchConfig}
+        unknown = sorted(set(data) - {"schema", *(item.name for item in fields(cls))})
+        if unknown:
+            raise ValueError(f"run config has no setting {unknown[0]!r}; expected only schema, "
+                             f"{', '.join(item.name for item in fields(cls))}")
         for name in types:
             if name in data and not isinstance(data[name], dict):
                 raise ValueError(f"run config section {name!r} is a {type(data[name]).__name__}; expected an object")
+            if name in data:
+                _check_section(name, types[name], data[name])
+        _check_section("", cls, {name: data[name] for name in ("space", "device", "seed") if name in data})
         try:
             kwargs = {name: kind(**data[name]) for name, kind in types.items() if name in data}
-        except TypeError as error:
-            raise ValueError(f"run config has an unknown or missing setting: {error}") from None
+        except TypeError as error:  # a check of the section's own that the type checks above did not foresee
+            raise ValueError(f"run config has a setting of the wrong kind ({error})") from None
         return cls(**kwargs, space=data.get("space"), device=data.get("device", "auto"), seed=data.get("seed", 0),
                    search_space=search_space)
 
@@ -118,6 +131,84 @@ class RunConfig:
                              "run directory and start again") from None
         except ValueError as error:
             raise ValueError(f"run configuration {path}: {error}") from None
+
+
+def config_digest(cfg: RunConfig) -> str:
+    """A short digest of `cfg`'s WEIGHT_SECTIONS, which each checkpoint records to be matched to its config."""
+    whole = cfg.to_dict()
+    text = json.dumps({name: whole[name] for name in WEIGHT_SECTIONS}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _check_section(section: str, kind: type, values: dict) -> None:
+    """Every key of `values` is a field of dataclass `kind` and every value is of its declared type; an error names
+    the setting (`train.batch_size`), the value and the expected type, never Python's own message."""
+    known = {item.name for item in fields(kind)}
+    for key in values:
+        if key not in known:
+            raise ValueError(f"run config section {section!r} has no setting {key!r}; expected one of "
+                             f"{', '.join(sorted(known))}")
+    try:
+        hints = typing.get_type_hints(kind)
+    except Exception:  # an annotation that does not resolve at run time: the class checks its values itself
+        return
+    for key, value in values.items():
+        hint = hints.get(key, Any)
+        if not _fits(value, hint):
+            name = f"{section}.{key}" if section else key
+            raise ValueError(f"run config {name}={value!r}; expected {_describe(hint)}")
+
+
+def _fits(value: object, hint: Any) -> bool:
+    """Whether a JSON value fits a field's type hint (a JSON list fits a tuple); unknown hints fit anything."""
+    origin, arguments = typing.get_origin(hint), typing.get_args(hint)
+    if hint is Any:
+        return True
+    if origin in (typing.Union, types.UnionType):
+        return any(_fits(value, argument) for argument in arguments)
+    if origin is typing.Literal:
+        return value in arguments
+    if hint is type(None):
+        return value is None
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is float:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if hint is str:
+        return isinstance(value, str)
+    if origin in (tuple, list):
+        if not isinstance(value, list | tuple):
+            return False
+        if origin is tuple and arguments and arguments[-1] is not Ellipsis:
+            return len(value) == len(arguments) and all(map(_fits, value, arguments))
+        return not arguments or all(_fits(item, arguments[0]) for item in value)
+    if origin is dict or hint is dict:
+        return isinstance(value, dict)
+    return True
+
+
+def _describe(hint: Any) -> str:
+    """A field's type in words: 'an integer', 'a list of integers or null'."""
+    origin, arguments = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_describe(argument) for argument in arguments)
+    if origin is typing.Literal:
+        return "one of " + ", ".join(repr(argument) for argument in arguments)
+    if origin in (tuple, list):
+        return f"a list of {_plural(arguments[0])}" if arguments else "a list"
+    words = {type(None): "null", bool: "true or false", int: "an integer", float: "a number", str: "a string",
+             dict: "an object"}
+    return words.get(hint, getattr(hint, "__name__", str(hint)))
+
+
+def _plural(hint: Any) -> str:
+    if typing.get_origin(hint) in (tuple, list):
+        arguments = typing.get_args(hint)
+        return f"lists of {_plural(arguments[0])}" if arguments else "lists"
+    words = {bool: "true or false values", int: "integers", float: "numbers", str: "strings"}
+    return words.get(hint, _describe(hint))
 
 
 def _plain(value: object) -> object:

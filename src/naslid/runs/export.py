@@ -5,8 +5,9 @@ path on the run's calibration images (a supernet's running statistics mix every 
 standalone network (`SuperNet.extract`). It writes, into one folder:
 
 - ``arch.json`` (schema ``naslid.export/1``): the space, the architecture string and its choice per point,
-  MFLOPs and parameters at the run's input size, the spec a user rebuilds it from (MobileNet spaces: timm-style
-  block strings) where the space has one, the owning leaf and the proxy protocol;
+  MFLOPs and parameters at the run's input size (and the latency a given latency table predicts), the spec a
+  user rebuilds it from (MobileNet spaces: timm-style block strings) where the space has one, the owning leaf
+  and the proxy protocol;
 - ``weights.pt``: the standalone network's `state_dict`;
 - ``model.pt2``: the same network as a `torch.export` program (any batch size), loadable with
   ``torch.export.load(path).module()`` alone (no naslid, no supernet code).
@@ -17,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +27,7 @@ import torch
 from torch import nn
 
 from naslid._file_mode import umask_file_mode
+from naslid.nn.latency import latency_function
 from naslid.runs.partition import PartitionRun
 from naslid.search import recalibrate_batchnorm
 from naslid.spaces import ChoiceArch, arch_to_json
@@ -33,6 +36,8 @@ EXPORT_SCHEMA = "naslid.export/1"
 ARCH_FILE = "arch.json"
 WEIGHTS_FILE = "weights.pt"
 PROGRAM_FILE = "model.pt2"
+# what a record keeps of the latency table behind a predicted latency
+LATENCY_TABLE_FIELDS = ("path", "device", "device_name", "threads", "batch_size", "torch_version", "date")
 
 
 @dataclass
@@ -59,8 +64,12 @@ def standalone_network(run: PartitionRun, arch: ChoiceArch) -> nn.Module:
     return _path_supernet(run, arch).extract(arch).to(run.device).eval()
 
 
-def export_architecture(run: PartitionRun, arch: ChoiceArch, folder: str | os.PathLike) -> ExportedArchitecture:
+def export_architecture(run: PartitionRun, arch: ChoiceArch, folder: str | os.PathLike,
+                        latency_table: Mapping[str, Any] | None = None) -> ExportedArchitecture:
     """Write `arch`'s spec, weights and `torch.export` program (see the module docstring) into `folder`.
+
+    With `latency_table` (`naslid.nn.latency`, built for the run's network and input resolution) the costs
+    also hold the predicted ``latency_ms``, and the record says which table (device, threads) predicted it.
 
     Checks before returning that the exported network reproduces the supernet's path: the largest absolute
     difference of their logits on a held-out batch is returned (float rounding only, ~1e-6).
@@ -81,12 +90,17 @@ def export_architecture(run: PartitionRun, arch: ChoiceArch, folder: str | os.Pa
     difference = float((expected - produced).abs().max())
     resolution = int(images.shape[-1])
     costs = net.arch_costs(arch, resolution)
+    latency_record = None
+    if latency_table is not None:
+        costs = {**costs, "latency_ms": latency_function(latency_table, net, resolution)(arch)}
+        latency_record = {name: latency_table.get(name) for name in LATENCY_TABLE_FIELDS}
     spec = net.arch_spec(arch).to_json() if hasattr(net, "arch_spec") else None
     record = {
         "schema": EXPORT_SCHEMA,
         **arch_to_json(arch, space),
         "costs": {**costs, "input_resolution": resolution, "in_channels": int(images.shape[1])},
         "spec": spec,
+        "latency_table": latency_record,
         "network_config": run.cfg.network.to_dict(),
         "num_classes": int(produced.shape[1]),
         "leaf": leaf.id,

@@ -8,8 +8,10 @@ and reaches the same tree and weights as an uninterrupted one.
 from __future__ import annotations
 
 import logging
+import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
@@ -30,7 +32,7 @@ from naslid.partition import (
     mean_over_batches,
     partition_ops,
 )
-from naslid.runs.config import TRAINING_SECTIONS, RunConfig, resolve_device
+from naslid.runs.config import TRAINING_SECTIONS, RunConfig, config_digest, resolve_device
 from naslid.runs.datasets import RunData, prepare_data
 from naslid.runs.lock import lock_run_directory, release_run_directory
 from naslid.runs.tracking import TRACKING_FILE, EpochScorer, Tracking, ranking_curve, tracked_scores
@@ -58,12 +60,44 @@ def _node_seed(seed: int, node_id: int) -> int:
 def build_supernet(cfg: RunConfig, device: torch.device, seed: int | None = None) -> torch.nn.Module:
     """A freshly initialised supernet of the run's space on `device`, in the run's memory format; the
     initialisation is seeded without touching the global RNG."""
-    with torch.random.fork_rng(devices=[]):
+    with torch.random.fork_rng(devices=[]), memory_named(cfg, "building the supernet"):
         torch.manual_seed(cfg.seed if seed is None else seed)
         net = build_supernet_for(cfg.search_space, cfg.network)
         initialise_weights(net, cfg.train.init)  # "default" leaves PyTorch's initialisation as built
-    memory_format = torch.channels_last if channels_last_for(cfg.train) else torch.preserve_format
-    return net.to(device, memory_format=memory_format)
+        memory_format = torch.channels_last if channels_last_for(cfg.train) else torch.preserve_format
+        return net.to(device, memory_format=memory_format)
+
+
+@contextmanager
+def memory_named(cfg: RunConfig, doing: str) -> Iterator[None]:
+    """Turn an out-of-memory error (CPU allocator or CUDA) into a MemoryError naming the flags that decide the
+    network's size and the amount asked for, so the CLI prints one line instead of a traceback."""
+    try:
+        yield
+    except (torch.OutOfMemoryError, RuntimeError) as error:
+        text = str(error)
+        if not isinstance(error, torch.OutOfMemoryError) and not (
+                "DefaultCPUAllocator" in text or "out of memory" in text.lower()):
+            raise
+        raise MemoryError(f"out of memory while {doing} ({_size_flags(cfg)}){_asked(text)}: lower these or use a "
+                          "device with more memory") from None
+
+
+def _size_flags(cfg: RunConfig) -> str:
+    network = cfg.network
+    flags = [f"{flag} {getattr(network, name)}" for name, flag in
+             (("channels", "--channels"), ("cells_per_stage", "--cells"), ("width_mult", "--width-mult"))
+             if hasattr(network, name)]
+    return ", ".join([*flags, f"--batch-size {cfg.train.batch_size}"])
+
+
+def _asked(text: str) -> str:
+    """The allocation the message reports: 'allocate 3600000000 bytes' or 'Tried to allocate 2.00 GiB'."""
+    found = re.search(r"allocate (\d+) bytes", text)
+    if found:
+        return f"; asked for {int(found[1]) / 2**30:.1f} GiB"
+    found = re.search(r"[Tt]ried to allocate ([\d.]+ [KMGT]i?B)", text)
+    return f"; asked for {found[1]}" if found else ""
 
 
 def _resolved(cfg: RunConfig) -> RunConfig:
@@ -138,21 +172,23 @@ class PartitionRun:
 
     def __init__(self, run_dir: str | Path, cfg: RunConfig, progress: bool = False,
                  runner: JobRunner | None = None, data: RunData | None = None,
-                 tracking: Tracking | None = None, *, lock: bool = True) -> None:
+                 tracking: Tracking | None = None, *, lock: bool = True, verify: bool = True) -> None:
         self.run_dir = Path(run_dir)
         # a worker process of this run's job runner passes lock=False: its parent holds the lock and wrote the files;
         # under torchrun, rank 0 is the writer and the other ranks only train alongside it
         lock = lock and is_main_process()
         self.owns_lock = lock_run_directory(self.run_dir) if lock else False
         try:
-            self._open(cfg, progress, runner, data, tracking, lock)
+            self._open(cfg, progress, runner, data, tracking, lock, verify)
         except BaseException:
             self.close()  # a refused or failed opening leaves the directory free for the corrected call
             raise
 
     def _open(self, cfg: RunConfig, progress: bool, runner: JobRunner | None, data: RunData | None,
-              tracking: Tracking | None, lock: bool) -> None:
+              tracking: Tracking | None, lock: bool, verify: bool) -> None:
         self.cfg = cfg = open_run(self.run_dir, cfg)
+        if verify:
+            self._verify()
         self.device = resolve_device(cfg.device)
         self.progress = progress
         self.runner = runner or SequentialRunner()
@@ -183,6 +219,19 @@ class PartitionRun:
         self.tracking = tracking
         self._proxy_batches: tuple[list, list] | None = None
         self._input_resolution: int | None = None
+
+    def _verify(self) -> None:
+        """Refuse a run directory whose tree, checkpoints and configuration disagree (one line: the first problem,
+        with its file and repair); a missing leaf checkpoint is left to `redo_missing_checkpoints`."""
+        from naslid.runs.verify import verify_run
+
+        if not (self.run_dir / TREE_FILE).is_file():
+            return  # a new run, or a root still in its first training: nothing to hold together yet
+        problems = verify_run(self.run_dir, missing_ok=True)
+        if problems:
+            more = (f" ({len(problems) - 1} more: `naslid check {self.run_dir}` lists every one)"
+                    if len(problems) > 1 else "")
+            raise ValueError(problems[0] + more)
 
     def close(self) -> None:
         """Release the run directory for other writers (also done when the process ends)."""
@@ -256,6 +305,11 @@ class PartitionRun:
     def save_tree(self) -> None:
         if is_main_process():
             self.tree.save(self.run_dir / TREE_FILE)
+
+    def checkpoint_identity(self, node: PartitionNode) -> dict:
+        """What a checkpoint records about whose it is, checked by `naslid.runs.verify` when a run is opened."""
+        return {"node": node.id, "parent": node.parent, "subspace": node.subspace.to_json(),
+                "config_digest": config_digest(self.cfg)}
 
     def checkpoint_path(self, node: PartitionNode) -> Path:
         return self.run_dir / "nodes" / f"node{node.id}.pt"
@@ -354,9 +408,10 @@ class PartitionRun:
             self.read_checkpoint(node)  # a damaged file fails here, saying how to redo it
         net = build_supernet(self.cfg, self.device)
         logger.info("node %d (%d archs): training up to epoch %d", node.id, node.subspace.size(), until_epoch)
-        train_supernet(net, node.subspace, self.data.train_loader, self.train_cfg, until_epoch=until_epoch,
-                       checkpoint_path=path, checkpoint_extra={"node": node.id}, progress=self.progress,
-                       on_epoch_end=self.epoch_scorer(node, until_epoch))
+        with memory_named(self.cfg, f"training node {node.id}"):
+            train_supernet(net, node.subspace, self.data.train_loader, self.train_cfg, until_epoch=until_epoch,
+                           checkpoint_path=path, checkpoint_extra=self.checkpoint_identity(node),
+                           progress=self.progress, on_epoch_end=self.epoch_scorer(node, until_epoch))
         return str(path.relative_to(self.run_dir))
 
     def candidate_edges(self, node: PartitionNode) -> list[int]:
@@ -421,7 +476,8 @@ class PartitionRun:
 
     def split_node(self, node: PartitionNode) -> None:
         """Split `node`; each child starts from a copy of the parent's checkpoint with its own path sampler."""
-        record = broadcast_object(self.decide_split(node) if is_main_process() else None)  # torchrun: rank 0's
+        with memory_named(self.cfg, f"measuring node {node.id}'s split"):
+            record = broadcast_object(self.decide_split(node) if is_main_process() else None)  # torchrun: rank 0's
         parent_state = self.read_checkpoint(node) if node.checkpoint else None
         children = self.tree.split(node.id, record)
         for child in children:
@@ -437,7 +493,7 @@ class PartitionRun:
         sampler = np.random.default_rng(_node_seed(self.cfg.train.seed, child.id)).bit_generator.state
         state = {k: v for k, v in parent_state.items() if k != "schema"}
         if is_main_process():
-            save_checkpoint(path, {**state, "sampler": sampler, "node": child.id, "subspace": child.subspace.to_json()})
+            save_checkpoint(path, {**state, "sampler": sampler, **self.checkpoint_identity(child)})
         child.checkpoint = str(path.relative_to(self.run_dir))
 
     def finetune_leaf(self, node_id: int) -> str:
@@ -453,9 +509,11 @@ class PartitionRun:
             net, state = build_supernet(self.cfg, self.device), None
         else:
             net, state = self.fresh_leaf_start(leaf)
-        train_supernet(net, leaf.subspace, self.data.train_loader, cfg, until_epoch=schedule.finetune_epochs,
-                       state=state, checkpoint_path=path, checkpoint_extra={"node": leaf.id}, progress=self.progress,
-                       on_epoch_end=self.epoch_scorer(leaf, schedule.finetune_epochs, offset=schedule.split_epochs[-1]))
+        with memory_named(self.cfg, f"fine-tuning node {leaf.id}"):
+            train_supernet(net, leaf.subspace, self.data.train_loader, cfg, until_epoch=schedule.finetune_epochs,
+                           state=state, checkpoint_path=path, checkpoint_extra=self.checkpoint_identity(leaf),
+                           progress=self.progress, on_epoch_end=self.epoch_scorer(
+                               leaf, schedule.finetune_epochs, offset=schedule.split_epochs[-1]))
         return str(path.relative_to(self.run_dir))
 
     def fresh_cycle_config(self):
@@ -503,7 +561,8 @@ class NodeJob:
         return {"run": None, "run_dir": self.run_dir, "node_id": self.node_id, "until_epoch": self.until_epoch}
 
     def __call__(self) -> str:
-        run = self.run or PartitionRun(self.run_dir, RunConfig.load(Path(self.run_dir) / CONFIG_FILE), lock=False)
+        run = self.run or PartitionRun(self.run_dir, RunConfig.load(Path(self.run_dir) / CONFIG_FILE), lock=False,
+                                       verify=False)  # the parent process verified the run
         if self.until_epoch is None:
             return run.finetune_leaf(self.node_id)
         return run.train_checkpoint(self.node_id, self.until_epoch)

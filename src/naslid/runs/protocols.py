@@ -319,8 +319,10 @@ METHODS: dict[str, Method] = {m.name: m for m in (
             Setting("split.criterion", "gradient", f"{_GMNAS}/utils.py (1 - cosine of the concatenated gradients)"),
             Setting("split.edge_score", "min-cross", f"{_GMNAS}/utils.py (the edge with the largest cross-group "
                     "distance)"),
-            Setting("split.gradient_parameters", "cells", f"{_GMNAS}/search_model_ws.py (get_split_gradients: the "
-                    "cells' other edges and the two reduction blocks; no stem or head)")),
+            Setting("split.gradient_parameters", "reference", f"{_GMNAS}/search_model_ws.py (get_split_gradients on "
+                    "NB201: the cells' other edges and the two reduction blocks); skhu101/GM-NAS "
+                    "Proxylessnas-GM/search/models/super_nets/super_proxyless.py and once-for-all-GM/elastic_nn/"
+                    "networks/ofa_mbv3.py (MobileNet spaces: stem, every other block, head and classifier)")),
            own_protocol="gm-nas"),
     Method("nas-lid", "NAS-LID: two-way splits by the similarity of layer-wise LID profiles",
            (Setting("schedule.method", "split", "He et al. 2023 (NAS-LID)"),

@@ -1,6 +1,6 @@
 """Search: evolutionary and random search over (unions of) sub-spaces, on any objective."""
 
-from naslid.search.budget import CostConstraint, cost_constraint
+from naslid.search.budget import CostConstraint, cost_constraint, with_latency
 from naslid.search.evolution import SearchConfig, crossover, evolutionary_search, mutate
 from naslid.search.proxy import ProxyConfig, ProxyEvaluator, accuracy, recalibrate_batchnorm
 from naslid.search.random_search import random_search
@@ -24,4 +24,5 @@ __all__ = [
     "load_search_result",
     "mutate",
     "random_search",
+    "with_latency",
 ]

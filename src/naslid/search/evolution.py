@@ -18,7 +18,7 @@ import numpy as np
 from naslid.search._evaluation import BatchObjective, EvaluationCallback, Evaluator, Objective
 from naslid.search.result import Evaluation, SearchResult
 from naslid.search.union import SubSpaceUnion, draw_unvisited
-from naslid.spaces import ChoiceArch, SearchSpace, SubSpace
+from naslid.spaces import ChoiceArch, SearchSpace, SubSpace, network_key_function
 
 Arch = ChoiceArch
 
@@ -51,6 +51,8 @@ class SearchConfig:
     # from the supernet's `arch_costs` at the run's input resolution
     max_mflops: float | None = None
     max_params_m: float | None = None
+    # predicted latency limit (ms) from a latency table measured on the target device (`naslid latency-table`)
+    max_latency_ms: float | None = None
 
     def __post_init__(self) -> None:
         for name in ("population_size", "generations", "num_parents", "max_tries_per_child"):
@@ -76,7 +78,7 @@ class SearchConfig:
                 raise ValueError(f"{name} must be a probability in [0, 1], got {value!r}")
         if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
             raise ValueError(f"seed must be an integer >= 0, got {self.seed!r}")
-        for name in ("max_mflops", "max_params_m"):
+        for name in ("max_mflops", "max_params_m", "max_latency_ms"):
             value = getattr(self, name)
             if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)
                                       or not 0 < value < float("inf")):
@@ -186,7 +188,9 @@ def evolutionary_search(
     Returns
     -------
     SearchResult
-        Every distinct architecture evaluated, in order (at most `config.budget` of them), with the best.
+        Every distinct network evaluated, in order (at most `config.budget` of them), with the best. An
+        architecture whose `space.network_key` was scored already reuses that score, costs no budget and
+        counts in `cache_hits`.
         The run stops after `config.generations`, at the budget (even within a generation), or when the
         space has no unvisited architecture left.
     """
@@ -204,6 +208,7 @@ def evolutionary_search(
         on_evaluate=on_evaluate,
         progress=progress,
         description="evolution",
+        network_key=network_key_function(union.search_space),
     )
     exhausted = False
     try:
@@ -223,10 +228,10 @@ def evolutionary_search(
                 break
     finally:
         evaluator.close()
-    exhausted = exhausted and len(evaluator.history) == union.size()
+    exhausted = exhausted and len(evaluator.scores) == union.size()
     return SearchResult(
         method="evolution", history=evaluator.history, settings=config.to_dict(), exhausted=exhausted,
-        space=union.search_space.name,
+        space=union.search_space.name, cache_hits=evaluator.cache_hits,
     )
 
 

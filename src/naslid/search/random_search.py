@@ -10,7 +10,7 @@ import numpy as np
 from naslid.search._evaluation import BatchObjective, EvaluationCallback, Evaluator, Objective
 from naslid.search.result import SearchResult
 from naslid.search.union import SubSpaceUnion, draw_unvisited
-from naslid.spaces import ChoiceArch, SearchSpace, SubSpace
+from naslid.spaces import ChoiceArch, SearchSpace, SubSpace, network_key_function
 
 logger = logging.getLogger(__name__)
 
@@ -30,8 +30,10 @@ def random_search(
     """Maximise `objective` by scoring `budget` distinct architectures drawn uniformly from `space`.
 
     Sampling is without replacement over the space (the union of the sub-spaces when `space` is a list),
-    so the run stops early when the space has fewer than `budget` architectures. With `objective_batch`,
-    architectures are scored `batch_size` at a time; each batch counts as one generation in the history.
+    so the run stops early when the space has fewer than `budget` architectures. An architecture that is the
+    same network as one already scored (`space.network_key`) reuses its score without spending budget.
+    With `objective_batch`, architectures are scored `batch_size` at a time; each batch counts as one
+    generation in the history.
     With `constraint`, only architectures for which it holds are drawn (e.g. a FLOPs budget).
     """
     if not isinstance(budget, int) or isinstance(budget, bool) or budget < 1:
@@ -43,7 +45,8 @@ def random_search(
     union = SubSpaceUnion(space, constraint)
     rng = np.random.default_rng(seed)
     evaluator = Evaluator(
-        objective, objective_batch, budget, on_evaluate=on_evaluate, progress=progress, description="random"
+        objective, objective_batch, budget, on_evaluate=on_evaluate, progress=progress, description="random",
+        network_key=network_key_function(union.search_space),
     )
     exhausted = False
     generation = 0
@@ -58,4 +61,4 @@ def random_search(
     logger.info("random search: %d evaluations", len(evaluator.history))
     settings = {"budget": budget, "seed": seed, "batch_size": batch_size}
     return SearchResult(method="random", history=evaluator.history, settings=settings, exhausted=exhausted,
-                        space=union.search_space.name)
+                        space=union.search_space.name, cache_hits=evaluator.cache_hits)

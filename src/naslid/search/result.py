@@ -41,6 +41,9 @@ class SearchResult:
     protocol: dict[str, Any] = field(default_factory=dict)
     exhausted: bool = False  # the search stopped because no unvisited architecture was left
     space: str = "nb201"  # the search space's name (naslid.spaces.SPACES): how the arch strings read
+    # architectures that were the same network as one scored before (the space's `network_key`): their score
+    # was reused, with no objective call and no budget spent
+    cache_hits: int = 0
 
     @property
     def num_evaluations(self) -> int:
@@ -90,6 +93,7 @@ class SearchResult:
             "protocol": dict(self.protocol),
             "num_evaluations": self.num_evaluations,
             "exhausted": self.exhausted,
+            "cache_hits": self.cache_hits,
             "best": None
             if best is None
             else {"arch": space.format(best.arch), "score": best.score, "index": best.index},
@@ -132,6 +136,7 @@ class SearchResult:
             protocol=dict(data.get("protocol", {})),
             exhausted=bool(data.get("exhausted", False)),
             space=space_name,
+            cache_hits=int(data.get("cache_hits", 0)),  # files written before the cache have none
         )
 
     def save(self, path: str | os.PathLike[str]) -> Path:

@@ -9,6 +9,7 @@ from naslid.spaces.base import (
     SearchSpace,
     SubSpace,
     arch_to_json,
+    network_key_function,
     path_where_point_matters,
     point_matters,
     resolve_space,
@@ -55,6 +56,7 @@ def register_space(name: str, space_class: type) -> None:
 __all__ = [
     "Arch", "ChoiceArch", "NB201Space", "NB201_EDGES", "NB201_OPS", "OFAArch", "OFASpace", "PROXYLESS_CHOICES",
     "PROXYLESS_POINTS", "ProxylessArch", "ProxylessSpace", "SPACES", "SearchSpace", "SubSpace", "arch_to_json",
-    "edge_name", "format_arch", "format_proxyless_arch", "get_space", "isomorphism_key", "parse_arch",
-    "parse_proxyless_arch", "path_where_point_matters", "point_matters", "register_space", "resolve_space",
+    "edge_name", "format_arch", "format_proxyless_arch", "get_space", "isomorphism_key", "network_key_function",
+    "parse_arch", "parse_proxyless_arch", "path_where_point_matters", "point_matters", "register_space",
+    "resolve_space",
 ]

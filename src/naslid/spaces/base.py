@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
@@ -42,7 +42,12 @@ class SearchSpace(Protocol):
 
     `points` names the choice points in order, `choices[i]` the choice names of point `i` in the space's
     canonical order. `make_arch(ops)` validates and builds an architecture; `parse`/`format` give its
-    string form (a round trip); `canonical_key` is shared by architectures that are the same network.
+    string form (a round trip); `canonical_key` is shared by architectures that are the same network up to
+    the space's equivalences (NB201: isomorphic cells). `network_key` is shared exactly by architectures that
+    run the same supernet path, so that one score serves them all (search scores each key once): optional
+    (`network_key_function` falls back to the string form, as `WholeSpaceMethods` does); OFA gives its
+    canonical key (inactive blocks' choices do not run). NB201's isomorphic cells run different edges'
+    weights, so there it stays the string form.
     """
 
     name: str
@@ -220,6 +225,10 @@ class WholeSpaceMethods:
     def restrict(self, allowed: Sequence[Sequence[str]]) -> SubSpace:
         return SubSpace(allowed, self)
 
+    def network_key(self, arch: ChoiceArch) -> str:
+        """Equal for architectures that run the same supernet path (the `SearchSpace` protocol): the string form."""
+        return self.format(arch)
+
 
 def point_matters(subspace: SubSpace, point: int) -> bool:
     """Whether `point` changes the network for some architecture of `subspace` (spaces whose points can be
@@ -239,6 +248,11 @@ def path_where_point_matters(subspace: SubSpace, arch: ChoiceArch, point: int,
     if active is None:
         raise ValueError(f"point {subspace.point_name(point)} changes no network of this sub-space; nothing to compare")
     return active
+
+
+def network_key_function(space: SearchSpace) -> Callable[[ChoiceArch], str]:
+    """The space's `network_key` (see `SearchSpace`), or its string form for a space that defines none."""
+    return getattr(space, "network_key", space.format)
 
 
 def resolve_space(space: SearchSpace | str | None) -> SearchSpace:

@@ -28,7 +28,8 @@ and `SubSpace` stays generic:
   per-stage depth drawn independently and uniformly; the draws of inactive blocks are irrelevant. (So the
   distinct networks are not drawn uniformly: a d4 stage has 9^4 variants, a d2 stage 9^2, each drawn 1/3.)
 - Duplicate detection uses `canonical_key`, the string form with inactive blocks' choices replaced by
-  ``-`` (`INACTIVE`): equal keys mean the same network.
+  ``-`` (`INACTIVE`): equal keys mean the same network (and the same supernet path), so it is also the
+  space's `network_key`, and a search scores each such network once.
 """
 
 from __future__ import annotations
@@ -178,6 +179,7 @@ class OFASpace(WholeSpaceMethods):
     parse = staticmethod(parse_arch)
     format = staticmethod(format_arch)
     canonical_key = staticmethod(canonical_key)
+    network_key = canonical_key  # inactive blocks do not run: one score serves every such arch
     distinct_size = staticmethod(distinct_size)
     depth_point = staticmethod(depth_point)
     block_point = staticmethod(block_point)

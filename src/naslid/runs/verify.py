@@ -1,0 +1,189 @@
+"""Checks that a run directory's configuration, partition tree and checkpoints belong together.
+
+A run is opened only when they agree (`PartitionRun` calls `verify_run`); `naslid check RUN` lists every
+problem. Each problem is one line naming the file and the repair.
+"""
+
+from __future__ import annotations
+
+from itertools import combinations
+from pathlib import Path
+
+import torch
+
+from naslid.nn import build_supernet_for
+from naslid.partition import PartitionNode, PartitionTree
+from naslid.runs.config import RunConfig, config_digest
+from naslid.spaces import SubSpace
+from naslid.train import load_checkpoint
+
+_CONFIG_FILE = "config.json"  # naslid.runs.partition.CONFIG_FILE and TREE_FILE (that module imports this one)
+_TREE_FILE = "partition_tree.json"
+
+
+def verify_run(run_dir: str | Path, *, missing_ok: bool = False) -> list[str]:
+    """Every disagreement between `run_dir`'s config.json, partition_tree.json and node checkpoints, one line each.
+
+    Checked: the children of every split partition their parent's space exactly, parents and children agree and
+    form no cycle, the root holds the configured space, and every checkpoint the tree names is that node's
+    (node id, parent, sub-space), was trained under this configuration (digest) and has the configured network's
+    shapes. Checkpoints written before they recorded their node, parent or digest are checked for what they hold.
+    `missing_ok`: a checkpoint file that is gone or unreadable is left to the run, whose reader says how it is
+    redone (`PartitionRun.read_checkpoint`).
+    """
+    run_dir = Path(run_dir)
+    try:
+        cfg = RunConfig.load(run_dir / _CONFIG_FILE)
+    except (OSError, ValueError) as error:
+        return [f"{error}; is {run_dir} a naslid run directory? restore config.json, or start again"]
+    tree_path = run_dir / _TREE_FILE
+    if not tree_path.is_file():
+        return []  # nothing trained yet, or the root's first epochs: nothing to check against
+    try:
+        tree = PartitionTree.load(tree_path)
+    except (OSError, ValueError) as error:
+        return [f"{error}; restore it from a copy, or start again in a new run directory"]
+    problems = [f"{tree_path}: {problem}; restore it from a copy, or start again in a new run directory"
+                for problem in tree_problems(tree, SubSpace(cfg.space, cfg.search_space))]
+    shapes = _network_shapes(cfg)
+    digest = config_digest(_with_resolved_paths(cfg))
+    for node in sorted(tree.nodes.values(), key=lambda n: n.id):
+        if node.checkpoint is not None:
+            problems += _checkpoint_problems(run_dir, node, cfg, shapes, digest, missing_ok)
+    return problems
+
+
+def tree_problems(tree: PartitionTree, root_space: SubSpace) -> list[str]:
+    """What is wrong with the tree as a partition of `root_space` (empty: nothing)."""
+    problems = []
+    if tree.root.parent is not None:
+        problems.append(f"the root (node 0) names parent {tree.root.parent}")
+    if tree.root.subspace != root_space:
+        problems.append(f"the root's space {tree.root.subspace} is not config.json's {root_space}")
+    for node in tree.nodes.values():
+        for child_id in node.children:
+            child = tree.nodes[child_id]
+            if child.parent != node.id:
+                problems.append(f"node {node.id} lists child {child_id}, whose parent is {child.parent}")
+        if node.parent is not None and node.id not in tree.nodes[node.parent].children:
+            problems.append(f"node {node.id} names parent {node.parent}, which does not list it as a child")
+    problems += _cycle_problems(tree)
+    for node in tree.nodes.values():
+        if node.children and all(child in tree.nodes for child in node.children):
+            problems += _partition_problems(node, [tree.nodes[child] for child in node.children])
+    return problems
+
+
+def _cycle_problems(tree: PartitionTree) -> list[str]:
+    problems, reached, stack = [], set(), [0]
+    while stack:
+        node_id = stack.pop()
+        if node_id in reached:
+            problems.append(f"node {node_id} is reached twice from the root: the tree has a cycle or a shared child")
+            continue
+        reached.add(node_id)
+        stack.extend(tree.nodes[node_id].children)
+    unreached = sorted(set(tree.nodes) - reached)
+    if unreached:
+        problems.append(f"nodes {unreached} cannot be reached from the root (a cycle, or a lost parent)")
+    return problems
+
+
+def _partition_problems(parent: PartitionNode, children: list[PartitionNode]) -> list[str]:
+    """Children partition the parent exactly: each inside it, no two overlapping, their sizes adding up."""
+    problems = []
+    for child in children:
+        if child.subspace.space.name != parent.subspace.space.name or not all(
+                set(ops) <= set(allowed) for ops, allowed in zip(child.subspace.allowed, parent.subspace.allowed,
+                                                                 strict=True)):
+            problems.append(f"node {child.id}'s space is not inside its parent {parent.id}'s")
+    for first, second in combinations(children, 2):  # two boxes overlap unless some point's choices are disjoint
+        if all(set(a) & set(b) for a, b in zip(first.subspace.allowed, second.subspace.allowed, strict=True)):
+            problems.append(f"nodes {first.id} and {second.id} (children of node {parent.id}) overlap")
+    total = sum(child.subspace.size() for child in children)
+    if not problems and total != parent.subspace.size():
+        problems.append(f"the children {parent.children} of node {parent.id} hold {total} architectures, their "
+                        f"parent {parent.subspace.size()}")
+    return problems
+
+
+def _with_resolved_paths(cfg: RunConfig) -> RunConfig:
+    from naslid.runs.partition import _resolved  # the run resolves data paths before it records its digest
+
+    return _resolved(cfg)
+
+
+def _network_shapes(cfg: RunConfig) -> dict[str, tuple[int, ...]] | None:
+    """The state_dict shapes of the configured supernet, built on the meta device (no memory); None if it cannot be."""
+    try:
+        with torch.device("meta"):
+            net = build_supernet_for(cfg.search_space, cfg.network)
+    except Exception:  # a network that does not build on the meta device: its shapes are not checked
+        return None
+    return {name: tuple(value.shape) for name, value in net.state_dict().items()}
+
+
+def _checkpoint_problems(run_dir: Path, node: PartitionNode, cfg: RunConfig,
+                         shapes: dict[str, tuple[int, ...]] | None, digest: str, missing_ok: bool) -> list[str]:
+    path = run_dir / node.checkpoint
+    if node.is_leaf:
+        repair = f"delete it and run `naslid finetune {run_dir}` to redo it, or restore it from a copy"
+    else:
+        repair = "restore it from a copy (it is needed again only if a child loses its own), or start again"
+    if not path.is_file():
+        return [] if missing_ok else [f"{path}, node {node.id}'s checkpoint, is missing: "
+                                      + (f"run `naslid finetune {run_dir}` to redo it" if node.is_leaf else repair)]
+    try:
+        state = load_checkpoint(path)
+    except ValueError as error:  # unreadable: with missing_ok, the run's reader says how it redoes the file
+        return [] if missing_ok else [f"{error}; {repair}"]
+    problems = []
+    owner = state.get("node")
+    if owner is not None and owner != node.id:
+        problems.append(f"holds node {owner}'s weights, not node {node.id}'s")
+    if "parent" in state and state["parent"] != node.parent:
+        problems.append(f"records parent {state['parent']}, the tree node {node.id}'s parent {node.parent}")
+    if state.get("subspace") is not None:
+        try:
+            subspace = SubSpace.from_json(state["subspace"])
+        except (ValueError, KeyError, TypeError) as error:
+            problems.append(f"records no readable sub-space ({error})")
+        else:
+            if subspace != node.subspace:
+                problems.append(f"was trained on the sub-space {subspace}, not node {node.id}'s {node.subspace}")
+    if state.get("config_digest") not in (None, digest):
+        problems.append("was trained under other settings than config.json holds now (its digest differs): "
+                        "restore config.json, or start again")
+    problems += _shape_problems(state.get("model"), shapes)
+    problems += _epoch_problems(state, node, cfg)
+    return [f"{path}: {problem}; {repair}" for problem in problems]
+
+
+def _shape_problems(model: object, shapes: dict[str, tuple[int, ...]] | None) -> list[str]:
+    if shapes is None or not isinstance(model, dict):
+        return [] if shapes is None else ["holds no network weights"]
+    missing = [name for name in shapes if name not in model]
+    unexpected = [name for name in model if name not in shapes]
+    wrong = [f"{name} {tuple(model[name].shape)} in the file, {shapes[name]} from config.json"
+             for name in shapes if name in model and tuple(getattr(model[name], "shape", ())) != shapes[name]]
+    if not (missing or unexpected or wrong):
+        return []
+    detail = wrong[:1] or [f"{len(missing)} weights missing, {len(unexpected)} unknown (e.g. "
+                           f"{(missing or unexpected)[0]})"]
+    return [f"holds a network of another shape than config.json's network "
+            f"({detail[0]}): another space or width; restore config.json"]
+
+
+def _epoch_problems(state: dict, node: PartitionNode, cfg: RunConfig) -> list[str]:
+    """The history is one entry per epoch up to the checkpoint's epoch, which is at least what the tree records."""
+    epoch, history = state.get("epoch"), state.get("history")
+    if not isinstance(epoch, int) or not isinstance(history, list):
+        return []
+    problems = []
+    if [entry.get("epoch") if isinstance(entry, dict) else None for entry in history] != list(range(1, epoch + 1)):
+        problems.append(f"its history does not run epoch by epoch from 1 to its epoch {epoch} (edited?)")
+    fresh_cycle = node.finetuned and node.parent is not None and cfg.schedule.finetune in ("transfer", "restart")
+    recorded = cfg.schedule.finetune_epochs if fresh_cycle else node.trained_epochs
+    if epoch < recorded:
+        problems.append(f"is at epoch {epoch}, but the tree records node {node.id} trained to epoch {recorded}")
+    return problems

@@ -1,0 +1,284 @@
+"""Every command given a bad input: exit status 2, one line on stderr, no traceback, and a finished run directory
+left byte for byte as it was. Tampered run directories (a cycle in the tree, a swapped checkpoint, an edited
+config) are refused the same way, and `naslid check` lists their problems."""
+
+import hashlib
+import json
+import shutil
+
+import pytest
+import torch
+
+from naslid.cli import main
+from naslid.runs.lock import LOCK_FILE
+from naslid.runs.verify import verify_run
+
+TINY = ["--channels", "4", "--cells", "1", "--split-epochs", "1", "--finetune-epochs", "1", "--split-batches", "1",
+        "--train-limit", "300", "--no-progress"]
+ARCH = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    """A finished tiny partition run with a search result (about 15 s on a CPU)."""
+    run = tmp_path_factory.mktemp("finished") / "run"
+    assert main(["partition", str(run), *TINY]) == 0
+    assert main(["search", str(run), "--budget", "4", "--no-progress", "--benchmark", "none"]) == 0
+    return run
+
+
+def _hashes(folder) -> dict[str, str]:
+    return {str(path.relative_to(folder)): hashlib.sha256(path.read_bytes()).hexdigest()
+            for path in sorted(folder.rglob("*")) if path.is_file() and path.name != LOCK_FILE}
+
+
+def _call(argv: list[str], capsys) -> tuple[int, str, str]:
+    try:
+        code = main(argv)
+    except SystemExit as exit:  # argparse's errors
+        code = exit.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+# (command line with {run} a finished run and {tmp} a fresh folder, what the one line says)
+CASES = [
+    # train: every numeric flag's range, named
+    ("train {tmp}/t --seed -1", "--seed -1: expected an integer >= 0"),
+    ("train {tmp}/t --seed 9223372036854775808", "--seed 9223372036854775808: expected an integer >= 0 and < 2**63"),
+    ("train {tmp}/t --seed abc", "--seed abc: expected an integer >= 0"),
+    ("train {tmp}/t --channels 0", "--channels 0: expected an integer >= 1"),
+    ("train {tmp}/t --cells -3", "--cells -3: expected an integer >= 1"),
+    ("train {tmp}/t --batch-size 0", "--batch-size 0: expected an integer >= 1"),
+    ("train {tmp}/t --lr nan", "--lr nan: expected a finite number >= 0"),
+    ("train {tmp}/t --lr -1", "--lr -1: expected a finite number >= 0"),
+    ("train {tmp}/t --lr 0", "--lr 0.0: learning_rate=0; expected a positive"),
+    ("train {tmp}/t --epochs 0", "--epochs 0: expected an integer >= 1"),
+    ("train {tmp}/t --cutout -1", "--cutout -1: expected an integer >= 0"),
+    ("train {tmp}/t --resolution 0", "--resolution 0: expected an integer >= 1"),
+    ("train {tmp}/t --train-limit 0", "--train-limit 0: expected an integer >= 1"),
+    ("train {tmp}/t --data-workers -1", "--data-workers -1: expected an integer >= 0"),
+    ("train {tmp}/t --valid-fraction 1.5", "--valid-fraction 1.5: expected a finite number >= 0 and < 1"),
+    ("train {tmp}/t --rotation 500", "--rotation 500: expected a finite number >= 0 and <= 180"),
+    ("train {tmp}/t --weight-decay -0.1", "--weight-decay -0.1: expected a finite number >= 0"),
+    ("train {tmp}/t --grad-clip inf", "--grad-clip inf: expected a finite number >= 0"),
+    ("train {tmp}/t --lr-period 0", "--lr-period 0: expected a finite number > 0"),
+    ("train {tmp}/t --min-lr -1", "--min-lr -1: expected a finite number >= 0"),
+    ("train {tmp}/t --calibration-batches -1", "--calibration-batches -1: expected an integer >= 0"),
+    ("train {tmp}/t --proxy-images 0", "--proxy-images 0: expected an integer >= 1"),
+    ("train {tmp}/t --budget 0", "--budget 0: expected an integer >= 1"),
+    ("train {tmp}/t --track-every 0", "--track-every 0: expected an integer >= 1"),
+    ("train {tmp}/t --width-mult 0", "--width-mult 0: expected a finite number > 0"),
+    ("train {tmp}/t --preset nope", "invalid choice: 'nope'"),
+    ("train {tmp}/t --dataset cifar10 --data-path {tmp}/nope.npz", "CIFAR-10 path not found"),
+    ("train {tmp}/t --subspace {tmp}/nope.json", "nope.json"),
+    ("train {tmp}/t --epochs 1 --channels 100000 --cells 1 --no-progress", "out of memory while building the "
+     "supernet (--channels 100000, --cells 1, --batch-size"),
+    # partition
+    ("partition {tmp}/p --split-epochs=-1,2", "--split-epochs -1,2: expected comma-separated whole numbers >= 0"),
+    ("partition {tmp}/p --split-epochs a", "--split-epochs a: expected comma-separated whole numbers"),
+    ("partition {tmp}/p --finetune-epochs -1", "--finetune-epochs -1: expected an integer >= 0"),
+    ("partition {tmp}/p --fewshot-edge -1", "--fewshot-edge -1: expected an integer >= 0"),
+    ("partition {tmp}/p --method few-shot --fewshot-edge 99", "fewshot_edge=99"),
+    ("partition {tmp}/p --reliability-resamples -5", "--reliability-resamples -5: expected an integer >= 0"),
+    ("partition {tmp}/p --split-batches 0", "--split-batches 0: expected an integer >= 1"),
+    ("partition {tmp}/p --lid-batch-size 0", "--lid-batch-size 0: expected an integer >= 1"),
+    ("partition {tmp}/p -k 0", "--k 0: expected an integer >= 1"),
+    ("partition {tmp}/p --gm-repeats 0", "--gm-repeats 0: expected an integer >= 1"),
+    ("partition {tmp}/p --runner processes:-1", "unknown job runner 'processes:-1'"),
+    ("partition {tmp}/p --gpus-per-job -1", "--gpus-per-job -1: expected a finite number >= 0"),
+    ("partition {tmp}/p --cpus-per-job nan", "--cpus-per-job nan: expected a finite number >= 0"),
+    ("partition {run} --channels 8 --split-epochs 1 --finetune-epochs 1 --split-batches 1 --train-limit 300",
+     "network.channels: 4 stored, 8 asked"),
+    # finetune
+    ("finetune {tmp}/missing", "a naslid run directory?"),
+    ("finetune {run} --runner bogus", "unknown job runner 'bogus'"),
+    # search
+    ("search {run} --budget 0", "--budget 0: expected an integer >= 1"),
+    ("search {run} --seed -1", "--seed -1: expected an integer >= 0"),
+    ("search {run} --seed 99999999999999999999", "expected an integer >= 0 and < 2**63"),
+    ("search {run} --max-mflops 0", "--max-mflops 0: expected a finite number > 0"),
+    ("search {run} --max-params -1", "--max-params -1: expected a finite number > 0"),
+    ("search {run} --algorithm x", "invalid choice: 'x'"),
+    ("search {run} --out {run}", "is a directory"),
+    ("search {tmp}/missing", "a naslid run directory?"),
+    # compare and demo
+    ("compare {tmp}/c --seeds -1", "--seeds -1: expected comma-separated whole numbers >= 0"),
+    ("compare {tmp}/c --methods bogus", "unknown method 'bogus'"),
+    ("compare {tmp}/c --track-every 0", "--track-every 0: expected an integer >= 1"),
+    ("compare {tmp}/c --budget -3", "--budget -3: expected an integer >= 1"),
+    ("demo --run-dir {tmp}/d --device nonsense", "device 'nonsense' is not a torch device"),
+    ("demo --run-dir", "expected one argument"),
+    # score and profile
+    ("score {tmp}/nope.json", "not found"),
+    ("score {tmp}/p.json --seed -1", "--seed -1: expected an integer >= 0"),
+    ("score {tmp}/p.json --top-k 0", "--top-k 0: expected an integer >= 1"),
+    ("profile --model nb201:bad", "NB201 arch string 'bad'"),
+    ("profile --model nb201:" + ARCH + " --batch-size 0", "--batch-size 0: expected an integer >= 1"),
+    ("profile --model nb201:" + ARCH + " -k 0", "--k 0: expected an integer >= 1"),
+    ("profile --model nb201:" + ARCH + " --num-batches 0", "--num-batches 0: expected an integer >= 1"),
+    ("profile --model nb201:" + ARCH + " --num-classes 0", "--num-classes 0: expected an integer >= 1"),
+    ("profile --model nb201:" + ARCH + " --seed -5", "--seed -5: expected an integer >= 0"),
+    # export and retrain
+    ("export {tmp}/missing", "a naslid run directory?"),
+    ("export {run} --arch bogus", "--arch: NB201 arch string 'bogus'"),
+    ("export {run} --device nonsense", "device 'nonsense' is not a torch device"),
+    ("retrain {tmp}/missing", "a folder written by `naslid export`"),
+    ("retrain {tmp}/e --epochs 0", "--epochs 0: expected an integer >= 1"),
+    ("retrain {tmp}/e --lr nan", "--lr nan: expected a finite number >= 0"),
+    ("retrain {tmp}/e --label-smoothing 1", "--label-smoothing 1: expected a finite number >= 0 and < 1"),
+    ("retrain {tmp}/e --seed -1", "--seed -1: expected an integer >= 0"),
+    ("retrain {tmp}/e --batch-size -2", "--batch-size -2: expected an integer >= 1"),
+    # check
+    ("check {tmp}/missing", "has 1 problem"),
+]
+
+
+@pytest.mark.parametrize("command, message", CASES, ids=[command for command, _ in CASES])
+def test_a_bad_input_is_one_line_exit_2_and_leaves_the_run_unchanged(finished, tmp_path, capsys, command, message):
+    before = _hashes(finished)
+    argv = [part.format(run=finished, tmp=tmp_path) for part in command.split()]
+    code, out, err = _call(argv, capsys)
+    assert code == 2, (command, out, err)
+    assert err.count("\n") == 1 and err.endswith("\n"), err
+    assert "Traceback" not in out + err and message in err, err
+    assert _hashes(finished) == before
+
+
+def test_the_table_covers_every_command_and_sixty_inputs():
+    commands = {command.split()[0] for command, _ in CASES}
+    assert commands == {"train", "partition", "finetune", "search", "compare", "demo", "score", "profile", "export",
+                        "retrain", "check"}
+    assert len(CASES) + len(TAMPERED) >= 60
+
+
+# --- tampered run directories ----------------------------------------------------------------------------------
+
+
+def _edit_json(path, change) -> None:
+    data = json.loads(path.read_text())
+    change(data)
+    path.write_text(json.dumps(data))
+
+
+def _edit_checkpoint(path, change) -> None:
+    state = torch.load(path, weights_only=False)
+    change(state)
+    torch.save(state, path)
+
+
+def _nodes(tree: dict) -> dict:
+    return {node["id"]: node for node in tree["nodes"]}
+
+
+def _missing_child(run):
+    _edit_json(run / "partition_tree.json", lambda tree: _nodes(tree)[0]["children"].append(42))
+
+
+def _cycle(run):
+    _edit_json(run / "partition_tree.json", lambda tree: _nodes(tree)[1]["children"].append(0))
+
+
+def _overlap(run):
+    def change(tree):
+        _nodes(tree)[2]["subspace"] = _nodes(tree)[1]["subspace"]
+    _edit_json(run / "partition_tree.json", change)
+
+
+def _swapped(run):
+    shutil.copyfile(run / "nodes" / "node1.pt", run / "nodes" / "node2.pt")
+
+
+def _wider_config(run):
+    _edit_json(run / "config.json", lambda config: config["network"].update(channels=8))
+
+
+def _unknown_setting(run):
+    _edit_json(run / "config.json", lambda config: config["train"].update(speed=3))
+
+
+def _wrong_kind(run):
+    _edit_json(run / "config.json", lambda config: config["schedule"].update(split_epochs=None))
+
+
+def _edited_history(run):
+    _edit_checkpoint(run / "nodes" / "node1.pt", lambda state: state["history"].pop(0))
+
+
+def _foreign_shape(run):
+    def change(state):
+        name = next(iter(state["model"]))
+        state["model"][name] = torch.zeros(3, 3)
+    _edit_checkpoint(run / "nodes" / "node2.pt", change)
+
+
+TAMPERED = [
+    (_missing_child, "search", "node 0 lists child 42, which is not in the tree"),
+    (_missing_child, "export", "node 0 lists child 42"),
+    (_cycle, "search", "partition_tree.json: node 1 lists child 0, whose parent is None"),
+    (_cycle, "export", "restore it from a copy, or start again"),
+    (_cycle, "finetune", "partition_tree.json"),
+    (_overlap, "search", "nodes 1 and 2 (children of node 0) overlap"),
+    (_overlap, "export", "overlap"),
+    (_swapped, "search", "node2.pt: holds node 1's weights, not node 2's; delete it and run `naslid finetune"),
+    (_swapped, "export", "holds node 1's weights"),
+    (_swapped, "finetune", "holds node 1's weights"),
+    (_wider_config, "search", "digest differs"),
+    (_wider_config, "export", "digest differs"),
+    (_wider_config, "finetune", "digest differs"),
+    (_unknown_setting, "search", "run config section 'train' has no setting 'speed'"),
+    (_wrong_kind, "export", "run config schedule.split_epochs=None; expected a list of integers"),
+    (_edited_history, "search", "node1.pt: its history does not run epoch by epoch"),
+    (_foreign_shape, "search", "holds a network of another shape than config.json's network"),
+    (_foreign_shape, "check", "has 1 problem"),
+    (_cycle, "check", "problems (listed above)"),
+]
+
+
+@pytest.mark.parametrize("tamper, command, message", TAMPERED,
+                         ids=[f"{tamper.__name__}-{command}" for tamper, command, _ in TAMPERED])
+def test_a_tampered_run_is_refused_in_one_line_naming_file_and_repair(finished, tmp_path, capsys, tamper, command,
+                                                                      message):
+    run = tmp_path / "run"
+    shutil.copytree(finished, run)
+    tamper(run)
+    before = _hashes(run)
+    argv = [command, str(run), *(["--no-progress"] if command in ("search", "finetune") else [])]
+    code, out, err = _call(argv, capsys)
+    assert code == 2, (out, err)
+    assert err.count("\n") == 1 and "Traceback" not in out + err and message in err + out, (out, err)
+    assert _hashes(run) == before
+
+
+def test_check_lists_every_problem_and_passes_a_sound_run(finished, tmp_path, capsys):
+    assert _call(["check", str(finished)], capsys)[0] == 0
+    run = tmp_path / "run"
+    shutil.copytree(finished, run)
+    _swapped(run)
+    _wider_config(run)
+    code, out, err = _call(["check", str(run)], capsys)
+    problems = out.splitlines()
+    assert code == 2 and len(problems) >= 4 and f"has {len(problems)} problems" in err
+    assert any("node2.pt: holds node 1's weights" in line for line in problems)
+    assert sum("digest differs" in line for line in problems) == 3  # nodes 0, 1 and 2
+
+
+def test_checkpoints_written_before_they_named_their_node_still_open(finished, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(finished, run)
+    for path in (run / "nodes").glob("*.pt"):
+        _edit_checkpoint(path, lambda state: [state.pop(key, None) for key in ("node", "parent", "config_digest")])
+    assert verify_run(run) == []
+    _swapped(run)  # what an old checkpoint still holds (its sub-space) is checked
+    assert any("was trained on the sub-space" in problem for problem in verify_run(run))
+
+
+def test_checkpoints_record_whose_they_are(finished):
+    from naslid.runs.config import RunConfig, config_digest
+
+    digest = config_digest(RunConfig.load(finished / "config.json"))
+    tree = json.loads((finished / "partition_tree.json").read_text())
+    for node in tree["nodes"]:
+        state = torch.load(finished / node["checkpoint"], weights_only=False)
+        assert (state["node"], state["parent"], state["config_digest"]) == (node["id"], node["parent"], digest)
+        assert state["subspace"] == node["subspace"]
