@@ -44,9 +44,14 @@ def _supernet(space, width_mult=0.35):
 
 @pytest.fixture(scope="module")
 def tables():
+    threads = torch.get_num_threads()  # restored: later test modules compare bits across processes
     torch.set_num_threads(1)
-    return {space: (net, build_latency_table(net, RESOLUTION, "cpu", warmup=1, repeats=2))
-            for space in ("proxyless", "ofa") for net in [_supernet(space)]}
+    try:
+        built = {space: (net, build_latency_table(net, RESOLUTION, "cpu", warmup=1, repeats=2))
+                 for space in ("proxyless", "ofa") for net in [_supernet(space)]}
+    finally:
+        torch.set_num_threads(threads)
+    yield built
 
 
 @pytest.mark.parametrize("space", ["proxyless", "ofa"])
