@@ -1,11 +1,16 @@
 """Shared test fixtures: where the read-only shared data lives, and skips that CI turns into failures.
 
+Also one torch thread per test (`one_thread`) and a finished one-epoch run (`tiny_trained_run`); plain helpers
+(a small run configuration, a thread-count block) are in helpers.py.
+
 With ``NASLID_NO_SKIPS=1`` (set by ``.ci/run``) a test that would skip because the shared data or an
 optional test dependency (scikit-dimension) is missing fails instead, so a green CI run has run them all.
 """
 
 import importlib
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -50,3 +55,28 @@ def ray_local():
              runtime_env={"env_vars": {"PYTHONPATH": path}})
     yield ray
     ray.shutdown()
+
+
+@pytest.fixture(scope="session")
+def tiny_trained_run(tmp_path_factory) -> Path:
+    """The smallest trained run: `naslid train` for one epoch on the bundled digits at C=4 (one leaf, seconds).
+
+    Built in a subprocess, so this process holds no lock on it; tests that write into a run copy it first.
+    """
+    run = tmp_path_factory.mktemp("tiny_trained") / "run"
+    done = subprocess.run([sys.executable, "-m", "naslid.cli", "train", str(run), "--epochs", "1", "--channels", "4",
+                           "--no-progress"], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    return run
+
+
+@pytest.fixture
+def one_thread():
+    """One intra-op torch thread for the test, restored afterwards: the tiny networks of the tests run many small
+    ops, which on a shared, loaded CPU run far faster on one thread than on two contended ones (measured on the
+    OFA supernet: 10 s per step with 2 threads under load vs 0.2 s with one). Use it for a whole module with
+    ``pytestmark = pytest.mark.usefixtures("one_thread")``; `helpers.torch_threads` does the same in a block."""
+    from helpers import torch_threads
+
+    with torch_threads(1):
+        yield

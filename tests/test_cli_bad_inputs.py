@@ -70,10 +70,12 @@ CASES = [
     ("train {tmp}/t --track-every 0", "--track-every 0: expected an integer >= 1"),
     ("train {tmp}/t --width-mult 0", "--width-mult 0: expected a finite number > 0"),
     ("train {tmp}/t --preset nope", "invalid choice: 'nope'"),
-    ("train {tmp}/t --dataset cifar10 --data-path {tmp}/nope.npz", "CIFAR-10 path not found"),
+    ("train {tmp}/t --dataset cifar10 --data-path {tmp}/nope.npz", "CIFAR-10 not found at"),
     ("train {tmp}/t --subspace {tmp}/nope.json", "nope.json"),
     ("train {tmp}/t --epochs 1 --channels 100000 --cells 1 --no-progress", "out of memory while building the "
      "supernet (--channels 100000, --cells 1, --batch-size"),
+    # out of memory for real (each asks for terabytes, which the allocator refuses at once): one line, the flags
+    ("train {tmp}/t --epochs 1 --resolution 100000 --no-progress", "--batch-size 64, --resolution 100000); asked for"),
     # partition
     ("partition {tmp}/p --split-epochs=-1,2", "--split-epochs -1,2: expected comma-separated whole numbers >= 0"),
     ("partition {tmp}/p --split-epochs a", "--split-epochs a: expected comma-separated whole numbers"),
@@ -107,6 +109,8 @@ CASES = [
     ("compare {tmp}/c --methods bogus", "unknown method 'bogus'"),
     ("compare {tmp}/c --track-every 0", "--track-every 0: expected an integer >= 1"),
     ("compare {tmp}/c --budget -3", "--budget -3: expected an integer >= 1"),
+    ("compare {tmp}/c --channels 100000 --cells 1 --methods spos,nas-lid --no-progress",
+     "out of memory while building the supernet (--channels 100000, --cells 1, --batch-size 64); asked for"),
     ("demo --run-dir {tmp}/d --device nonsense", "device 'nonsense' is not a torch device"),
     ("demo --run-dir", "expected one argument"),
     # score and profile
@@ -119,6 +123,18 @@ CASES = [
     ("profile --model nb201:" + ARCH + " --num-batches 0", "--num-batches 0: expected an integer >= 1"),
     ("profile --model nb201:" + ARCH + " --num-classes 0", "--num-classes 0: expected an integer >= 1"),
     ("profile --model nb201:" + ARCH + " --seed -5", "--seed -5: expected an integer >= 0"),
+    ("profile --model nb201:" + ARCH + " --batch-size 100000000 --out {tmp}/p.json", "out of memory while drawing "
+     "the input batches (--batch-size 100000000, --num-batches 4, --num-classes 10); asked for 4577.6 GiB"),
+    ("profile --model nb201:" + ARCH + " --num-classes 1000000000000 --out {tmp}/p.json", "(--batch-size 128, "
+     "--num-batches 4, --num-classes 1000000000000); asked for 238418.6 GiB: lower these"),
+    # latency-table
+    ("latency-table --space proxyless --resolution 10000000 --out {tmp}/l.json", "out of memory while building the "
+     "latency table (--width-mult 1.0, --resolution 10000000, --batch-size 1); asked for"),
+    ("latency-table --space ofa --resolution 32 --width-mult 100000 --out {tmp}/l.json", "out of memory while "
+     "building the latency table (--width-mult 100000.0, --resolution 32, --batch-size 1); asked for 9536.7 GiB"),
+    ("latency-table --space proxyless --resolution 32 --batch-size 1000000000 --out {tmp}/l.json",
+     "(--width-mult 1.0, --resolution 32, --batch-size 1000000000); asked for 122070.3 GiB"),
+    ("latency-table --space proxyless --resolution 0 --out {tmp}/l.json", "--resolution 0: expected an integer >= 1"),
     # export and retrain
     ("export {tmp}/missing", "a naslid run directory?"),
     ("export {run} --arch bogus", "--arch: NB201 arch string 'bogus'"),
@@ -148,8 +164,100 @@ def test_a_bad_input_is_one_line_exit_2_and_leaves_the_run_unchanged(finished, t
 def test_the_table_covers_every_command_and_sixty_inputs():
     commands = {command.split()[0] for command, _ in CASES}
     assert commands == {"train", "partition", "finetune", "search", "compare", "demo", "score", "profile", "export",
-                        "retrain", "check"}
+                        "retrain", "check", "latency-table"}
     assert len(CASES) + len(TAMPERED) >= 60
+
+
+
+# --- out of memory where a real allocation would take too long or fit this machine: the allocator's own error ---
+
+# what torch's CPU allocator raises (the text of torch 2.13), CUDA's, and NumPy's
+CPU_ALLOCATOR = ("[enforce fail at alloc_cpu.cpp:127] err == 0. DefaultCPUAllocator: can't allocate memory: you tried "
+                 "to allocate 40000000000 bytes. Error code 12 (Cannot allocate memory)")
+CUDA_ALLOCATOR = ("CUDA out of memory. Tried to allocate 2.00 GiB. GPU 0 has a total capacity of 79.19 GiB of which "
+                  "1.06 GiB is free. Of the allocated memory 75.10 GiB is allocated by PyTorch")
+NUMPY_ALLOCATOR = "Unable to allocate 37.3 GiB for an array with shape (10000000000,) and data type float32"
+
+
+def _cpu_out_of_memory(*args, **kwargs):
+    raise RuntimeError(CPU_ALLOCATOR)
+
+
+def _cuda_out_of_memory(*args, **kwargs):
+    raise torch.OutOfMemoryError(CUDA_ALLOCATOR)
+
+
+def _numpy_out_of_memory(*args, **kwargs):
+    raise MemoryError(NUMPY_ALLOCATOR)
+
+
+@pytest.fixture(scope="module")
+def exported(finished, tmp_path_factory):
+    """`naslid export` of the finished run, into a folder of its own (the run is only read)."""
+    folder = tmp_path_factory.mktemp("exported") / "export"
+    assert main(["export", str(finished), "--out", str(folder)]) == 0
+    return folder
+
+
+def _without_leaf_checkpoint(run):
+    (run / "nodes" / "node2.pt").unlink()  # finetune trains the leaf again
+
+
+# (what fails, how, the command line with {run} a copy of the finished run, {export} its export and {tmp} a fresh
+# folder, what the one line says); patched, not provoked: these commands take no flag that makes them allocate much
+PATCHED = [
+    ("naslid.runs.search.RunEvaluator.evaluate_many", _cpu_out_of_memory,
+     "search {run} --budget 4 --no-progress --benchmark none", "out of memory while scoring architectures "
+     "(--channels 4, --cells 1, --batch-size 64); asked for 37.3 GiB: lower these or use a device with more memory"),
+    ("naslid.runs.search.RunEvaluator.evaluate_many", _cuda_out_of_memory,
+     "search {run} --budget 4 --no-progress --benchmark none", "scoring architectures (--channels 4, --cells 1, "
+     "--batch-size 64); asked for 2.00 GiB"),
+    ("naslid.runs.export._path_supernet", _cpu_out_of_memory, "export {run} --out {tmp}/e",
+     "out of memory while exporting the architecture (--channels 4, --cells 1, --batch-size 64); asked for 37.3 GiB"),
+    ("naslid.runs.partition.build_supernet_for", _cpu_out_of_memory, "export {run} --out {tmp}/e",
+     "out of memory while building the supernet (--channels 4, --cells 1, --batch-size 64); asked for 37.3 GiB"),
+    ("naslid.runs.partition.train_supernet", _cpu_out_of_memory, "finetune {run} --no-progress",
+     "out of memory while training node 2 (--channels 4, --cells 1, --batch-size 64); asked for 37.3 GiB"),
+    ("naslid.runs.retrain.train_supernet", _cpu_out_of_memory,
+     "retrain {export} --out {tmp}/r --epochs 1 --batch-size 7 --device cpu --no-progress",
+     "out of memory while retraining the exported architecture (--channels 4, --cells 1, --batch-size 7)"),
+    ("naslid.runs.partition.build_supernet_for", _cuda_out_of_memory, "demo --run-dir {tmp}/d --no-progress "
+     "--benchmark none", "out of memory while building the supernet (--channels 8, --cells 1, --batch-size 64"),
+    ("naslid.runs.compare.RunEvaluator", _cpu_out_of_memory, "compare {tmp}/c --methods spos --no-progress "
+     "--benchmark none --channels 4 --split-epochs 1 --finetune-epochs 1 --train-limit 300",
+     "out of memory while running spos (--channels 4, --cells 1, --batch-size 64); asked for 37.3 GiB"),
+    # one the command's own steps do not name: the command line's size flags
+    ("naslid.runs.profile.run_profile", _numpy_out_of_memory, "profile --model nb201:" + ARCH + " --batch-size 64",
+     "out of memory while running `naslid profile` (--batch-size 64); asked for 37.3 GiB: lower these"),
+]
+
+
+@pytest.mark.parametrize("target, failure, command, message", PATCHED,
+                         ids=[f"{target.rpartition('.')[2]}-{command.split()[0]}-{failure.__name__}"
+                              for target, failure, command, _ in PATCHED])
+def test_out_of_memory_is_one_line_naming_the_size_flags(finished, exported, tmp_path, capsys, monkeypatch, target,
+                                                         failure, command, message):
+    run = tmp_path / "run"
+    shutil.copytree(finished, run)
+    if command.startswith("finetune"):
+        _without_leaf_checkpoint(run)
+    monkeypatch.chdir(tmp_path)  # the demo finds no CIFAR-10 from here: the bundled digits
+    monkeypatch.setattr(target, failure)
+    argv = [part.format(run=run, export=exported, tmp=tmp_path) for part in command.split()]
+    code, out, err = _call(argv, capsys)
+    assert code == 2, (command, out, err)
+    assert err.count("\n") == 1 and "Traceback" not in out + err and message in err, err
+
+
+def test_an_error_that_is_not_out_of_memory_passes_unchanged():
+    from naslid.memory import OutOfMemory, out_of_memory_named
+
+    with pytest.raises(RuntimeError, match="mat1 and mat2 shapes cannot be multiplied"):
+        with out_of_memory_named("building", "--channels 4"):
+            raise RuntimeError("mat1 and mat2 shapes cannot be multiplied (2x3 and 4x5)")
+    with pytest.raises(OutOfMemory, match=r"^out of memory while training \(--channels 4\); asked for 37.3 GiB"):
+        with out_of_memory_named("running", "--batch-size 9"), out_of_memory_named("training", "--channels 4"):
+            _cpu_out_of_memory()  # the innermost context names it; the outer one lets it pass
 
 
 # --- tampered run directories ----------------------------------------------------------------------------------

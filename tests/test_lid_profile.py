@@ -241,14 +241,14 @@ def test_non_finite_features_name_the_layer():
 
 
 def test_layer_with_non_tensor_output_is_refused():
-    class Pair(nn.Module):
+    class Named(nn.Module):  # a tuple or list is profiled on its first tensor (tests/test_lid_profile_models.py)
         def forward(self, x):
-            return x, x
+            return {"out": x}
 
     model = nn.Sequential()
-    model.add_module("pair", Pair())
-    with pytest.raises(ValueError, match="returned tuple"):
-        profile_layers(model, torch.randn(30, 6), layers=["pair"], forward=lambda net, x: net.pair(x))
+    model.add_module("named", Named())
+    with pytest.raises(ValueError, match="returned dict"):
+        profile_layers(model, torch.randn(30, 6), layers=["named"], forward=lambda net, x: net.named(x))
 
 
 def test_nb201_supernet_profile_is_the_17_layer_lids():

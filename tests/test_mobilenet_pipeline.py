@@ -13,13 +13,7 @@ from naslid.partition import SplitConfig, edge_similarities
 from naslid.runs.export import load_exported, read_export
 from naslid.spaces import SubSpace, get_space, point_matters
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py
 
 
 def test_ofa_points_are_compared_where_their_block_runs():
@@ -41,6 +35,7 @@ def test_ofa_points_are_compared_where_their_block_runs():
                           edges=[space.block_point(0, 3)])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("space", ["proxyless", "ofa"])
 def test_partition_search_export_on_a_mobilenet_space(space, tmp_path, capsys):
     run = tmp_path / space
@@ -89,6 +84,7 @@ def test_partition_search_export_on_a_mobilenet_space(space, tmp_path, capsys):
     assert program(torch.zeros(2, 1, 8, 8)).shape == (2, 10)
 
 
+@pytest.mark.slow
 def test_gradient_and_few_shot_on_proxyless(tmp_path):
     small = ["--space", "proxyless", "--width-mult", "0.25", "--train-limit", "300", "--split-epochs", "1",
              "--finetune-epochs", "0", "--gm-repeats", "1", "--no-progress"]

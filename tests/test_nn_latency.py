@@ -5,7 +5,7 @@ from collections import Counter
 
 import numpy as np
 import pytest
-import torch
+from helpers import torch_threads
 
 from naslid.nn import (
     LATENCY_TABLE_SCHEMA,
@@ -29,12 +29,7 @@ from naslid.spaces import get_space
 RESOLUTION = 32
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py
 
 
 def _supernet(space, width_mult=0.35):
@@ -44,13 +39,9 @@ def _supernet(space, width_mult=0.35):
 
 @pytest.fixture(scope="module")
 def tables():
-    threads = torch.get_num_threads()  # restored: later test modules compare bits across processes
-    torch.set_num_threads(1)
-    try:
-        built = {space: (net, build_latency_table(net, RESOLUTION, "cpu", warmup=1, repeats=2))
+    with torch_threads(1):  # restored: later test modules compare bits across processes
+        built = {space: (net, build_latency_table(net, RESOLUTION, "cpu", warmup=1, repeats=3, calibration_networks=2))
                  for space in ("proxyless", "ofa") for net in [_supernet(space)]}
-    finally:
-        torch.set_num_threads(threads)
     yield built
 
 
@@ -64,14 +55,19 @@ def test_table_records_its_conditions_and_covers_every_block(tables, space):
         assert table[name] not in (None, "")
     kinds = Counter(entry["kind"] for entry in table["entries"].values())
     assert kinds["stem"] == 1 and kinds["head"] == 1 and kinds["block"] > 20
-    assert all(entry["median_ms"] > 0 and entry["spread_ms"] >= 0 for entry in table["entries"].values())
+    assert all(0 < entry["min_ms"] <= entry["median_ms"] and entry["spread_ms"] >= 0
+               for entry in table["entries"].values())
+    calibration = table["calibration"]
+    assert table["statistic"] == "min" and calibration["networks"] == len(calibration["ratios"]) == 2
+    assert calibration["scale"] == pytest.approx(float(np.median(calibration["ratios"]))) and calibration["scale"] > 0
     rng = np.random.default_rng(0)
     for _ in range(30):  # any architecture's blocks are in the table; the prediction is their sum
         spec = net.arch_spec(net.space.sample(rng))
         keys = latency_keys(spec, RESOLUTION)
         assert set(keys) <= set(table["entries"])
-        assert predict_latency(table, spec, RESOLUTION) == pytest.approx(
-            sum(table["entries"][key]["median_ms"] for key in keys))
+        summed = sum(table["entries"][key]["min_ms"] for key in keys)
+        assert predict_latency(table, spec, RESOLUTION, calibrated=False) == pytest.approx(summed)
+        assert predict_latency(table, spec, RESOLUTION) == pytest.approx(summed * calibration["scale"])
 
 
 def test_reference_arch_runs_every_block():
@@ -112,11 +108,50 @@ def test_save_and_load_round_trip(tables, tmp_path):
         load_latency_table(tmp_path / "missing.json")
 
 
+def test_calibration_ratios_are_end_to_end_over_summed_blocks(monkeypatch):
+    """Each calibration ratio is a seeded random network's measured latency over its summed entries: with a timer
+    stubbed to charge a fixed cost per module call, a whole network costs more calls than its parts' sum (the
+    stages' Sequentials and the network itself), so the ratio is exactly known."""
+    from naslid.nn import latency
+
+    def one_call_per_module(module, input_shape, batch_size=1, warmup=10, repeats=30, device="cpu"):
+        return [float(sum(1 for _ in module.modules()))] * repeats
+
+    monkeypatch.setattr(latency, "repeat_timings", one_call_per_module)
+    net = _supernet("ofa")
+    table = build_latency_table(net, RESOLUTION, calibration_networks=3, calibration_seed=5)
+    rng = np.random.default_rng(5)
+    for ratio in table["calibration"]["ratios"]:
+        spec = net.arch_spec(net.space.sample(rng))
+        assert ratio == pytest.approx(sum(1 for _ in MobileNet(spec).modules())
+                                      / predict_latency(table, spec, RESOLUTION, calibrated=False))
+    assert table["calibration"]["seed"] == 5
+    unscaled = build_latency_table(net, RESOLUTION, calibration_networks=0)
+    assert unscaled["calibration"] == {"networks": 0, "seed": unscaled["calibration"]["seed"], "ratios": [],
+                                       "scale": 1.0}
+
+
+def test_schema_1_tables_are_read_with_their_medians(tables, tmp_path):
+    net, table = tables["proxyless"]
+    old = {**table, "schema": "naslid.latency_table/1"}
+    for name in ("statistic", "calibration"):
+        old.pop(name)
+    old["entries"] = {key: {"kind": entry["kind"], "median_ms": entry["median_ms"], "spread_ms": entry["spread_ms"]}
+                      for key, entry in table["entries"].items()}
+    (tmp_path / "old.json").write_text(json.dumps(old))
+    loaded = load_latency_table(tmp_path / "old.json")
+    spec = net.arch_spec(net.space.sample(np.random.default_rng(1)))
+    assert predict_latency(loaded, spec, RESOLUTION) == pytest.approx(
+        sum(table["entries"][key]["median_ms"] for key in latency_keys(spec, RESOLUTION)))
+
+
 def test_measure_latency_restores_the_mode():
     net = _supernet("proxyless")
     network = MobileNet(net.arch_spec(reference_arch(net))).train()
     median, spread = measure_latency(network, (3, RESOLUTION, RESOLUTION), 1, warmup=1, repeats=3)
     assert median > 0 and spread >= 0 and network.training
+    with pytest.raises(ValueError, match="statistic='mean'"):
+        measure_latency(network, (3, RESOLUTION, RESOLUTION), statistic="mean")
     with pytest.raises(ValueError, match="repeats=0"):
         measure_latency(network, (3, RESOLUTION, RESOLUTION), repeats=0)
 

@@ -17,14 +17,7 @@ from naslid.nn.mobilenet import (
     parse_block,
 )
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny convolutions run faster on one thread than on two contended ones (restored afterwards)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py
 
 
 def _small_spec(**changes) -> MobileNetSpec:

@@ -5,10 +5,10 @@ import pytest
 import torch
 
 from naslid.nn import OPS, NB201Network, NB201SuperNet, count_flops, count_parameters, create_op, extract_network
-from naslid.spaces import NB201_OPS, Arch, NB201Space
+from naslid.spaces import NB201_OPS, NB201Arch, NB201Space
 
-SMALLEST = Arch(("none",) * 6)
-LARGEST = Arch(("nor_conv_3x3",) * 6)
+SMALLEST = NB201Arch(("none",) * 6)
+LARGEST = NB201Arch(("nor_conv_3x3",) * 6)
 
 
 @pytest.mark.parametrize("name", sorted(OPS))
@@ -58,7 +58,7 @@ def test_supernet_forward_and_17_features():
 def test_single_path_leaves_other_ops_without_gradient():
     torch.manual_seed(0)
     net = NB201SuperNet(channels=4, cells_per_stage=1)
-    arch = Arch(("nor_conv_3x3", "skip_connect", "avg_pool_3x3", "nor_conv_1x1", "none", "skip_connect"))
+    arch = NB201Arch(("nor_conv_3x3", "skip_connect", "avg_pool_3x3", "nor_conv_1x1", "none", "skip_connect"))
     net.zero_grad(set_to_none=True)
     net(torch.randn(2, 3, 8, 8), arch).sum().backward()
     for name, param in net.named_parameters():
@@ -73,7 +73,7 @@ def test_off_path_batchnorm_statistics_do_not_move():
     net = NB201SuperNet(channels=4, cells_per_stage=1)
     before = {k: v.clone() for k, v in net.state_dict().items()}
     net.train()
-    net(torch.randn(4, 3, 8, 8), Arch(("skip_connect",) * 6))
+    net(torch.randn(4, 3, 8, 8), NB201Arch(("skip_connect",) * 6))
     after = net.state_dict()
     moved = [k for k in before if "running_mean" in k and not torch.equal(before[k], after[k])]
     assert moved and all(".edges." not in k for k in moved)

@@ -16,14 +16,7 @@ SPACE = get_space("ofa")
 TINY = OFAConfig(width_mult=0.25, num_classes=10, small_input=True, dropout=0.0)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """The tiny supernet runs many small ops; on a shared, loaded CPU intra-op threads cost far more than they
-    give (measured: 10 s per step with 2 threads under load vs 0.2 s with one)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py
 
 
 def _net(config=TINY, seed=0):

@@ -11,7 +11,7 @@ import torch
 
 from naslid.nn import NB201StaticSuperNet, NB201SuperNet, encode_path
 from naslid.nn.nb201_static import PATH_SIZE, arch_row, encode_all_paths
-from naslid.spaces import Arch, SubSpace, parse_arch
+from naslid.spaces import NB201Arch, SubSpace, parse_arch
 
 ATOL = RTOL = 1e-5  # |got - expected| <= 1e-5 + 1e-5 |expected|
 # a disconnected arch (no op path from input to output), one with a dead conv (node 1 feeds only `none`),
@@ -113,7 +113,7 @@ def test_every_path_runs_the_same_operators():
     _, static = _pair()
     x = torch.randn(4, 3, 8, 8)
 
-    def trace(arch: Arch) -> list[tuple[str, tuple]]:
+    def trace(arch: NB201Arch) -> list[tuple[str, tuple]]:
         with torch.profiler.profile(record_shapes=True) as prof:
             torch.autograd.grad(static(x, encode_path(arch)).sum(), list(static.parameters()))
         return [(e.name, tuple(map(tuple, e.input_shapes))) for e in prof.events() if e.name.startswith("aten::")]

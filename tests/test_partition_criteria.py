@@ -6,7 +6,7 @@ import torch
 
 from naslid.nn import NB201SuperNet
 from naslid.partition.criteria import CRITERIA, SplitConfig, edge_similarities, lid_profile, similarity_matrix
-from naslid.spaces import NB201_OPS, Arch, SubSpace
+from naslid.spaces import NB201_OPS, NB201Arch, SubSpace
 
 
 def _net_and_batches(seed=0, batches=2, n=24):
@@ -43,7 +43,7 @@ def test_measuring_leaves_model_bit_identical(criterion, bn_mode):
     net, batches = _net_and_batches(seed=1)
     net.train()
     optimizer = torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9)
-    net(batches[0][0], Arch(("nor_conv_3x3",) * 6)).sum().backward()
+    net(batches[0][0], NB201Arch(("nor_conv_3x3",) * 6)).sum().backward()
     optimizer.step()
     grads_before = {n: None if p.grad is None else p.grad.clone() for n, p in net.named_parameters()}
     optimizer_before = str(optimizer.state_dict())
@@ -61,7 +61,7 @@ def test_measuring_leaves_model_bit_identical(criterion, bn_mode):
 
 def test_lid_profile_has_one_value_per_block_and_is_finite():
     net, batches = _net_and_batches(n=32)
-    profile = lid_profile(net.eval(), Arch(("nor_conv_3x3",) * 6), batches[0][0], k=10)
+    profile = lid_profile(net.eval(), NB201Arch(("nor_conv_3x3",) * 6), batches[0][0], k=10)
     assert profile.shape == (len(net.cells),) and torch.isfinite(profile).all() and (profile > 0).all()
 
 

@@ -7,7 +7,7 @@ from torch.nn import functional as F
 
 from naslid.nn import NB201SuperNet
 from naslid.partition.criteria import SplitConfig, edge_similarities, lid_profile, similarity_matrix
-from naslid.spaces import NB201_OPS, Arch, SubSpace, path_where_point_matters
+from naslid.spaces import NB201_OPS, NB201Arch, SubSpace, path_where_point_matters
 
 EDGES = [0, 3, 5]
 
@@ -207,7 +207,7 @@ def test_mismatched_batch_kind_raises():
 def test_per_point_measuring_leaves_model_bit_identical(criterion):
     net, _ = _net_and_batches(seed=1)
     net.train()
-    net(torch.randn(8, 3, 8, 8), Arch(("nor_conv_3x3",) * 6))  # running statistics away from their initial values
+    net(torch.randn(8, 3, 8, 8), NB201Arch(("nor_conv_3x3",) * 6))  # running statistics away from their initial values
     weights = {k: v.clone() for k, v in net.state_dict().items()}
     modes = [m.training for m in net.modules()]
     cfg = _config(criterion, measurement_batches="per-point", measurement_paths="per-point")

@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from test_runs_partition import _config, _tree_decisions
+from helpers import tiny_run_config, torch_threads
+from test_runs_partition import _tree_decisions
 
 from naslid.partition import get_runner, runner_slots
 from naslid.runs.config import RunConfig
@@ -20,18 +21,14 @@ from naslid.train import load_checkpoint
 
 def _ray_config() -> RunConfig:
     # level 1 trains two epochs (1 -> 3), so a job can die after its first epoch and resume from there
-    return _config(split_epochs=(1, 3), finetune_epochs=1)
+    return tiny_run_config(split_epochs=(1, 3), finetune_epochs=1)
 
 
 @pytest.fixture(scope="module")
 def sequential_run(tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("sequential") / "run"
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # as in a Ray worker holding one CPU: the same float reductions, so equal bits
-    try:
+    with torch_threads(1):  # as in a Ray worker holding one CPU: the same float reductions, so equal bits
         return run_dir, run_partition(run_dir, _ray_config())
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _assert_same_run(tree, run_dir, reference_tree, reference_dir):
@@ -64,6 +61,7 @@ class _DieAfterFirstEpoch:
         return copy.copy(self.job)()
 
 
+@pytest.mark.slow
 def test_ray_run_with_a_worker_killed_mid_job_gives_the_sequential_tree_and_weights(ray_local, sequential_run,
                                                                                       tmp_path):
     """One run covers both: the level-1 job of node 1 dies after its first epoch, and every other job runs

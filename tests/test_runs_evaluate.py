@@ -3,7 +3,7 @@
 
 import numpy as np
 import pytest
-from test_runs_partition import _config
+from helpers import tiny_run_config
 
 from naslid.runs.evaluate import RunEvaluator, ScoreShard
 from naslid.runs.partition import PartitionRun, run_partition
@@ -26,10 +26,10 @@ class _ShardsHere:
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("evaluate") / "run"
-    run_partition(run_dir, _config(split_epochs=(1,)))  # two leaves
+    run_partition(run_dir, tiny_run_config(split_epochs=(1,)))  # two leaves
     everything = list(NB201Space().all())
     archs = [everything[i] for i in np.random.default_rng(0).choice(len(everything), size=12, replace=False)]
-    run = PartitionRun(run_dir, _config(split_epochs=(1,)))
+    run = PartitionRun(run_dir, tiny_run_config(split_epochs=(1,)))
     try:
         yield run, archs, RunEvaluator(run).evaluate_many(archs)  # the run's runner is sequential
     finally:

@@ -16,7 +16,7 @@ def test_search_export_retrain_nb201(tmp_path, capsys):
     assert main(["search", str(run), "--algorithm", "random", "--budget", "6", "--max-mflops", "0.5",
                  "--benchmark", "none", "--no-progress"]) == 0
     searched = json.loads((run / "search_random.json").read_text())
-    assert searched["protocol"]["budget"] == {"max_mflops": 0.5}
+    assert searched["protocol"]["cost_limits"] == {"max_mflops": 0.5}
     assert searched["protocol"]["best_costs"]["mflops"] <= 0.5
     assert main(["export", str(run), "--out", str(tmp_path / "exported")]) == 0
     record = read_export(tmp_path / "exported")

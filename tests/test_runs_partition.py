@@ -5,28 +5,14 @@ from dataclasses import replace
 
 import pytest
 import torch
+from helpers import tiny_run_config
 
-from naslid.nn import NB201Config
-from naslid.partition import ScheduleConfig, SplitConfig
 from naslid.runs.config import RunConfig
-from naslid.runs.datasets import DataConfig
 from naslid.runs.partition import PartitionRun, _node_seed, build_supernet, run_partition
 from naslid.runs.presets import method_config
 from naslid.search import ProxyConfig
 from naslid.spaces import NB201Space, edge_name
-from naslid.train import TrainConfig, load_checkpoint, train_supernet
-
-
-def _config(**schedule) -> RunConfig:
-    return RunConfig(
-        data=DataConfig(dataset="digits", crop_padding=1, horizontal_flip=False, train_limit=600),
-        network=NB201Config(channels=4, cells_per_stage=1, in_channels=1),
-        train=TrainConfig(batch_size=64, learning_rate=0.05),
-        schedule=ScheduleConfig(**{"split_epochs": (1, 2), "finetune_epochs": 1, **schedule}),
-        split=SplitConfig(batches=2, batch_size=64, k=8, gradient_batches=2),
-        proxy=ProxyConfig(calibration_batches=1),
-        device="cpu",
-    )
+from naslid.train import load_checkpoint, train_supernet
 
 
 def _tree_decisions(tree):
@@ -34,8 +20,9 @@ def _tree_decisions(tree):
              n.split.groups if n.split else None, n.trained_epochs) for n in tree.nodes.values()]
 
 
+@pytest.mark.slow
 def test_every_architecture_falls_in_exactly_one_leaf(tmp_path):
-    tree = run_partition(tmp_path / "run", _config())
+    tree = run_partition(tmp_path / "run", tiny_run_config())
     leaves = tree.leaves()
     assert len(leaves) == 4 and all(leaf.finetuned for leaf in leaves)
     assert sum(leaf.subspace.size() for leaf in leaves) == 15_625
@@ -58,16 +45,17 @@ def test_every_architecture_falls_in_exactly_one_leaf(tmp_path):
 
 
 def test_few_shot_and_spos_shapes(tmp_path):
-    few = run_partition(tmp_path / "few", method_config(_config(fewshot_edge=3), "few-shot"))
+    few = run_partition(tmp_path / "few", method_config(tiny_run_config(fewshot_edge=3), "few-shot"))
     assert len(few.leaves()) == 5
     assert sorted(leaf.subspace.allowed[3] for leaf in few.leaves()) == sorted((op,) for op in NB201Space.ops)
-    spos = run_partition(tmp_path / "spos", method_config(_config(), "spos"))
+    spos = run_partition(tmp_path / "spos", method_config(tiny_run_config(), "spos"))
     assert len(spos.leaves()) == 1 and spos.root.trained_epochs == 3
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["nas-lid", "gm-nas"])
 def test_resume_after_kill_between_levels_gives_the_same_tree(tmp_path, method):
-    config = method_config(_config(), method)
+    config = method_config(tiny_run_config(), method)
     reference = run_partition(tmp_path / "reference", config)
 
     class Killed(Exception):
@@ -90,7 +78,7 @@ def test_resume_after_kill_between_levels_gives_the_same_tree(tmp_path, method):
 
 
 def test_restart_finetune_trains_leaves_from_scratch(tmp_path):
-    config = _config(finetune="restart", split_epochs=(1,))
+    config = tiny_run_config(finetune="restart", split_epochs=(1,))
     run = PartitionRun(tmp_path / "run", config)
     tree = run.run()
     for leaf in tree.leaves():
@@ -106,7 +94,7 @@ def test_restart_finetune_trains_leaves_from_scratch(tmp_path):
 
 
 def test_a_run_directory_refuses_a_different_configuration(tmp_path):
-    config = method_config(_config(split_epochs=(1,), finetune_epochs=0), "spos")
+    config = method_config(tiny_run_config(split_epochs=(1,), finetune_epochs=0), "spos")
     run_partition(tmp_path / "run", config)  # trained state: node0.pt and the tree
     with pytest.raises(ValueError, match="different seed settings"):
         PartitionRun(tmp_path / "run", replace(config, seed=5))
@@ -117,10 +105,11 @@ def test_a_run_directory_refuses_a_different_configuration(tmp_path):
     assert RunConfig.load(tmp_path / "run" / "config.json").proxy.calibration_batches == 3
 
 
+@pytest.mark.slow
 def test_process_pool_runner_trains_levels_and_leaves_like_the_sequential_one(tmp_path):
     from naslid.partition import ProcessPoolRunner, get_runner
 
-    config = _config()
+    config = tiny_run_config()
     sequential = run_partition(tmp_path / "sequential", config)
     parallel = run_partition(tmp_path / "parallel", config, runner=ProcessPoolRunner(2))
     assert _tree_decisions(parallel) == _tree_decisions(sequential)

@@ -3,15 +3,15 @@ afresh; the proxy's split; and a comparison of every method on its own protocol.
 
 import json
 from dataclasses import replace
+from functools import partial
 
 import pytest
 import torch
+from helpers import tiny_run_config
 
 from naslid.cli import main
-from naslid.nn import NB201Config
-from naslid.partition import ScheduleConfig, SplitConfig
 from naslid.runs.config import RunConfig
-from naslid.runs.datasets import DataConfig, prepare_data
+from naslid.runs.datasets import prepare_data
 from naslid.runs.partition import PartitionRun, _node_seed, build_supernet
 from naslid.runs.presets import get_preset
 from naslid.runs.protocols import (
@@ -25,7 +25,6 @@ from naslid.runs.protocols import (
     scale_epochs,
 )
 from naslid.search import ProxyConfig
-from naslid.train import TrainConfig
 
 # what a protocol must pin down so that no value silently falls back to naslid's defaults
 REQUIRED = (
@@ -114,16 +113,7 @@ def test_methods_bind_their_own_protocols_or_share_the_common_one():
         method_config(base, "spos", "theirs")
 
 
-def _config(tmp_path=None, **schedule) -> RunConfig:
-    return RunConfig(
-        data=DataConfig(dataset="digits", crop_padding=1, horizontal_flip=False, train_limit=600),
-        network=NB201Config(channels=4, cells_per_stage=1, in_channels=1),
-        train=TrainConfig(batch_size=64, learning_rate=0.05),
-        schedule=ScheduleConfig(**{"split_epochs": (1,), "finetune_epochs": 2, **schedule}),
-        split=SplitConfig(batches=2, batch_size=64, k=8, gradient_batches=2),
-        proxy=ProxyConfig(calibration_batches=1),
-        device="cpu",
-    )
+_config = partial(tiny_run_config, split_epochs=(1,), finetune_epochs=2)
 
 
 def _split_run(tmp_path, finetune: str) -> PartitionRun:
@@ -207,6 +197,7 @@ def test_per_point_augmented_lid_batches_drive_a_split(tmp_path):
     assert matrices != record.similarities  # other batches and paths measure other numbers
 
 
+@pytest.mark.slow
 def test_compare_own_protocols_runs_every_method_on_its_own_protocol(tmp_path, capsys):
     out = tmp_path / "own"
     assert main(["compare", str(out), "--preset", "tiny", "--protocols", "own", "--methods",

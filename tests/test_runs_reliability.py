@@ -4,28 +4,17 @@ import json
 from dataclasses import replace
 
 import pytest
+from helpers import tiny_run_config
 
-from naslid.nn import NB201Config
-from naslid.partition import ScheduleConfig, SplitConfig
+from naslid.partition import SplitConfig
 from naslid.runs.config import RunConfig
-from naslid.runs.datasets import DataConfig
 from naslid.runs.partition import PartitionRun
 from naslid.runs.protocols import method_config
-from naslid.search import ProxyConfig
-from naslid.train import TrainConfig
 
 
 def _config(resamples: int, edge_score: str = "intra") -> RunConfig:
-    config = RunConfig(
-        data=DataConfig(dataset="digits", crop_padding=1, horizontal_flip=False, train_limit=400),
-        network=NB201Config(channels=4, cells_per_stage=1, in_channels=1),
-        train=TrainConfig(batch_size=64, learning_rate=0.05),
-        schedule=ScheduleConfig(split_epochs=(1,), finetune_epochs=1),
-        split=SplitConfig(batches=4, batch_size=64, k=8, reliability_resamples=resamples, edge_score=edge_score),
-        proxy=ProxyConfig(calibration_batches=1),
-        device="cpu",
-    )
-    return method_config(config, "nas-lid")
+    split = {"batches": 4, "gradient_batches": 100, "reliability_resamples": resamples, "edge_score": edge_score}
+    return method_config(tiny_run_config(train_limit=400, split=split, split_epochs=(1,)), "nas-lid")
 
 
 def _root_split(tmp_path, name, config):

@@ -1,39 +1,26 @@
 """Ranking tracked while training, and the root training shared across compared methods."""
 
 import json
+from functools import partial
 
 import numpy as np
 import pytest
 import torch
+from helpers import TINY_SEARCH, tiny_run_config
 
 from naslid.bench import kendall_tau_b
-from naslid.nn import NB201Config
-from naslid.partition import ScheduleConfig, SplitConfig
 from naslid.runs.compare import compare_methods, root_epochs, steps_per_leaf_path
-from naslid.runs.config import RunConfig
-from naslid.runs.datasets import DataConfig
 from naslid.runs.partition import PartitionRun
 from naslid.runs.presets import ComparePlan, method_config
 from naslid.runs.tracking import Tracking, tracked_scores, tracking_overhead
-from naslid.search import ProxyConfig, SearchConfig
 from naslid.spaces import NB201Space, format_arch
-from naslid.train import TrainConfig, load_checkpoint
+from naslid.train import load_checkpoint
 
 ALL = list(NB201Space().all())
 
 
-def _config(**schedule) -> RunConfig:
-    return RunConfig(
-        data=DataConfig(dataset="digits", crop_padding=1, horizontal_flip=False, train_limit=400),
-        network=NB201Config(channels=4, cells_per_stage=1, in_channels=1),
-        train=TrainConfig(batch_size=64, learning_rate=0.05),
-        schedule=ScheduleConfig(**{"split_epochs": (1, 2), "finetune_epochs": 1, **schedule}),
-        split=SplitConfig(batches=1, batch_size=64, k=8, gradient_batches=1),
-        proxy=ProxyConfig(calibration_batches=1, evaluation_images=100),
-        search=SearchConfig(population_size=4, generations=2, budget=8, num_parents=2, num_mutations=2,
-                            num_crossovers=2),
-        device="cpu",
-    )
+_config = partial(tiny_run_config, train_limit=400, split={"batches": 1, "gradient_batches": 1},
+                  proxy={"evaluation_images": 100}, search=TINY_SEARCH)
 
 
 def _tracking(count=12, every=1) -> Tracking:
@@ -50,6 +37,7 @@ def _same(a, b):
     return a.keys() == b.keys() and all(all(torch.equal(a[n][k], b[n][k]) for k in a[n]) for n in a)
 
 
+@pytest.mark.slow
 def test_tracking_scores_every_epoch_without_changing_training(tmp_path):
     config = method_config(_config(), "nas-lid")
     plain = PartitionRun(tmp_path / "plain", config)
@@ -83,6 +71,7 @@ def test_tracking_every_n_epochs_and_restarted_leaves_count_run_epochs(tmp_path)
     assert sorted(tracked_scores(run.node_histories())) == [2, 4]  # the leaves' own epochs 1-2 are run epochs 3-4
 
 
+@pytest.mark.slow
 def test_compare_shares_the_root_and_gives_the_same_weights(tmp_path):
     config = _config()
     truth = {arch: float(i % 97) for i, arch in enumerate(ALL)}
@@ -121,6 +110,7 @@ def test_steps_per_leaf_path_follow_the_schedule():
     assert steps_per_leaf_path(method_config(restart, "spos"), 10) == 70
 
 
+@pytest.mark.slow
 def test_multi_seed_compare_reports_spread_and_the_random_control(tmp_path):
     config = _config(split_epochs=(1,), finetune_epochs=1)
     truth = {arch: float(i % 89) for i, arch in enumerate(ALL)}

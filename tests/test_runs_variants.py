@@ -1,21 +1,18 @@
 """Method variants: parsing (one-line errors naming the field), configuration, and paired sharing in compare."""
 
 import json
+from functools import partial
 
 import pytest
 import torch
+from helpers import TINY_SEARCH, tiny_run_config
 
 from naslid.cli import main
-from naslid.nn import NB201Config
-from naslid.partition import ScheduleConfig, SplitConfig
 from naslid.runs.compare import compare_methods
-from naslid.runs.config import RunConfig
-from naslid.runs.datasets import DataConfig
 from naslid.runs.presets import ComparePlan, get_preset
 from naslid.runs.protocols import method_config, parse_method, split_methods
-from naslid.search import ProxyConfig, SearchConfig
 from naslid.spaces import NB201Space, format_arch
-from naslid.train import TrainConfig, load_checkpoint
+from naslid.train import load_checkpoint
 
 
 def test_variant_spellings_parse_into_the_fields_they_name():
@@ -61,20 +58,11 @@ def test_bad_variants_fail_the_cli_with_one_line(tmp_path, capsys):
     assert not (tmp_path / "x" / "spos").exists()  # refused before any work
 
 
-def _config() -> RunConfig:
-    return RunConfig(
-        data=DataConfig(dataset="digits", crop_padding=1, horizontal_flip=False, train_limit=400),
-        network=NB201Config(channels=4, cells_per_stage=1, in_channels=1),
-        train=TrainConfig(batch_size=64, learning_rate=0.05),
-        schedule=ScheduleConfig(split_epochs=(1, 2), finetune_epochs=1),
-        split=SplitConfig(batches=2, batch_size=64, k=8, gradient_batches=1),
-        proxy=ProxyConfig(calibration_batches=1, evaluation_images=100),
-        search=SearchConfig(population_size=4, generations=2, budget=8, num_parents=2, num_mutations=2,
-                            num_crossovers=2),
-        device="cpu",
-    )
+_config = partial(tiny_run_config, train_limit=400, split={"gradient_batches": 1}, proxy={"evaluation_images": 100},
+                  search=TINY_SEARCH)
 
 
+@pytest.mark.slow
 def test_variants_that_differ_in_the_edge_rule_share_root_and_split_batches(tmp_path):
     truth = {arch: float(i % 97) for i, arch in enumerate(NB201Space().all())}
     table = tmp_path / "truth.json"
@@ -98,6 +86,7 @@ def test_variants_that_differ_in_the_edge_rule_share_root_and_split_batches(tmp_
     assert "nas-lid[edge-score=max-cross]" in (tmp_path / "cmp" / "compare.md").read_text()
 
 
+@pytest.mark.slow
 def test_variants_on_another_protocol_train_their_own_shared_root(tmp_path):
     truth = {arch: float(i % 97) for i, arch in enumerate(NB201Space().all())}
     table = tmp_path / "truth.json"

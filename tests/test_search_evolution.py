@@ -18,14 +18,14 @@ from naslid.search import (
     mutate,
     random_search,
 )
-from naslid.spaces import NB201_OPS, Arch, NB201Space, SubSpace, format_arch, parse_arch
+from naslid.spaces import NB201_OPS, NB201Arch, NB201Space, SubSpace, format_arch, parse_arch
 
 GROUND_TRUTH_COLUMN = "c10v_valid_acc_200"
 SEEDS = range(10)
 
 
 @pytest.fixture(scope="module")
-def ground_truth() -> dict[Arch, float]:
+def ground_truth() -> dict[NB201Arch, float]:
     """CIFAR-10-valid accuracy at 200 epochs of every NB201 architecture (the packaged table)."""
     return load_benchmark().ground_truth(GROUND_TRUTH_COLUMN).values
 
@@ -39,10 +39,10 @@ class _CountingObjective:
     """A synthetic objective that records every call and fails on archs outside `allowed`."""
 
     def __init__(self, allowed: SubSpaceUnion | None = None) -> None:
-        self.calls: list[Arch] = []
+        self.calls: list[NB201Arch] = []
         self.allowed = allowed
 
-    def __call__(self, arch: Arch) -> float:
+    def __call__(self, arch: NB201Arch) -> float:
         if self.allowed is not None and arch not in self.allowed:
             raise AssertionError(f"evaluated {arch}, outside the searched space")
         self.calls.append(arch)
@@ -50,7 +50,7 @@ class _CountingObjective:
         return sum((NB201_OPS.index(op) + 1) * (edge + 1) ** 0.5 for edge, op in enumerate(arch.ops))
 
 
-def test_ea_reaches_top_half_percent_and_beats_random(ground_truth: dict[Arch, float]) -> None:
+def test_ea_reaches_top_half_percent_and_beats_random(ground_truth: dict[NB201Arch, float]) -> None:
     sorted_scores = np.sort(np.array(list(ground_truth.values())))
     size = len(sorted_scores)
     assert size == 15625
@@ -143,7 +143,7 @@ def test_union_sampling_is_uniform_over_overlapping_sub_spaces() -> None:
     assert not union.is_disjoint() and union.size() == 4
     rng = np.random.default_rng(0)
     draws = 8000
-    counts: dict[Arch, int] = {}
+    counts: dict[NB201Arch, int] = {}
     for _ in range(draws):
         arch = union.sample(rng)
         counts[arch] = counts.get(arch, 0) + 1
@@ -156,7 +156,7 @@ def test_batched_objective_gives_the_same_search() -> None:
     objective = _CountingObjective()
     batch_sizes = []
 
-    def objective_batch(archs: list[Arch]) -> list[float]:
+    def objective_batch(archs: list[NB201Arch]) -> list[float]:
         batch_sizes.append(len(archs))
         return [objective(arch) for arch in archs]
 

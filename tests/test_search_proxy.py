@@ -7,7 +7,7 @@ import torch
 
 from naslid.nn import NB201SuperNet
 from naslid.search import ProxyConfig, ProxyEvaluator, accuracy, recalibrate_batchnorm
-from naslid.spaces import Arch
+from naslid.spaces import NB201Arch
 
 
 def _setup(seed=0):
@@ -24,7 +24,7 @@ def test_evaluator_scores_recalibrated_accuracy_and_leaves_supernet_unchanged():
     net.train()
     before = {k: v.clone() for k, v in net.state_dict().items()}
     modes = [m.training for m in net.modules()]
-    archs = [Arch(("nor_conv_3x3",) * 6), Arch(("skip_connect",) * 6)]
+    archs = [NB201Arch(("nor_conv_3x3",) * 6), NB201Arch(("skip_connect",) * 6)]
     evaluator = ProxyEvaluator(lambda arch: net, evaluation, calibration, ProxyConfig(calibration_batches=2))
     scores = evaluator.evaluate_many(archs)
     assert evaluator.evaluations == 2
@@ -40,7 +40,7 @@ def test_evaluator_scores_recalibrated_accuracy_and_leaves_supernet_unchanged():
 
 def test_recalibration_gives_exact_batch_statistics_of_the_path():
     net, _, calibration = _setup(1)
-    arch = Arch(("nor_conv_3x3", "skip_connect", "none", "avg_pool_3x3", "nor_conv_1x1", "nor_conv_3x3"))
+    arch = NB201Arch(("nor_conv_3x3", "skip_connect", "none", "avg_pool_3x3", "nor_conv_1x1", "nor_conv_3x3"))
     recalibrate_batchnorm(net, arch, calibration)
     stem_bn = net.stem[1]
     stem_out = torch.cat([net.stem[0](c) for c in calibration])
@@ -50,7 +50,7 @@ def test_recalibration_gives_exact_batch_statistics_of_the_path():
 
 def test_accuracy_counts_correct_predictions():
     net, evaluation, _ = _setup(2)
-    arch = Arch(("nor_conv_3x3",) * 6)
+    arch = NB201Arch(("nor_conv_3x3",) * 6)
     with torch.no_grad():
         net.eval()
         expected = sum((net(x, arch).argmax(1) == y).sum().item() for x, y in evaluation) / 48

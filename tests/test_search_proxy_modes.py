@@ -9,10 +9,10 @@ from torch.nn import functional as F
 
 from naslid.nn import NB201Config, batchnorm_layers, build_supernet_for
 from naslid.search import ProxyConfig, ProxyEvaluator, accuracy, recalibrate_batchnorm
-from naslid.spaces import Arch
+from naslid.spaces import NB201Arch
 
-ARCHS = [Arch(("nor_conv_3x3",) * 6),
-         Arch(("nor_conv_3x3", "skip_connect", "none", "avg_pool_3x3", "nor_conv_1x1", "nor_conv_3x3"))]
+ARCHS = [NB201Arch(("nor_conv_3x3",) * 6),
+         NB201Arch(("nor_conv_3x3", "skip_connect", "none", "avg_pool_3x3", "nor_conv_1x1", "nor_conv_3x3"))]
 
 
 def _trained_net_and_data(seed=0):

@@ -3,17 +3,17 @@
 import pytest
 
 from naslid.search import SubSpaceUnion, random_search
-from naslid.spaces import NB201_OPS, Arch, NB201Space, SubSpace
+from naslid.spaces import NB201_OPS, NB201Arch, NB201Space, SubSpace
 
 
-def _score(arch: Arch) -> float:
+def _score(arch: NB201Arch) -> float:
     return float(sum(NB201_OPS.index(op) * (edge + 1) for edge, op in enumerate(arch.ops)))
 
 
 def test_random_search_respects_budget_without_repeats() -> None:
-    calls: list[Arch] = []
+    calls: list[NB201Arch] = []
 
-    def objective(arch: Arch) -> float:
+    def objective(arch: NB201Arch) -> float:
         calls.append(arch)
         return _score(arch)
 
@@ -48,7 +48,7 @@ def test_random_search_exhausts_a_small_union() -> None:
 def test_random_search_batches() -> None:
     sizes: list[int] = []
 
-    def objective_batch(archs: list[Arch]) -> list[float]:
+    def objective_batch(archs: list[NB201Arch]) -> list[float]:
         sizes.append(len(archs))
         return [_score(arch) for arch in archs]
 

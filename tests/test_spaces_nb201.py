@@ -5,7 +5,16 @@ import csv
 import numpy as np
 import pytest
 
-from naslid.spaces import NB201_OPS, Arch, NB201Space, SubSpace, format_arch, get_space, isomorphism_key, parse_arch
+from naslid.spaces import (
+    NB201_OPS,
+    NB201Arch,
+    NB201Space,
+    SubSpace,
+    format_arch,
+    get_space,
+    isomorphism_key,
+    parse_arch,
+)
 
 INDEX0 = "|avg_pool_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|nor_conv_1x1~0|skip_connect~1|skip_connect~2|"
 
@@ -44,9 +53,9 @@ def test_bad_strings_name_the_fault(text, fragment):
 
 def test_arch_rejects_unknown_ops_and_wrong_length():
     with pytest.raises(ValueError, match="unknown NB201 op"):
-        Arch(("conv",) * 6)
+        NB201Arch(("conv",) * 6)
     with pytest.raises(ValueError, match="6 edge ops"):
-        Arch(("none",) * 5)
+        NB201Arch(("none",) * 5)
 
 
 def test_isomorphism_classes_number_6466():
@@ -63,15 +72,15 @@ def test_isomorphism_key_equals_benchmark_unique_str(shared_data):
 
 def test_isomorphic_archs_share_key():
     # node 2 = pool(x) + conv3(x) either way round: the summation order does not matter
-    a = Arch(("skip_connect", "avg_pool_3x3", "nor_conv_3x3", "none", "none", "skip_connect"))
-    b = Arch(("skip_connect", "nor_conv_3x3", "avg_pool_3x3", "none", "none", "skip_connect"))
+    a = NB201Arch(("skip_connect", "avg_pool_3x3", "nor_conv_3x3", "none", "none", "skip_connect"))
+    b = NB201Arch(("skip_connect", "nor_conv_3x3", "avg_pool_3x3", "none", "none", "skip_connect"))
     assert isomorphism_key(a) == isomorphism_key(b)
     # a different op on a used edge is a different function
-    c = Arch(("skip_connect", "nor_conv_1x1", "avg_pool_3x3", "none", "none", "skip_connect"))
+    c = NB201Arch(("skip_connect", "nor_conv_1x1", "avg_pool_3x3", "none", "none", "skip_connect"))
     assert isomorphism_key(a) != isomorphism_key(c)
     # an op on an edge whose input is zero is unused, as in the benchmark
-    d = Arch(("none", "nor_conv_3x3", "nor_conv_1x1", "none", "none", "skip_connect"))
-    e = Arch(("none", "nor_conv_3x3", "avg_pool_3x3", "none", "none", "skip_connect"))
+    d = NB201Arch(("none", "nor_conv_3x3", "nor_conv_1x1", "none", "none", "skip_connect"))
+    e = NB201Arch(("none", "nor_conv_3x3", "avg_pool_3x3", "none", "none", "skip_connect"))
     assert isomorphism_key(d) == isomorphism_key(e)
 
 
@@ -126,3 +135,9 @@ def test_get_space_lists_known_names():
     assert get_space("nb201").size() == 15_625
     with pytest.raises(ValueError, match="nb201"):
         get_space("darts")
+
+
+def test_the_old_name_of_the_nb201_architecture_class_still_works():
+    from naslid.spaces import Arch
+
+    assert Arch is NB201Arch and NB201Arch.__name__ == "NB201Arch"

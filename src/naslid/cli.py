@@ -178,41 +178,53 @@ def _add_profile_arguments(parser: argparse.ArgumentParser) -> None:
         "a supernet checkpoint from naslid train (default: fresh seeded initialisation)",
     )
     parser.add_argument(
-        "--data", help="inputs: gaussian (default), digits (bundled), cifar10 or imagefolder (need --data-path; "
-        "imagefolder: centre crops of 32 pixels), or a .pt/.npy file"
+        "--dataset", "--data", dest="data",
+        help="inputs: gaussian (default), digits (bundled), cifar10 or imagefolder (need --data-path; imagefolder: "
+        "centre crops of 32 pixels), or a .pt/.npy file (integer token ids are fed as they are)"
     )
     parser.add_argument("--data-path", help="CIFAR-10: the packed npz or a cifar-10-batches-py folder; imagefolder: "
                         "ROOT with train/CLASS/*.jpg")
-    parser.add_argument("--batch-size", type=_integer(1), help="n, samples per batch (default 128, as NAS-LID)")
+    parser.add_argument("--lid-batch-size", "--batch-size", dest="batch_size", type=_integer(1),
+                        help="n of each LID estimate: samples per batch (default 128, as NAS-LID)")
     parser.add_argument("--num-batches", type=_integer(1), help="batches to average over (default 4)")
     parser.add_argument("--estimator", help="LID estimator: mle (default), mackay_ghahramani or twonn")
     parser.add_argument("-k", "--k", type=_integer(1), help="neighbours per point (default 20, as NAS-LID)")
     parser.add_argument("--mode", choices=["eval", "train", "keep"], help="module mode while measuring (default eval)")
     parser.add_argument(
         "--layer", action="append", dest="layers", metavar="NAME",
-        help="module name to profile, repeatable (default: NB201's 17 layers, else the top-level blocks)",
+        help="module name to profile, repeatable (default: NB201's 17 layers, else the blocks, one per layer of "
+        "containers and encoder-like stacks)",
+    )
+    parser.add_argument(
+        "--sample-axis", type=int, metavar="AXIS",
+        help="axis of the layer outputs that holds the samples, e.g. 1 for sequence-first (batch_first=False) "
+        "outputs (default: the axis whose length is the batch size)",
     )
     parser.add_argument("--num-classes", type=_integer(1), help="classes of freshly built models (default 10)")
     parser.add_argument("--seed", type=_SEED, help="seed of fresh initialisations and of the data draw (default 0)")
     parser.add_argument("--device", help="cpu (default), cuda, cuda:1 or auto")
     parser.add_argument("--out", default="lid_profile.json", help="JSON output (default lid_profile.json)")
     parser.add_argument("--plot", help="PNG output (default: --out with .png)")
-    parser.add_argument("--progress", action="store_true", help="show a progress bar")
+    parser.add_argument("--no-progress", action="store_true", help="hide progress bars (shown only on a terminal)")
+    parser.add_argument("--progress", action="store_true", help=argparse.SUPPRESS)  # the old spelling: bars on a tty
 
 
 def _run_profile(args: argparse.Namespace) -> int:
     from naslid.runs.profile import ProfileConfig, run_profile
 
     names = ["data", "data_path", "batch_size", "num_batches", "estimator", "k", "mode", "layers", "num_classes",
-             "seed", "device"]
+             "seed", "device", "sample_axis"]
     cfg = ProfileConfig(models=args.model, checkpoints=args.checkpoint or [], **_overrides(args, names))
-    profiles, json_path, plot_path = run_profile(cfg, args.out, args.plot, progress=args.progress)
+    profiles, json_path, plot_path = run_profile(cfg, args.out, args.plot, progress=_bars(args))
     first = profiles[0]
+    shared = [note for note in first.notes if all(note in profile.notes for profile in profiles)]
     print(f"profiled {len(profiles)} models: {first.estimator}, n={first.n}, k={first.k}, {first.num_batches} batches")
     for profile in profiles:
         peak = max(range(len(profile.mean)), key=profile.mean.__getitem__)
         print(f"  {profile.label}: {len(profile.layers)} layers, LID {profile.mean[0]:.1f} -> {profile.mean[-1]:.1f}, "
               f"peak {profile.mean[peak]:.1f} at depth {profile.depth[peak]:.2f}")
+        print("".join(f"    note: {note}\n" for note in profile.notes if note not in shared), end="")
+    print("".join(f"  note: {note}\n" for note in shared), end="")
     print(f"wrote {json_path} and {plot_path}")
     return 0
 
@@ -244,6 +256,11 @@ _RUN_FLAGS = {
     "lid_paths": ("split", "measurement_paths"), "reliability_resamples": ("split", "reliability_resamples"),
     "proxy_bn": ("proxy", "batchnorm"), "proxy_split": ("proxy", "split"),
 }
+# dotted setting (naslid.runs.configure) -> the flag that sets it, to name it in an error
+_SETTING_FLAGS = {f"{section}.{field}": "--" + dest.replace("_", "-") for dest, (section, field) in _RUN_FLAGS.items()}
+_SETTING_FLAGS.update({"search_space": "--space", "network.bn": "--bn", "seed": "--seed", "device": "--device",
+                       "network.affine": "--bn", "network.track_running_stats": "--bn",
+                       "train.channels_last": "--memory-format"})
 
 
 def _on_off(text: str) -> bool:
@@ -271,12 +288,20 @@ def _epochs_list(text: str) -> tuple[int, ...]:
 
 
 def _add_run_flags(parser: argparse.ArgumentParser, schedule: bool = True) -> None:
-    group = parser.add_argument_group("configuration (unset flags keep the preset's values)")
+    group = parser.add_argument_group(
+        "configuration (unset flags keep the preset's values: `naslid presets` lists them, --print-config shows the "
+        "resolved configuration)")
     group.add_argument("--preset", choices=["tiny", "cpu", "paper", "authors"], default="tiny",
                        help="starting configuration: tiny (bundled digits, minutes on a CPU; default), cpu (CIFAR-10 "
                        "at 16x16 on 2 CPU cores: a ranking that means something), paper (the paper's text on the "
                        "authors' split schedule with our training, for a GPU) or authors (the NAS-LID authors' "
                        "released NB201 configuration, every value from its source, for a GPU)")
+    group.add_argument("--config", dest="config_file", metavar="FILE",
+                       help="start from this configuration instead of the preset's: a run's config.json or what "
+                       "--print-config wrote (the preset still gives compare's plan); flags apply on top")
+    group.add_argument("--print-config", action="store_true",
+                       help="print the resolved configuration as JSON (preset, --config and flags applied) and exit "
+                       "before any work; save it, edit it, pass it back with --config")
     group.add_argument("--protocol", choices=_protocol_names(),
                        help="apply a published protocol on top of the preset: nas-lid-release (the NAS-LID authors' "
                        "code), gm-nas (GM-NAS's NB201 code) or few-shot-nas (Few-shot NAS's NB201 code); every value "
@@ -297,13 +322,14 @@ def _add_run_flags(parser: argparse.ArgumentParser, schedule: bool = True) -> No
                        "imagefolder: crop side (default 224)")
     group.add_argument("--data-workers", type=_integer(0),
                        help="imagefolder: decoding processes (default min(8, CPU cores))")
-    group.add_argument("--space", choices=_space_names(),
+    group.add_argument("--space", metavar="SPACE",
                        help="search space: nb201 (default: the NAS-Bench-201 cell), proxyless (ProxylessNAS's "
-                       "MobileNetV2 layers) or ofa (OFA's MobileNetV3 with elastic kernel, expansion and depth)")
+                       "MobileNetV2 layers), ofa (OFA's MobileNetV3 with elastic kernel, expansion and depth) or one "
+                       "of your own (--import MODULE; `naslid spaces` lists them)")
     group.add_argument("--width-mult", type=_number(0, above=True),
                        help="MobileNet spaces: width multiplier (1.0; OFA also 1.2)")
-    group.add_argument("--channels", type=_integer(1), help="supernet width C (NB201: 16)")
-    group.add_argument("--cells", type=_integer(1), help="cells per stage N (NB201: 5)")
+    group.add_argument("--channels", type=_integer(1), help="supernet width C (NB201 and the paper: 16)")
+    group.add_argument("--cells", type=_integer(1), help="cells per stage N (NB201 and the paper: 5)")
     group.add_argument("--bn", choices=["tracked", "batch-stats"],
                        help="supernet BatchNorm: tracked (affine, running statistics: NB201, NAS-LID authors) or "
                        "batch-stats (no affine, no running statistics: GM-NAS's NB201 supernet)")
@@ -336,9 +362,9 @@ def _add_run_flags(parser: argparse.ArgumentParser, schedule: bool = True) -> No
                            help="bootstrap resamples of the measurement batches behind each split (how often each "
                            "point would be chosen and its grouping recur; default 200, 0: off)")
         group.add_argument("--split-batches", type=_integer(1),
-                           help="batches the split similarity is averaged over (50)")
-        group.add_argument("--lid-batch-size", type=_integer(1), help="n of each LID estimate (128)")
-        group.add_argument("-k", "--k", type=_integer(1), help="neighbours of the LID MLE (20)")
+                           help="batches the split similarity is averaged over (the paper: 50)")
+        group.add_argument("--lid-batch-size", type=_integer(1), help="n of each LID estimate (the paper: 128)")
+        group.add_argument("-k", "--k", type=_integer(1), help="neighbours of the LID MLE (the paper: 20)")
         group.add_argument("--bn-mode", choices=["batch", "eval"], help="BN statistics while measuring splits")
         group.add_argument("--gm-repeats", type=_integer(1),
                            help="batches GM-NAS's gradient similarity is averaged over "
@@ -410,66 +436,43 @@ def _runner(args: argparse.Namespace):
 
 
 def _run_config(args: argparse.Namespace):
-    """The preset's RunConfig with the flags the user set applied on top; a bad value names its flag."""
-    from dataclasses import replace
-    from pathlib import Path
-
+    """The preset's RunConfig with the flags the user set applied on top (naslid.runs.configure); a bad value
+    names its flag."""
     from naslid.runs.presets import get_preset
     from naslid.runs.protocols import get_protocol, get_scale
 
     preset = get_preset(args.preset)
     config = preset.config
+    if getattr(args, "config_file", None):
+        from naslid.runs.config import RunConfig
+
+        config = RunConfig.from_dict(_config_document(args.config_file))
     if getattr(args, "protocol", None):
         config = get_protocol(args.protocol).apply(config)
     if getattr(args, "scale", None):
         config = get_scale(args.scale).apply(config)
-    config = _with_space(config, getattr(args, "space", None), args)
-    sections: dict[str, dict] = {}
-    for dest, (section, field) in _RUN_FLAGS.items():
-        value = getattr(args, dest, None)
-        if value is not None:
-            sections.setdefault(section, {})[field] = value
-    if getattr(args, "dataset", None) == "cifar10" and args.preset == "tiny":
-        # the tiny network was sized for 1-channel 8x8 digits; CIFAR-10 needs 3 input channels and flips
-        sections.setdefault("network", {}).setdefault("in_channels", 3)
-        sections.setdefault("data", {}).update(crop_padding=4, horizontal_flip=True)
-    if getattr(args, "dataset", None) == "digits":
-        sections.setdefault("network", {}).setdefault("in_channels", 1)
-    if getattr(args, "dataset", None) == "imagefolder" and args.data_path is not None:
-        from naslid.data import image_folder_classes
+    from naslid.runs.configure import SettingError, configure, dataset_settings
 
-        # RGB images; the classifier has one output per class folder of ROOT/train
-        classes = image_folder_classes(args.data_path)
-        sections.setdefault("network", {}).update(in_channels=3, num_classes=len(classes))
-        sections.setdefault("data", {}).setdefault("horizontal_flip", True)
-    if getattr(args, "bn", None) is not None:
-        tracked = args.bn == "tracked"
-        sections.setdefault("network", {}).update(affine=tracked, track_running_stats=tracked)
-    flags = {(section, field): dest for dest, (section, field) in _RUN_FLAGS.items()}
-    if getattr(args, "data_path", None) is not None:
-        # compared after resolving: `x.npz` and `/abs/x.npz` are the same data
-        sections.setdefault("data", {})["path"] = str(Path(args.data_path).expanduser().resolve())
+    settings = {f"{section}.{field}": getattr(args, dest) for dest, (section, field) in _RUN_FLAGS.items()
+                if getattr(args, dest, None) is not None}
+    for dest, name in (("space", "search_space"), ("bn", "network.bn"), ("device", "device"), ("seed", "seed")):
+        if getattr(args, dest, None) is not None:
+            settings[name] = getattr(args, dest)
+    if getattr(args, "rank_device", None) is not None:  # torchrun: this rank's device
+        settings["device"] = str(args.rank_device)
+    implied = dataset_settings(getattr(args, "dataset", None), getattr(args, "data_path", None),
+                               tiny_network=args.preset == "tiny")
     try:
-        for section, values in sections.items():
-            try:
-                config = replace(config, **{section: replace(getattr(config, section), **values)})
-            except TypeError:  # a field this section does not have, e.g. --channels for a MobileNet space
-                named = [f"--{flags[(section, field)].replace('_', '-')}" for field in values
-                         if (section, field) in flags and not hasattr(getattr(config, section), field)]
-                raise ValueError(f"{', '.join(named) or section} does not apply to the {config.search_space} "
-                                 "space") from None
-            except ValueError as error:
-                named = [f"--{flags[(section, field)].replace('_', '-')} {value}" for field, value in values.items()
-                         if (section, field) in flags and str(error).startswith(f"{field}=")]
-                raise ValueError(f"{', '.join(named) + ': ' if named else ''}{error}") from None
-        if args.device is not None:
-            config = replace(config, device=args.device)
-        if getattr(args, "rank_device", None) is not None:  # torchrun: this rank's device
-            config = replace(config, device=str(args.rank_device))
-        if args.seed is not None:
-            config = replace(config, seed=args.seed, data=replace(config.data, seed=args.seed),
-                             train=replace(config.train, seed=args.seed), split=replace(config.split, seed=args.seed),
-                             search=replace(config.search, seed=args.seed))
+        config = configure(config, settings, implied=implied)
+    except SettingError as error:
+        flag = _SETTING_FLAGS.get(error.setting)
+        if flag is not None and "does not apply" in str(error):
+            message = f"{flag} does not apply to the {config.search_space} space"
+        elif flag is not None:
+            message = f"{flag} {settings.get(error.setting)}: {error}"
+        else:
+            message = str(error)
+        raise ValueError(f"{message} (preset {args.preset!r})") from None
     except ValueError as error:
         raise ValueError(f"{error} (preset {args.preset!r})") from None
     plan = preset.plan
@@ -480,44 +483,53 @@ def _run_config(args: argparse.Namespace):
     return config, plan
 
 
-def _protocol_names() -> list[str]:
-    from naslid.runs.protocols import PROTOCOLS
+def _config_document(path: str) -> dict:
+    """The run configuration in `path`: a config.json, or the "config" part of what --print-config writes."""
+    import json
+    from pathlib import Path
 
-    return sorted(PROTOCOLS)
+    try:
+        document = json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise ValueError(f"--config {path}: no such file") from None
+    except json.JSONDecodeError as error:
+        raise ValueError(f"--config {path}: not valid JSON ({error})") from None
+    if isinstance(document, dict) and "config" in document and "schema" not in document:
+        document = document["config"]
+    return document
+
+
+def _print_config(args: argparse.Namespace) -> int:
+    """--print-config: the configuration a command would run, as JSON on stdout; nothing is written."""
+    import json
+
+    config, plan = _run_config(args)
+    document = {"preset": args.preset, "config": config.to_dict()}
+    if args.config_file:
+        document["config_file"] = args.config_file
+    if args.command == "compare":
+        document["compare_plan"] = _compare_plan(args, plan).to_dict()
+    print(json.dumps(document, indent=1))
+    return 0
+
+
+# The names the parser offers, written out so that building it imports no torch (`naslid --help` stays fast);
+# tests/test_cli_usability.py checks them against naslid.runs.protocols.PROTOCOLS and SCALES and naslid.nn.SUPERNETS.
+_PROTOCOL_NAMES = ("few-shot-nas", "gm-nas", "nas-lid-release")
+_SCALE_NAMES = ("cpu", "full", "tiny")
+_SPACE_NAMES = ("nb201", "ofa", "proxyless")
+
+
+def _protocol_names() -> list[str]:
+    return list(_PROTOCOL_NAMES)
 
 
 def _scale_names() -> list[str]:
-    from naslid.runs.protocols import SCALES
-
-    return sorted(SCALES)
+    return list(_SCALE_NAMES)
 
 
 def _space_names() -> list[str]:
-    from naslid.nn import SUPERNETS
-
-    return sorted(SUPERNETS)
-
-
-def _with_space(config, space: str | None, args: argparse.Namespace):
-    """`config` moved to search space `space` (its supernet's default network, the data's channels and classes;
-    MobileNet spaces keep small images at their resolution instead of shrinking them 32-fold)."""
-    from dataclasses import fields, replace
-
-    from naslid.nn import network_config_class
-
-    if space is None or space == config.search_space:
-        return config
-    config_class = network_config_class(space)
-    names = {item.name for item in fields(config_class)}
-    carried = {name: getattr(config.network, name) for name in ("in_channels", "num_classes")
-               if name in names and hasattr(config.network, name)}
-    dataset = getattr(args, "dataset", None) or config.data.dataset
-    native = {"digits": 8, "cifar10": 32}.get(dataset, 224)
-    resolution = getattr(args, "resolution", None) or (config.data.resolution if dataset == config.data.dataset
-                                                        else None) or native
-    if "small_input" in names and resolution < 64:
-        carried["small_input"] = True
-    return replace(config, search_space=space, network=config_class(**carried), space=None)
+    return list(_SPACE_NAMES)
 
 
 def _add_tracking_flags(parser: argparse.ArgumentParser, with_benchmark: bool = True) -> None:
@@ -559,6 +571,7 @@ def _print_curve(run, args: argparse.Namespace) -> None:
 
     truth = load_benchmark(benchmark).ground_truth(args.column)
     curve = run.ranking_curve(truth.values)
+    run.write_ranking_curve(curve)
     if curve:
         points = ", ".join(f"{p['epoch']}: {p['kendall_tau_b']:.3f}" for p in curve)
         print(f"Kendall tau while training ({run.tracking.subset}, epoch: tau): {points}")
@@ -592,7 +605,7 @@ def _run_train(args: argparse.Namespace) -> int:
         except (ValueError, KeyError, TypeError, AttributeError) as error:
             raise ValueError(f"--subspace {args.subspace} is not a naslid.subspace/1 JSON file ({error})") from None
         config = replace(config, space=[list(ops) for ops in subspace.allowed])
-    run = PartitionRun(args.run_dir, config, progress=not args.no_progress, tracking=_tracking_for(args, config))
+    run = PartitionRun(args.run_dir, config, progress=_bars(args), tracking=_tracking_for(args, config))
     tree = run.run()
     root = tree.root
     history = _history(args.run_dir, root.checkpoint)
@@ -627,7 +640,7 @@ def _run_partition(args: argparse.Namespace) -> int:
 
     config, _ = _run_config(args)
     config = method_config(config, args.method)
-    run = PartitionRun(args.run_dir, config, progress=not args.no_progress, runner=_runner(args),
+    run = PartitionRun(args.run_dir, config, progress=_bars(args), runner=_runner(args),
                        tracking=_tracking_for(args, config))
     _print_tree(run.run(finetune=not args.no_finetune), args.run_dir)
     _print_curve(run, args)
@@ -656,7 +669,7 @@ def _run_finetune(args: argparse.Namespace) -> int:
     from naslid.runs.partition import CONFIG_FILE, PartitionRun
 
     config = RunConfig.load(_existing(Path(args.run_dir) / CONFIG_FILE))
-    tree = PartitionRun(args.run_dir, config, progress=not args.no_progress, runner=_runner(args)).run()
+    tree = PartitionRun(args.run_dir, config, progress=_bars(args), runner=_runner(args)).run()
     _print_tree(tree, args.run_dir)
     return 0
 
@@ -695,55 +708,42 @@ def _run_search(args: argparse.Namespace) -> int:
 
     from naslid.bench import load_benchmark
     from naslid.runs.config import RunConfig
-    from naslid.runs.evaluate import RunEvaluator
     from naslid.runs.partition import CONFIG_FILE, PartitionRun
-    from naslid.search import cost_constraint, evolutionary_search, random_search, with_latency
+    from naslid.runs.search import search_file, search_run
 
     _check_output(args.out)
     config = RunConfig.load(_existing(Path(args.run_dir) / CONFIG_FILE))
     run = PartitionRun(args.run_dir, config, runner=_runner(args))
     nb201 = config.search_space == "nb201"  # the only space with a ground-truth table
     benchmark = None if args.benchmark == "none" or not nb201 else load_benchmark(args.benchmark)
-    evaluator = RunEvaluator(run)
-    leaves = [leaf.subspace for leaf in run.tree.leaves()]
     search = replace(config.search, **_overrides(args, ["budget", "seed", "max_mflops", "max_params_m",
                                                         "max_latency_ms"]))
     if search.max_latency_ms is not None and not args.latency_table:
         raise ValueError(f"a latency budget ({search.max_latency_ms} ms) needs --latency-table FILE (build one with "
                          f"`naslid latency-table --run {args.run_dir} --out FILE`)")
-    table, latency = _latency_for_run(args.latency_table, config, run.input_resolution())
-    costs = with_latency(run.arch_costs(), latency)
-    constraint = cost_constraint(costs, search.max_mflops, search.max_params_m, search.max_latency_ms, latency)
-
-    def objective_batch(archs):  # a generation at a time, split over the runner's workers
-        return [100.0 * score for score in evaluator.evaluate_many(archs)]
-
-    if args.algorithm == "evolution":
-        result = evolutionary_search(None, leaves, search, objective_batch=objective_batch,
-                                     progress=not args.no_progress, constraint=constraint)
-    else:
-        result = random_search(None, leaves, search.budget or 1000, search.seed, objective_batch=objective_batch,
-                               progress=not args.no_progress, constraint=constraint)
-    best = result.best_arch
-    best_cost = costs(best)
-    result.protocol.update({**evaluator.protocol(), "input_resolution": run.input_resolution(),
-                            "budget": constraint.to_dict() if constraint else None, "best_costs": best_cost})
-    if table is not None:
-        result.protocol["latency_table"] = {name: table.get(name) for name in ("path", "device", "device_name",
-                                                                               "threads", "batch_size")}
-    out = result.save(args.out or Path(args.run_dir) / f"search_{args.algorithm}.json")
+    table = _load_latency_table(args.latency_table) if args.latency_table else None
+    result = search_run(run, args.algorithm, search, latency_table=table, progress=_bars(args))
+    best, best_cost = result.best_arch, result.protocol["best_costs"]
+    evaluator_proxy = result.protocol["proxy"]
+    out = result.save(args.out or search_file(args.run_dir, args.algorithm))
     space = run.tree.root.subspace.space
     side = run.input_resolution()
-    print(f"{args.algorithm}: {result.num_evaluations} architectures evaluated; best {space.format(best)}")
+    reason = {"budget": f"the budget of {result.settings.get('budget')} evaluations was spent",
+              "generations": f"all {result.settings.get('generations')} generations ran",
+              "exhausted": "no unvisited architecture was left"}.get(result.stopped_by, "")
+    print(f"{args.algorithm}: {result.num_evaluations} architectures evaluated ({reason}); best {space.format(best)}")
     print(f"  sub-supernet (leaf) {run.tree.leaf_for(best).id}, proxy accuracy {result.best_score:.2f}% "
-          f"({evaluator.protocol()['proxy']}); {best_cost['mflops']:.2f} MFLOPs, {best_cost['params_m']:.3f} M "
+          f"({evaluator_proxy}); {best_cost['mflops']:.2f} MFLOPs, {best_cost['params_m']:.3f} M "
           f"params at {side}x{side}" + (f", {best_cost['latency_ms']:.2f} ms predicted on {table['device_name']} "
                                         f"({table['device']}, {table['threads']} threads)" if table else ""))
     if result.cache_hits:
         print(f"  {result.cache_hits} architectures were networks already scored: the cache saved their evaluations")
     if benchmark is not None:
+        from naslid.runs.datasets import ranking_caveat
+
         for column in benchmark.columns:
-            print(f"  {column}: {benchmark.value(best, column):.2f}")
+            caveat = ranking_caveat(config.data.dataset, column)
+            print(f"  {column}: {benchmark.value(best, column):.2f}" + (f" (caveat: {caveat})" if caveat else ""))
     print(f"wrote {out}")
     return 0
 
@@ -757,19 +757,8 @@ def _load_latency_table(path: str) -> dict:
     return {**load_latency_table(path), "path": str(Path(path).resolve())}
 
 
-def _latency_for_run(path: str | None, config, resolution: int):
-    """(table, arch -> predicted latency in ms) for the run's network at `resolution`, after checking the table was
-    built for it; (None, None) without a table."""
-    if not path:
-        return None, None
-    from naslid.nn import build_supernet_for, latency_function
-
-    table = _load_latency_table(path)
-    return table, latency_function(table, build_supernet_for(config.search_space, config.network), resolution)
-
-
 def _add_latency_table_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--space", choices=_space_names(), help="search space: proxyless or ofa (NB201 has no table: "
+    parser.add_argument("--space", metavar="SPACE", help="search space: proxyless or ofa (NB201 has no table: "
                         "its cells are DAGs, not a sequence of blocks); or take it from --run")
     parser.add_argument("--run", dest="run_dir", help="a run directory: build the table for its space, network and "
                         "input resolution (what `naslid search --latency-table` checks)")
@@ -780,8 +769,13 @@ def _add_latency_table_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:N: the device to measure on")
     parser.add_argument("--batch-size", type=_integer(1), default=1, help="images per forward (default 1)")
     parser.add_argument("--warmup", type=_integer(0), default=10, help="untimed calls per entry (default 10)")
-    parser.add_argument("--repeats", type=_integer(1), default=30, help="timed repeats per entry; the median is "
-                        "kept (default 30)")
+    parser.add_argument("--repeats", type=_integer(1), default=30, help="timed repeats per entry (default 30)")
+    parser.add_argument("--statistic", choices=["min", "median"], default="min",
+                        help="what predictions sum per entry: the minimum of the repeats (default; other processes "
+                        "only add time) or their median; both are stored")
+    parser.add_argument("--calibration-networks", type=_integer(0), default=8,
+                        help="random networks timed end to end to scale the summed blocks by the median ratio "
+                        "measured / summed (default 8; 0: no scaling)")
     parser.add_argument("--threads", type=_integer(1), help="torch CPU threads (default: torch's)")
     parser.add_argument("--out", required=True, help="latency table JSON to write")
 
@@ -822,14 +816,21 @@ def _run_latency_table(args: argparse.Namespace) -> int:
         raise ValueError(f"--device {args.device}: expected cpu, cuda or cuda:N") from None
     if args.threads:
         torch.set_num_threads(args.threads)
-    supernet = build_supernet_for(space, network)
-    table = build_latency_table(supernet, resolution, device, batch_size=args.batch_size, warmup=args.warmup,
-                                repeats=args.repeats)
+    from naslid.memory import flag_list, network_flags, out_of_memory_named
+
+    sizes = flag_list([*network_flags(network), ("--resolution", resolution), ("--batch-size", args.batch_size)])
+    with out_of_memory_named("building the latency table", sizes):
+        supernet = build_supernet_for(space, network)
+        table = build_latency_table(supernet, resolution, device, batch_size=args.batch_size, warmup=args.warmup,
+                                    repeats=args.repeats, statistic=args.statistic,
+                                    calibration_networks=args.calibration_networks)
     out = save_latency_table(table, args.out)
-    blocks = [entry["median_ms"] for entry in table["entries"].values() if entry["kind"] == "block"]
+    field, calibration = args.statistic + "_ms", table["calibration"]
+    blocks = [entry[field] for entry in table["entries"].values() if entry["kind"] == "block"]
     print(f"{space} at {resolution}x{resolution}, batch {args.batch_size}, on {table['device_name']} "
           f"({table['device']}, {table['threads']} threads): {len(table['entries'])} entries; blocks "
-          f"{min(blocks):.3f}-{max(blocks):.3f} ms (median of {args.repeats})")
+          f"{min(blocks):.3f}-{max(blocks):.3f} ms ({args.statistic} of {args.repeats}); calibration scale "
+          f"{calibration['scale']:.3f} from {calibration['networks']} networks timed end to end")
     print(f"wrote {out}")
     return 0
 
@@ -863,7 +864,6 @@ def _add_compare_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _run_compare(args: argparse.Namespace) -> int:
-    from dataclasses import replace
 
     from naslid.runs.compare import compare_methods
 
@@ -871,6 +871,23 @@ def _run_compare(args: argparse.Namespace) -> int:
     if config.search_space != "nb201":
         raise ValueError(f"compare ranks against NAS-Bench-201 ground truth, which the {config.search_space} space has "
                          "none of; partition with each --method, then `naslid search` and `naslid export`")
+    plan = _compare_plan(args, plan)
+    benchmark = _benchmark_path(args.benchmark)
+    if args.track_ranking and benchmark is None:
+        raise ValueError("--track-ranking needs ground truth: leave --benchmark unset or name a table")
+    from naslid.runs.presets import get_preset
+
+    common = args.protocol or get_preset(args.preset).protocol
+    results = compare_methods(args.run_dir, config, plan, benchmark, args.column, progress=_bars(args),
+                              runner=_runner(args), common_protocol=common)
+    _print_compare(results, args.run_dir)
+    return 0
+
+
+def _compare_plan(args: argparse.Namespace, plan):
+    """The preset's ComparePlan with compare's flags applied."""
+    from dataclasses import replace
+
     if args.methods:
         from naslid.runs.protocols import split_methods
 
@@ -887,17 +904,7 @@ def _run_compare(args: argparse.Namespace) -> int:
         plan = replace(plan, track_every=args.track_every)
     if args.no_share_root:
         plan = replace(plan, share_root=False)
-    plan = replace(plan, protocols=args.protocols)
-    benchmark = _benchmark_path(args.benchmark)
-    if args.track_ranking and benchmark is None:
-        raise ValueError("--track-ranking needs ground truth: leave --benchmark unset or name a table")
-    from naslid.runs.presets import get_preset
-
-    common = args.protocol or get_preset(args.preset).protocol
-    results = compare_methods(args.run_dir, config, plan, benchmark, args.column, progress=not args.no_progress,
-                              runner=_runner(args), common_protocol=common)
-    _print_compare(results, args.run_dir)
-    return 0
+    return replace(plan, protocols=args.protocols)
 
 
 def _benchmark_path(flag: str | None) -> str | None:
@@ -916,27 +923,24 @@ def _print_compare(results: dict, run_dir: str) -> None:
         search = summary["search"]
         print(f"{method:>12}: {summary['leaves']:>2} leaves, {ranking}; EA best {search['best_arch']} "
               f"proxy {search['proxy_score']:.2f}%")
+    caveat = results["protocol"].get("ranking_caveat")
+    if caveat:
+        print(f"caveat: {caveat}")
     print(f"wrote {run_dir}/compare.md, {run_dir}/compare.json and plots in {run_dir}/plots/ "
           f"({results['seconds']['total']:.0f} s)")
 
 
 def _add_demo_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--run-dir", default="naslid-demo", help="where to write (default ./naslid-demo)")
+    parser.add_argument("run_dir", nargs="?", default="naslid-demo", help="where to write (default ./naslid-demo)")
+    parser.add_argument("--run-dir", dest="run_dir_option", help=argparse.SUPPRESS)  # the old spelling
     parser.add_argument("--benchmark", help="NB201 ground truth to rank against (default: the NB201 table shipped "
                         "with naslid; 'none' to skip ranking)")
     parser.add_argument("--data-path", help="CIFAR-10 (packed npz or cifar-10-batches-py folder); found "
-                        "automatically at ../shared/data/cifar10 when present. Without it the demo runs on the "
-                        "bundled 8x8 digits, which cannot rank CIFAR-10 architectures")
+                        "automatically at $NASLID_CIFAR10, ~/.cache/naslid/cifar10 or ../shared/data/cifar10 when "
+                        "present. Without it the demo runs on the bundled 8x8 digits, which cannot rank CIFAR-10 "
+                        "architectures")
     parser.add_argument("--device", help="auto (default), cpu or cuda")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
-
-
-def _found(given: str | None, candidates: Sequence[str]) -> str | None:
-    from pathlib import Path
-
-    if given is not None:
-        return given
-    return next((c for c in candidates if Path(c).exists()), None)
 
 
 # Kendall tau on all 15,625 NB201 archs of the Few-shot NAS authors' released one-shot supernet (their
@@ -948,11 +952,15 @@ def _run_demo(args: argparse.Namespace) -> int:
     import math
     from dataclasses import replace
 
+    args.run_dir = args.run_dir_option or args.run_dir  # `--run-dir D`, the old spelling of the positional
+
     from naslid.runs.compare import compare_methods
     from naslid.runs.presets import get_preset
 
     benchmark = _benchmark_path(args.benchmark)
-    data_path = _found(args.data_path, ["../shared/data/cifar10", "shared/data/cifar10"])
+    from naslid.data import default_cifar10_path
+
+    data_path = args.data_path or (str(default_cifar10_path()) if default_cifar10_path().exists() else None)
     if data_path is not None:
         preset = get_preset("cpu")
         config = replace(preset.config, data=replace(preset.config.data, path=data_path))
@@ -966,7 +974,7 @@ def _run_demo(args: argparse.Namespace) -> int:
               "splits on the bundled 8x8 digits (preset 'tiny': " + preset.purpose + ")")
     config = replace(config, device=args.device or "auto")
     print(f"ranking against: {benchmark or 'nothing (--benchmark none)'}")
-    results = compare_methods(args.run_dir, config, plan, benchmark, progress=not args.no_progress)
+    results = compare_methods(args.run_dir, config, plan, benchmark, progress=_bars(args))
     _print_compare(results, args.run_dir)
     if benchmark is None:
         return 0
@@ -989,7 +997,7 @@ def _run_demo(args: argparse.Namespace) -> int:
 def _add_export_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run_dir", help="a finished run directory (naslid partition or train)")
     parser.add_argument("--arch", help="architecture string to export (default: the best of "
-                        "RUN_DIR/search_evolution.json, else of search_random.json)")
+                        "RUN_DIR/search_evolution.json, else search_random.json, else compare's search.json)")
     parser.add_argument("--out", help="output folder (default RUN_DIR/export)")
     parser.add_argument("--device", help="auto (default), cpu, cuda")
     parser.add_argument("--latency-table", help="latency table JSON (`naslid latency-table`) built for the run's "
@@ -1002,6 +1010,7 @@ def _run_export(args: argparse.Namespace) -> int:
     from naslid.runs.config import RunConfig
     from naslid.runs.export import export_architecture
     from naslid.runs.partition import CONFIG_FILE, PartitionRun
+    from naslid.runs.search import find_search
     from naslid.search import load_search_result
 
     run_dir = Path(args.run_dir)
@@ -1018,11 +1027,10 @@ def _run_export(args: argparse.Namespace) -> int:
         except ValueError as error:
             raise ValueError(f"--arch: {error}") from None
     else:
-        found = [run_dir / name for name in ("search_evolution.json", "search_random.json")
-                 if (run_dir / name).is_file()]
-        if not found:
+        found = find_search(run_dir)
+        if found is None:
             raise ValueError(f"no search result in {run_dir}: run `naslid search {run_dir}` first, or pass --arch")
-        arch = load_search_result(found[0]).best_arch
+        arch = load_search_result(found).best_arch
     table = _load_latency_table(args.latency_table) if args.latency_table else None
     exported = export_architecture(run, arch, args.out or run_dir / "export", latency_table=table)
     record = exported.record
@@ -1060,7 +1068,7 @@ def _run_retrain(args: argparse.Namespace) -> int:
     cfg = RetrainConfig(**_overrides(args, ["epochs", "batch_size", "learning_rate", "weight_decay",
                                             "label_smoothing", "seed"]))
     out = Path(args.out or Path(args.export_dir) / "retrain")
-    result = retrain_exported(args.export_dir, out, cfg, device=args.device, progress=not args.no_progress)
+    result = retrain_exported(args.export_dir, out, cfg, device=args.device, progress=_bars(args))
     print(f"retrained {result['arch']} from scratch for {cfg.epochs} epochs: valid {result['valid_accuracy']:.2f}%, "
           f"test {result['test_accuracy']:.2f}%")
     print(f"wrote {out / 'retrain.json'}")
@@ -1083,6 +1091,52 @@ def _run_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_spaces_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.epilog = "a space of your own: docs/own-space.md (register it in a module, then --import MODULE)"
+
+
+def _run_spaces(args: argparse.Namespace) -> int:
+    from naslid.nn import SUPERNETS
+    from naslid.spaces import SPACES, SubSpace, get_space
+
+    print(f"{'space':<12}{'choice points':>14}{'architectures':>16}  supernet")
+    for name in sorted(SPACES):
+        space = get_space(name)
+        supernet = SUPERNETS.get(name)
+        size = SubSpace(None, space).size()
+        size_text = f"{size:,}" if size < 10**9 else f"{float(size):.2e}"
+        print(f"{name:<12}{len(space.points):>14}{size_text:>16}  "
+              + (f"{supernet[1].__module__}.{supernet[1].__name__}" if supernet else "none registered: cannot train"))
+    return 0
+
+
+def _add_presets_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.epilog = "a flag of train, partition or compare overrides one setting; --print-config shows the result"
+
+
+def _run_presets(args: argparse.Namespace) -> int:
+    from naslid.runs.presets import describe_presets
+
+    print(describe_presets())
+    return 0
+
+
+def _add_report_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("run_dir", help="a run directory (naslid train or partition, or one method's folder of "
+                        "compare) or a compare folder")
+    parser.add_argument("--out", help="HTML file to write (default RUN_DIR/report.html)")
+    parser.add_argument("--benchmark", help="ground truth that proxy and tracked scores are ranked against (NB201 "
+                        "runs; default: the comparison's own, else the NB201 table shipped with naslid)")
+    parser.add_argument("--column", help="ground-truth column (default: the benchmark's, c10_test_acc_200)")
+
+
+def _run_report(args: argparse.Namespace) -> int:
+    from naslid.runs.report import write_report
+
+    print(f"wrote {write_report(args.run_dir, args.out, benchmark=args.benchmark, column=args.column)}")
+    return 0
+
+
 COMMANDS: list[Command] = [
     ("score", "score a predictions file against benchmark ground truth", _add_score_arguments, _run_score),
     ("profile", "profile the layer-wise LID of models; write JSON and a plot", _add_profile_arguments, _run_profile),
@@ -1097,8 +1151,14 @@ COMMANDS: list[Command] = [
      _add_export_arguments, _run_export),
     ("retrain", "retrain an exported architecture from scratch with a standard recipe", _add_retrain_arguments,
      _run_retrain),
+    ("spaces", "list the search spaces naslid knows: built in, installed (entry points) and --import-ed",
+     _add_spaces_arguments, _run_spaces),
+    ("presets", "list the presets: each one's purpose and every setting on which they differ",
+     _add_presets_arguments, _run_presets),
     ("check", "verify a run directory: its tree partitions the space and every checkpoint is its node's",
      _add_check_arguments, _run_check),
+    ("report", "write a run's or a comparison's self-contained HTML page: tables, tau curves, partition tree, "
+     "split evidence, LID profiles", _add_report_arguments, _run_report),
     ("compare", "SPOS, Few-shot NAS, GM-NAS and NAS-LID side by side: table, JSON, plots", _add_compare_arguments,
      _run_compare),
     ("demo", "the pipeline end to end: SPOS vs NAS-LID on CIFAR-10 at 16x16 (about 8 minutes on 2 CPU cores), or "
@@ -1106,39 +1166,86 @@ COMMANDS: list[Command] = [
 ]
 
 
+def _add_global_flags(parser: argparse.ArgumentParser, default: object) -> None:
+    """--debug and -v/--verbose: on the main parser (default False) and again on every subcommand (default
+    SUPPRESS, so an unset flag there keeps the main parser's value): `naslid -v train RUN` = `naslid train RUN -v`."""
+    group = parser.add_argument_group("global options") if default is argparse.SUPPRESS else parser
+    group.add_argument("--debug", action="store_true", default=default, help="show full tracebacks for errors")
+    group.add_argument("-v", "--verbose", action="store_true", default=default, help="log progress details")
+    group.add_argument("--import", dest="imports", action="append", metavar="MODULE", default=default,
+                       help="import MODULE (a dotted name or a .py file) before the command runs, e.g. one that "
+                       "registers a search space of your own (repeatable; installed naslid.spaces entry points are "
+                       "imported without it)")
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from naslid import __version__
+
     parser = _OneLineParser(
         prog="naslid",
         description="Neural architecture search with local intrinsic dimension (NAS-LID).",
     )
-    parser.add_argument("--debug", action="store_true", help="show full tracebacks for errors")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    _add_global_flags(parser, default=False)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, help_text, add_arguments, run in COMMANDS:
         command_parser = sub.add_parser(name, help=help_text, description=help_text)
         add_arguments(command_parser)
+        _add_global_flags(command_parser, default=argparse.SUPPRESS)
         command_parser.set_defaults(run=run)
     return parser
+
+
+# the logger of the one line per training epoch (naslid.train.spos; named here so that the parser imports no torch)
+_EPOCH_LOGGER = "naslid.train.epochs"
+
+
+def _terminal() -> bool:
+    """Whether stderr is a terminal: progress bars only there; a file or pipe gets one line per epoch instead."""
+    isatty = getattr(sys.stderr, "isatty", None)
+    try:
+        return bool(isatty and isatty())
+    except ValueError:  # a closed stream
+        return False
+
+
+def _bars(args: argparse.Namespace) -> bool:
+    """Progress bars: on a terminal, unless --no-progress."""
+    return not getattr(args, "no_progress", False) and _terminal()
+
+
+def _configure_logging(args: argparse.Namespace) -> None:
+    """INFO lines (progress details) only with -v; warnings and errors always; all on stderr. When stderr is not
+    a terminal (a log file, a pipe), training writes one line per epoch without -v, in place of progress bars."""
+    level = logging.INFO if args.verbose else logging.WARNING
+    logging.basicConfig(level=level, format="%(message)s", stream=sys.stderr)
+    logging.getLogger("naslid").setLevel(level)
+    logging.getLogger(_EPOCH_LOGGER).setLevel(logging.NOTSET if _terminal() else logging.INFO)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
-    except SystemExit as exit:  # --help (0), or a bad flag already printed as one line (2)
+    except SystemExit as exit:  # --help or --version (0), or a bad flag already printed as one line (2)
         return int(exit.code or 0)
-    # INFO lines (progress details) only with -v; warnings and errors always; all on stderr
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s",
-                        stream=sys.stderr)
-    logging.getLogger("naslid").setLevel(logging.INFO if args.verbose else logging.WARNING)
+    _configure_logging(args)
     if not getattr(args, "run", None):
         parser.print_help()
         return 2
     from naslid.runs.lock import RunDirectoryBusy
 
     try:
+        from naslid.plugins import load_plugins
+
+        load_plugins(getattr(args, "imports", None) or ())
+        if getattr(args, "print_config", False):
+            return _print_config(args)
         _join_torchrun(args)
-        return int(args.run(args) or 0)
+        from naslid.memory import command_flags, out_of_memory_named
+
+        with out_of_memory_named(f"running `naslid {args.command}`", lambda: command_flags(args)):  # if not named yet
+            return int(args.run(args) or 0)
     except (ValueError, KeyError, OSError, MemoryError, RunDirectoryBusy) as error:
         if args.debug:
             raise
@@ -1172,6 +1279,7 @@ def _join_torchrun(args: argparse.Namespace) -> None:
     args.rank_device = init_from_environment()
     if not is_main_process():
         args.no_progress = True
+        logging.getLogger(_EPOCH_LOGGER).setLevel(logging.NOTSET)  # epoch lines from rank 0 only (unless -v)
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 (for the rest of this process)
 
 

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from naslid.bench.table import DEFAULT_COLUMN, ColumnInfo, GroundTruth, epochs_of_column
-from naslid.spaces import Arch, format_arch, parse_arch
+from naslid.spaces import NB201Arch, format_arch, parse_arch
 
 logger = logging.getLogger(__name__)
 
@@ -82,8 +82,8 @@ class OfficialBenchmark:
         self.seed = seed
         self.source = source
         self._api = api_object
-        self._archs: tuple[Arch, ...] | None = None
-        self._index_of: dict[Arch, int] = {}
+        self._archs: tuple[NB201Arch, ...] | None = None
+        self._index_of: dict[NB201Arch, int] = {}
         self._cache: dict[tuple[int, str], float] = {}
 
     def __repr__(self) -> str:
@@ -112,22 +112,22 @@ class OfficialBenchmark:
         self.archs()
         return arch in self._index_of
 
-    def archs(self) -> tuple[Arch, ...]:
+    def archs(self) -> tuple[NB201Arch, ...]:
         """Every architecture of the benchmark, in official index order."""
         if self._archs is None:
             self._archs = tuple(parse_arch(text) for text in self._load_api().meta_archs)
             self._index_of = {arch: index for index, arch in enumerate(self._archs)}
         return self._archs
 
-    def index_of(self, arch: Arch) -> int:
+    def index_of(self, arch: NB201Arch) -> int:
         self.archs()
         try:
             return self._index_of[arch]
         except KeyError:
-            shown = format_arch(arch) if isinstance(arch, Arch) else repr(arch)
+            shown = format_arch(arch) if isinstance(arch, NB201Arch) else repr(arch)
             raise KeyError(f"architecture {shown} is not in the official benchmark {self.source}") from None
 
-    def arch_at(self, index: int) -> Arch:
+    def arch_at(self, index: int) -> NB201Arch:
         archs = self.archs()
         if not 0 <= int(index) < len(archs):
             raise KeyError(
@@ -135,7 +135,7 @@ class OfficialBenchmark:
             )
         return archs[int(index)]
 
-    def value(self, arch: Arch, column: str | None = None) -> float:
+    def value(self, arch: NB201Arch, column: str | None = None) -> float:
         """One value of `column` (default ``c10_test_acc_200``): seed mean unless `seed` was given."""
         column = self._check_column(column)
         index = self.index_of(arch)
@@ -150,11 +150,11 @@ class OfficialBenchmark:
             self._cache[(index, column)] = float(info[key])
         return self._cache[(index, column)]
 
-    def values(self, archs: Iterable[Arch], column: str | None = None) -> np.ndarray:
+    def values(self, archs: Iterable[NB201Arch], column: str | None = None) -> np.ndarray:
         column = self._check_column(column)
         return np.array([self.value(arch, column) for arch in archs], dtype=np.float64)
 
-    def ground_truth(self, column: str | None = None, archs: Iterable[Arch] | None = None) -> GroundTruth:
+    def ground_truth(self, column: str | None = None, archs: Iterable[NB201Arch] | None = None) -> GroundTruth:
         info = self.column_info(column)
         archs = self.archs() if archs is None else tuple(archs)
         values = self.values(archs, info.column)

@@ -21,10 +21,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from naslid.spaces import Arch, NB201Space, format_arch, parse_arch
+from naslid.spaces import NB201Arch, NB201Space, format_arch, parse_arch
 
 ARCH_KEY_COLUMNS = ("arch_str", "arch")
-# (node, position of its first edge in Arch.ops) for the 3 computed nodes of a cell.
+# (node, position of its first edge in NB201Arch.ops) for the 3 computed nodes of a cell.
 _NODE_STARTS = ((1, 0), (2, 1), (3, 3))
 # Columns of a CSV that never hold the prediction values.
 _NON_VALUE_COLUMNS = ("index", "unique_str")
@@ -34,7 +34,7 @@ _NON_VALUE_COLUMNS = ("index", "unique_str")
 class Predictions:
     """Proxy values per architecture, where they came from, and the file's protocol block if it had one."""
 
-    values: dict[Arch, float]
+    values: dict[NB201Arch, float]
     source: str
     protocol: dict = field(default_factory=dict)
 
@@ -48,7 +48,10 @@ class Predictions:
         return f"predictions file {self.source} (no protocol stated in the file)"
 
 
-def parse_arch_key(key: str) -> Arch:
+PROXY_SCORES_SCHEMA = "naslid.proxy_scores/1"  # what a comparison writes per method (runs/compare.py)
+
+
+def parse_arch_key(key: str) -> NB201Arch:
     """An architecture from an official string or a Python-literal tuple of ``(op, input)`` nodes."""
     if not isinstance(key, str):
         raise ValueError(f"an architecture key must be a str, got {type(key).__name__}: {key!r}")
@@ -71,7 +74,7 @@ def parse_arch_key(key: str) -> Arch:
 
 
 @functools.cache
-def _tuple_keys() -> dict[str, Arch]:
+def _tuple_keys() -> dict[str, NB201Arch]:
     """The list-of-tuples key of every NB201 arch, as Few-shot NAS writes it (faster than `literal_eval`)."""
     keys = {}
     for arch in NB201Space().all():
@@ -83,7 +86,7 @@ def _tuple_keys() -> dict[str, Arch]:
     return keys
 
 
-def _arch_from_nodes(nodes: object, key: str) -> Arch:
+def _arch_from_nodes(nodes: object, key: str) -> NB201Arch:
     if not isinstance(nodes, list | tuple) or len(nodes) != 3:
         raise ValueError(f"architecture key {key!r} must list 3 nodes, each a tuple of (op, input) pairs")
     ops: list[str] = []
@@ -102,7 +105,7 @@ def _arch_from_nodes(nodes: object, key: str) -> Arch:
                     f"expected {expected_input}"
                 )
             ops.append(op)
-    return Arch(tuple(ops))
+    return NB201Arch(tuple(ops))
 
 
 def read_predictions(path: str | Path, value_column: str | None = None) -> Predictions:
@@ -122,10 +125,10 @@ def read_predictions(path: str | Path, value_column: str | None = None) -> Predi
     raise ValueError(f"predictions file {path} has suffix {suffix!r}; expected one of ['.json', '.csv']")
 
 
-def predictions_from_mapping(mapping: Mapping[str, object], source: str) -> dict[Arch, float]:
+def predictions_from_mapping(mapping: Mapping[str, object], source: str) -> dict[NB201Arch, float]:
     """Parse arch keys and numeric values; raise ValueError naming a bad key, value or duplicate."""
-    values: dict[Arch, float] = {}
-    key_of_arch: dict[Arch, str] = {}
+    values: dict[NB201Arch, float] = {}
+    key_of_arch: dict[NB201Arch, str] = {}
     for key, raw in mapping.items():
         try:
             arch = parse_arch_key(key)
@@ -179,6 +182,14 @@ def _read_json(path: Path) -> Predictions:
     if not isinstance(data, dict):
         raise ValueError(f"predictions file {path} holds a JSON {type(data).__name__}; expected an object")
     protocol: dict = {}
+    schema = data.get("schema")
+    if schema == PROXY_SCORES_SCHEMA:  # a comparison's proxy_scores.json: {"scores": {arch: accuracy}}
+        protocol, data = data.get("protocol") or {}, data.get("scores")
+        if not isinstance(data, dict) or not isinstance(protocol, dict):
+            raise ValueError(f"predictions file {path}: a {schema} file needs 'scores' and 'protocol' objects")
+        return Predictions(predictions_from_mapping(data, str(path)), str(path), protocol)
+    if isinstance(schema, str) and schema.startswith("naslid.search/"):  # `naslid search`: every evaluation
+        return Predictions(_search_scores(data, path), str(path), data.get("protocol") or {})
     if "predictions" in data:
         protocol = data.get("protocol") or {}
         if not isinstance(protocol, dict):
@@ -189,6 +200,22 @@ def _read_json(path: Path) -> Predictions:
         if not isinstance(data, dict):
             raise ValueError(f"predictions file {path}: 'predictions' must map architectures to numbers")
     return Predictions(predictions_from_mapping(data, str(path)), str(path), protocol)
+
+
+def _search_scores(data: dict, path: Path) -> dict[NB201Arch, float]:
+    """The proxy score of every architecture a search evaluated (each one once; a repeat must agree)."""
+    if data.get("space", "nb201") != "nb201":
+        raise ValueError(f"predictions file {path} is a search of the {data['space']} space; only NB201 "
+                         "architectures have ground truth to score against")
+    history = data.get("history")
+    if not isinstance(history, list) or not all(isinstance(item, dict) and "arch" in item for item in history):
+        raise ValueError(f"predictions file {path}: a search file needs a 'history' list of evaluations")
+    scores: dict[str, object] = {}
+    for item in history:
+        previous = scores.setdefault(item["arch"], item.get("score"))
+        if previous != item.get("score"):
+            raise ValueError(f"predictions file {path}: {item['arch']} was scored {previous} and {item['score']}")
+    return predictions_from_mapping(scores, str(path))
 
 
 def _read_csv(path: Path, value_column: str | None) -> Predictions:

@@ -9,20 +9,18 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
-from naslid._file_mode import umask_file_mode
+from naslid.atomic import write_json
 from naslid.bench.loading import Benchmark
 from naslid.bench.metrics import kendall_tau_b, pearson, precision_at_k, spearman, top_k_kendall
 from naslid.bench.subsets import Subset, SubsetUnavailable, select_subset
 from naslid.bench.table import ColumnInfo, GroundTruth
-from naslid.spaces import Arch, format_arch
+from naslid.spaces import NB201Arch, format_arch
 
 SCORES_SCHEMA = "naslid.scores/1"
 # k for precision@k and for Kendall tau inside the ground-truth top-k; a k above a subset's size is skipped.
@@ -93,7 +91,7 @@ class ScoreReport:
 
 
 def rank_metrics(
-    proxy: Mapping[Arch, float],
+    proxy: Mapping[NB201Arch, float],
     truth: GroundTruth,
     subset: Subset,
     *,
@@ -123,7 +121,7 @@ def rank_metrics(
 
 
 def score_predictions(
-    predictions: Mapping[Arch, float],
+    predictions: Mapping[NB201Arch, float],
     benchmark: Benchmark,
     *,
     column: str | None = None,
@@ -190,17 +188,7 @@ def write_scores(report: ScoreReport, path: str | Path) -> Path:
     """Write `report` as ``naslid.scores/1`` JSON (temporary file, then rename); return the path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.fchmod(handle, umask_file_mode())  # mkstemp makes 0600 files
-    try:
-        with os.fdopen(handle, "w") as file:
-            json.dump(report.to_json(), file, indent=2, allow_nan=False)
-            file.write("\n")
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return path
+    return write_json(path, report.to_json(), indent=2, allow_nan=False, trailing_newline=True)
 
 
 def read_scores(path: str | Path) -> ScoreReport:
@@ -218,7 +206,7 @@ def read_scores(path: str | Path) -> ScoreReport:
     return ScoreReport(data["protocol"], tuple(RankingResult.from_json(result) for result in data["results"]))
 
 
-def _lookup(values: Mapping[Arch, float], arch: Arch, what: str) -> float:
+def _lookup(values: Mapping[NB201Arch, float], arch: NB201Arch, what: str) -> float:
     try:
         return float(values[arch])
     except KeyError:

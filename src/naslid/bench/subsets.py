@@ -29,7 +29,7 @@ import numpy as np
 
 from naslid.bench.metrics import top_k_mask
 from naslid.bench.predictions import parse_arch_key
-from naslid.spaces import Arch, format_arch, isomorphism_key
+from naslid.spaces import NB201Arch, format_arch, isomorphism_key
 
 logger = logging.getLogger(__name__)
 
@@ -48,22 +48,22 @@ class Subset:
 
     name: str
     rule: str
-    archs: tuple[Arch, ...]
+    archs: tuple[NB201Arch, ...]
     seed: int | None = None
 
     def __len__(self) -> int:
         return len(self.archs)
 
 
-def isomorphism_unique(archs: Sequence[Arch], index_of: Callable[[Arch], int]) -> list[Arch]:
+def isomorphism_unique(archs: Sequence[NB201Arch], index_of: Callable[[NB201Arch], int]) -> list[NB201Arch]:
     """One architecture per isomorphism class: the one with the lowest `index_of`, in index order."""
-    representative: dict[str, Arch] = {}
+    representative: dict[str, NB201Arch] = {}
     for arch in sorted(archs, key=index_of):
         representative.setdefault(isomorphism_key(arch), arch)
     return sorted(representative.values(), key=index_of)
 
 
-def top_percent(truth: Mapping[Arch, float], archs: Sequence[Arch], percent: float) -> list[Arch]:
+def top_percent(truth: Mapping[NB201Arch, float], archs: Sequence[NB201Arch], percent: float) -> list[NB201Arch]:
     """The architectures of `archs` whose ground truth is >= the value at the top-`percent`% cut."""
     if not 0 < percent <= 100:
         raise ValueError(f"top-p% needs 0 < p <= 100, got {percent}")
@@ -72,7 +72,7 @@ def top_percent(truth: Mapping[Arch, float], archs: Sequence[Arch], percent: flo
     return [arch for arch, keep in zip(archs, mask, strict=True) if keep]
 
 
-def random_architectures(archs: Sequence[Arch], size: int, seed: int) -> list[Arch]:
+def random_architectures(archs: Sequence[NB201Arch], size: int, seed: int) -> list[NB201Arch]:
     """`size` architectures of `archs` drawn without replacement with `seed`, kept in the given order."""
     if size < 1:
         raise ValueError(f"random subset size must be at least 1, got {size}")
@@ -84,7 +84,7 @@ def random_architectures(archs: Sequence[Arch], size: int, seed: int) -> list[Ar
     return [archs[position] for position in sorted(chosen.tolist())]
 
 
-def read_architecture_list(path: str | Path) -> list[Arch]:
+def read_architecture_list(path: str | Path) -> list[NB201Arch]:
     """Architectures from a text file (one per line, ``#`` comments) or a JSON list; duplicates dropped."""
     path = Path(path)
     if not path.is_file():
@@ -104,7 +104,7 @@ def read_architecture_list(path: str | Path) -> list[Arch]:
             for line, content in enumerate(text.splitlines(), start=1)
             if content.strip() and not content.strip().startswith("#")
         ]
-    archs: list[Arch] = []
+    archs: list[NB201Arch] = []
     for line, key in numbered:
         try:
             archs.append(parse_arch_key(key))
@@ -120,11 +120,11 @@ def read_architecture_list(path: str | Path) -> list[Arch]:
 
 def select_subset(
     spec: str,
-    truth: Mapping[Arch, float],
-    index_of: Callable[[Arch], int],
+    truth: Mapping[NB201Arch, float],
+    index_of: Callable[[NB201Arch], int],
     *,
     seed: int = 0,
-    universe: Iterable[Arch] | None = None,
+    universe: Iterable[NB201Arch] | None = None,
 ) -> Subset:
     """The subset named by `spec` (see the module docstring) of `universe` (default: the keys of `truth`)."""
     archs = sorted(truth if universe is None else universe, key=index_of)

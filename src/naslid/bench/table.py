@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from naslid.spaces import Arch, format_arch, parse_arch
+from naslid.spaces import NB201Arch, format_arch, parse_arch
 
 # CIFAR-10 test accuracy at 200 epochs, trained on all 50k images: the "CIFAR-10 test" papers report.
 DEFAULT_COLUMN = "c10_test_acc_200"
@@ -68,7 +68,7 @@ class ColumnInfo:
 class GroundTruth:
     """Ground-truth values of one column for a set of architectures, with what the values are."""
 
-    values: dict[Arch, float]
+    values: dict[NB201Arch, float]
     info: ColumnInfo
 
     @property
@@ -84,7 +84,7 @@ class BenchmarkTable:
 
     def __init__(
         self,
-        archs: Sequence[Arch],
+        archs: Sequence[NB201Arch],
         indices: Sequence[int],
         columns: Sequence[str],
         values: np.ndarray,
@@ -145,7 +145,7 @@ class BenchmarkTable:
 
     @classmethod
     def from_mapping(
-        cls, values: Mapping[Arch, float], *, column: str, source: str, seeds: str = "as stored"
+        cls, values: Mapping[NB201Arch, float], *, column: str, source: str, seeds: str = "as stored"
     ) -> BenchmarkTable:
         """A one-column table from arch -> value; the index of an arch is its position in `values`."""
         archs = list(values)
@@ -177,7 +177,7 @@ class BenchmarkTable:
             f"(--column), one of {list(self._columns)}"
         )
 
-    def archs(self) -> tuple[Arch, ...]:
+    def archs(self) -> tuple[NB201Arch, ...]:
         """Every architecture of the table, in row order."""
         return self._archs
 
@@ -186,11 +186,11 @@ class BenchmarkTable:
         column = self._check_column(column)
         return ColumnInfo(column, epochs_of_column(column), self.seeds, self.source)
 
-    def index_of(self, arch: Arch) -> int:
+    def index_of(self, arch: NB201Arch) -> int:
         """The index of `arch` (the official index when the table has an ``index`` column)."""
         return self._indices[self._row(arch)]
 
-    def arch_at(self, index: int) -> Arch:
+    def arch_at(self, index: int) -> NB201Arch:
         """The architecture with index `index`."""
         try:
             return self._archs[self._row_of_index[int(index)]]
@@ -200,18 +200,18 @@ class BenchmarkTable:
                 f"no architecture with index {index} in {self.source}; indices run {low}..{high}"
             ) from None
 
-    def value(self, arch: Arch, column: str | None = None) -> float:
+    def value(self, arch: NB201Arch, column: str | None = None) -> float:
         """The value of `arch` in `column` (default: `default_column`)."""
         column = self._check_column(column)
         return float(self._values[self._row(arch), self._columns.index(column)])
 
-    def values(self, archs: Iterable[Arch], column: str | None = None) -> np.ndarray:
+    def values(self, archs: Iterable[NB201Arch], column: str | None = None) -> np.ndarray:
         """The values of `archs` in `column` (default: `default_column`), in the order given."""
         column = self._check_column(column)
         rows = [self._row(arch) for arch in archs]
         return self._values[rows, self._columns.index(column)].copy()
 
-    def ground_truth(self, column: str | None = None, archs: Iterable[Arch] | None = None) -> GroundTruth:
+    def ground_truth(self, column: str | None = None, archs: Iterable[NB201Arch] | None = None) -> GroundTruth:
         """Values of `column` for `archs` (default: all), stating the column, epochs and seeds."""
         info = self.column_info(column)
         archs = self._archs if archs is None else tuple(archs)
@@ -227,20 +227,20 @@ class BenchmarkTable:
             )
         return column
 
-    def _row(self, arch: Arch) -> int:
+    def _row(self, arch: NB201Arch) -> int:
         try:
             return self._row_of_arch[arch]
         except KeyError:
-            shown = format_arch(arch) if isinstance(arch, Arch) else repr(arch)
+            shown = format_arch(arch) if isinstance(arch, NB201Arch) else repr(arch)
             raise KeyError(
                 f"architecture {shown} is not in benchmark {self.source} ({len(self)} archs); "
-                "expected an NB201 Arch listed in the table"
+                "expected an NB201 NB201Arch listed in the table"
             ) from None
 
 
 def _read_rows(
     path: Path, header: list[str], rows: Iterable[list[str]]
-) -> tuple[list[Arch], list[int], np.ndarray, list[str]]:
+) -> tuple[list[NB201Arch], list[int], np.ndarray, list[str]]:
     """Parse the data rows of a benchmark CSV; every error names the file, line and column."""
     duplicates = sorted({name for name in header if header.count(name) > 1})
     if duplicates:
@@ -257,10 +257,10 @@ def _read_rows(
     columns = [header[position] for position in metric_positions]
     if not columns:
         raise ValueError(f"benchmark table {path} has no metric column; header is {header}")
-    archs: list[Arch] = []
+    archs: list[NB201Arch] = []
     indices: list[int] = []
     matrix: list[list[float]] = []
-    line_of_arch: dict[Arch, int] = {}
+    line_of_arch: dict[NB201Arch, int] = {}
     line_of_index: dict[int, int] = {}
     for line, row in enumerate(rows, start=2):
         if not row or not any(cell.strip() for cell in row):

@@ -12,7 +12,14 @@ from naslid.data.augment import (
     normalize_images,
     rotate_images,
 )
-from naslid.data.cifar10 import CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD, load_cifar10
+from naslid.data.cifar10 import (
+    CIFAR10_CLASSES,
+    CIFAR10_MEAN,
+    CIFAR10_STD,
+    default_cifar10_path,
+    load_cifar10,
+    user_cifar10_path,
+)
 from naslid.data.dataset import ImageDataset, channel_stats
 from naslid.data.digits import load_digits_dataset
 from naslid.data.folder import (
@@ -42,6 +49,7 @@ __all__ = [
     "StreamingLoader", "apply_cutout", "apply_split", "balanced_split_indices", "balanced_subset_indices",
     "channel_stats", "crop_with_padding", "decode_image", "default_workers", "denormalize_images",
     "draw_augment_parameters", "epoch_seed", "flip_where", "image_folder_classes", "load_cifar10",
+    "default_cifar10_path", "user_cifar10_path",
     "load_digits_dataset", "load_image_folder", "load_split", "normalize_images", "resize_dataset", "rotate_images",
     "save_split", "split_train_valid",
 ]

@@ -7,7 +7,6 @@ import io
 import logging
 import os
 import pickle
-import tempfile
 import zipfile
 import zlib
 from dataclasses import replace
@@ -17,7 +16,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from naslid._file_mode import umask_file_mode
+from naslid.atomic import write_with
 from naslid.data.dataset import ImageDataset, channel_stats
 from naslid.data.split import balanced_subset_indices
 
@@ -137,6 +136,39 @@ def _with_stats(dataset: ImageDataset, mean: tuple[float, ...], std: tuple[float
     return replace(dataset, mean=mean, std=std)
 
 
+CIFAR10_ENVIRONMENT_VARIABLE = "NASLID_CIFAR10"
+CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
+# this project's development layout: the data beside the checkout (tried last, relative to the working folder)
+_WORKSPACE_CIFAR10 = Path("../shared/data/cifar10")
+
+
+def user_cifar10_path() -> Path:
+    """The user-level place for CIFAR-10: $XDG_CACHE_HOME/naslid/cifar10, by default ~/.cache/naslid/cifar10."""
+    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(cache).expanduser() / "naslid" / "cifar10"
+
+
+def default_cifar10_path() -> Path:
+    """Where naslid reads CIFAR-10 when no path is given, as an absolute path.
+
+    In order: ``$NASLID_CIFAR10`` when set (even if it does not exist, so the error names it); the user folder
+    (`user_cifar10_path`) when it exists; ``../shared/data/cifar10`` when it exists; else the user folder.
+    """
+    variable = os.environ.get(CIFAR10_ENVIRONMENT_VARIABLE)
+    if variable:
+        return Path(variable).expanduser().resolve()
+    user = user_cifar10_path()
+    for candidate in (user, _WORKSPACE_CIFAR10):
+        if candidate.exists():
+            return candidate.resolve()
+    return user.resolve()
+
+
+def _how_to_get() -> str:
+    return (f"download {CIFAR10_URL}, unpack it, and put its {BATCHES_FOLDER_NAME!r} folder at {user_cifar10_path()} "
+            f"(or set ${CIFAR10_ENVIRONMENT_VARIABLE}, or pass --data-path)")
+
+
 def _expected_formats() -> str:
     batch_files = ", ".join(BATCH_FILES + (BATCHES_META_FILE,))
     return (
@@ -148,7 +180,7 @@ def _expected_formats() -> str:
 def _resolve_source(path: Path) -> tuple[str, Path]:
     """('npz', file) or ('batches', folder) for a user-given CIFAR-10 path."""
     if not path.exists():
-        raise FileNotFoundError(f"CIFAR-10 path not found: {path}; {_expected_formats()}")
+        raise FileNotFoundError(f"CIFAR-10 not found at {path}: {_how_to_get()}; {_expected_formats()}")
     if path.is_file():
         if path.suffix != ".npz":
             raise ValueError(f"CIFAR-10 path {path} is a file but not an .npz; {_expected_formats()}")
@@ -271,15 +303,7 @@ def _cached_decode(
         logger.warning("ignoring unreadable or mismatched cache %s; decoding again", cache_path)
     images = _decode_jpegs(jpeg, offsets, np.arange(len(labels)), split, source, progress)
     cache_dir.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(prefix=f".{cache_path.name}.", suffix=".tmp", dir=cache_dir)
-    os.fchmod(descriptor, umask_file_mode())  # mkstemp makes 0600 files
-    try:
-        with os.fdopen(descriptor, "wb") as handle:
-            np.save(handle, images)
-        os.replace(temporary, cache_path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    write_with(cache_path, lambda handle: np.save(handle, images))
     logger.info("cached decoded CIFAR-10 %s images at %s", split, cache_path)
     return images
 

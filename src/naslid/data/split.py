@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -12,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from naslid._file_mode import umask_file_mode
+from naslid.atomic import write_json
 from naslid.data.dataset import ImageDataset
 
 SPLIT_SCHEMA = "naslid.split/1"
@@ -144,17 +143,7 @@ def save_split(path: str | os.PathLike, record: SplitRecord) -> Path:
         "valid_indices": list(record.valid_indices),
     }
     path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.fchmod(descriptor, umask_file_mode())  # mkstemp makes 0600 files
-    try:
-        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-            json.dump(payload, handle)
-            handle.write("\n")
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return path
+    return write_json(path, payload, trailing_newline=True)
 
 
 def load_split(path: str | os.PathLike) -> SplitRecord:

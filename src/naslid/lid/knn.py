@@ -7,6 +7,7 @@ common offset makes float32 distances collapse (float32 `torch.cdist` returns Na
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 DUPLICATE_POLICIES = ("skip", "error")
@@ -14,6 +15,16 @@ DUPLICATE_POLICIES = ("skip", "error")
 # Two points count as duplicates when their squared distance is at most this many machine epsilons of the
 # sum of their squared (centred) norms: below that the Gram-matrix distance is rounding noise.
 _DUPLICATE_EPSILONS = 100.0
+
+
+def as_features(x: torch.Tensor | np.ndarray, name: str = "x") -> torch.Tensor:
+    """`x` as a tensor: a numpy array becomes one with the array's dtype (float64 stays float64, so the estimate
+    equals the one of `torch.as_tensor(x)`), sharing its memory where it can; a tensor is returned as it is."""
+    if isinstance(x, np.ndarray):
+        if x.dtype.kind not in "fiub":  # floats, signed and unsigned integers, booleans
+            raise ValueError(f"{name} must be a numeric array of shape (n, d); got dtype {x.dtype}")
+        return torch.as_tensor(x if x.flags.writeable else x.copy())  # torch warns on read-only arrays
+    return x
 
 
 def compute_dtype(x: torch.Tensor) -> torch.dtype:
@@ -24,7 +35,7 @@ def compute_dtype(x: torch.Tensor) -> torch.dtype:
 def check_features(x: torch.Tensor, k: int, name: str = "x") -> None:
     """Raise ValueError unless `x` is an (n, d) batch with n > k >= 1; needs no copy from the device."""
     if not isinstance(x, torch.Tensor):
-        raise ValueError(f"{name} must be a torch.Tensor of shape (n, d); got {type(x).__name__}")
+        raise ValueError(f"{name} must be a torch.Tensor or numpy array of shape (n, d); got {type(x).__name__}")
     if x.ndim != 2:
         raise ValueError(f"{name} must have shape (n, d) (flatten each sample first); got shape {tuple(x.shape)}")
     if x.is_complex():
@@ -96,13 +107,15 @@ def neighbour_squared_distances(x: torch.Tensor, k: int, duplicates: str = "skip
     return torch.where(torch.isfinite(squared_norms).all(), nearest, float("nan"))
 
 
-def nearest_neighbour_distances(x: torch.Tensor, k: int, duplicates: str = "skip") -> torch.Tensor:
-    """Distances from each row of `x` (n, d) to its k nearest other rows, ascending, shape (n, k).
+def nearest_neighbour_distances(x: torch.Tensor | np.ndarray, k: int, duplicates: str = "skip") -> torch.Tensor:
+    """Distances from each row of `x` (n, d; a tensor or numpy array) to its k nearest other rows, ascending,
+    shape (n, k).
 
     Validated entry point: raises ValueError for a wrong shape, k >= n, non-finite input or an unknown
     duplicate policy. Entries are +inf where a point has fewer than k distinct neighbours (see
     `neighbour_squared_distances`).
     """
+    x = as_features(x)
     check_features(x, k)
     check_duplicate_policy(duplicates)
     check_finite(x)

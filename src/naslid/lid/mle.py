@@ -32,9 +32,11 @@ is what comparing layers needs: compare values of the same n, k and estimator on
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from naslid.lid.knn import (
+    as_features,
     check_duplicate_policy,
     check_features,
     check_finite,
@@ -86,19 +88,21 @@ def _check(x: torch.Tensor, k: int, duplicates: str, minimum_k: int) -> None:
     check_features(x, k)
 
 
-def mle_lid(x: torch.Tensor, k: int = 20, duplicates: str = "skip") -> torch.Tensor:
+def mle_lid(x: torch.Tensor | np.ndarray, k: int = 20, duplicates: str = "skip") -> torch.Tensor:
     """Reference MLE of the LID at every row of `x` (n, d), shape (n,), on x's device; k >= 2, k < n.
 
     Distances are accumulated in float32 (float64 for float64 input). Raises ValueError for k outside
     [2, n - 1], a wrong shape, non-finite input or an unknown duplicate policy.
     """
+    x = as_features(x)
     _check(x, k, duplicates, minimum_k=2)
     check_finite(x)
     return check_result(_mle_pointwise(x, k, duplicates), x)
 
 
-def mackay_ghahramani_lid(x: torch.Tensor, k: int = 20, duplicates: str = "skip") -> torch.Tensor:
+def mackay_ghahramani_lid(x: torch.Tensor | np.ndarray, k: int = 20, duplicates: str = "skip") -> torch.Tensor:
     """MacKay-Ghahramani pooled MLE of the LID of the batch `x` (n, d): a 0-dim tensor on x's device."""
+    x = as_features(x)
     _check(x, k, duplicates, minimum_k=2)
     check_finite(x)
     return check_result(_mackay_ghahramani(x, k, duplicates)[0], x)
@@ -144,20 +148,22 @@ class MLE:
         """The estimator's parameters, for records."""
         return {"k": self.k, "duplicates": self.duplicates}
 
-    def fit(self, x: torch.Tensor) -> MLE:
+    def fit(self, x: torch.Tensor | np.ndarray) -> MLE:
         """Estimate the LID of the batch `x` (n, d); sets `lid_` and `lid_pointwise_` and returns self."""
+        x = as_features(x)
         _check(x, self.k, self.duplicates, minimum_k=2)
         check_finite(x)
         self.lid_pointwise_ = check_result(_mle_pointwise(x, self.k, self.duplicates), x)
         self.lid_ = float(self.lid_pointwise_.mean())
         return self
 
-    def estimate(self, x: torch.Tensor) -> torch.Tensor:
+    def estimate(self, x: torch.Tensor | np.ndarray) -> torch.Tensor:
         """The batch estimate as a 0-dim tensor on x's device, without copying anything to the host.
 
         For hot paths such as forward hooks: checks shape and k but not finiteness (non-finite input gives
         a non-finite result, which the caller checks later in bulk).
         """
+        x = as_features(x)
         _check(x, self.k, self.duplicates, minimum_k=2)
         return _mle_pointwise(x, self.k, self.duplicates).mean()
 
@@ -173,15 +179,17 @@ class MacKayGhahramani(MLE):
 
     name = "mackay_ghahramani"
 
-    def fit(self, x: torch.Tensor) -> MacKayGhahramani:
+    def fit(self, x: torch.Tensor | np.ndarray) -> MacKayGhahramani:
         """Estimate the LID of the batch `x` (n, d); sets `lid_` and `lid_pointwise_` and returns self."""
+        x = as_features(x)
         _check(x, self.k, self.duplicates, minimum_k=2)
         check_finite(x)
         batch, self.lid_pointwise_ = _mackay_ghahramani(x, self.k, self.duplicates)
         self.lid_ = float(check_result(batch, x))
         return self
 
-    def estimate(self, x: torch.Tensor) -> torch.Tensor:
+    def estimate(self, x: torch.Tensor | np.ndarray) -> torch.Tensor:
         """The batch estimate as a 0-dim tensor on x's device, without copying anything to the host."""
+        x = as_features(x)
         _check(x, self.k, self.duplicates, minimum_k=2)
         return _mackay_ghahramani(x, self.k, self.duplicates)[0]

@@ -5,12 +5,11 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from naslid._file_mode import umask_file_mode
+from naslid.atomic import write_json
 
 LID_PROFILE_SCHEMA = "naslid.lid_profile/1"
 
@@ -22,7 +21,9 @@ class LIDProfile:
     `values[b][i]` is the LID of layer i on batch b; `mean` and `std` summarise them over batches (std is
     the population standard deviation, 0 for one batch). `depth` is the relative depth (i + 1) / L of layer
     i in forward order, so that models of different lengths share one axis. LID depends on n and k:
-    compare profiles measured with the same n, k and estimator only.
+    compare profiles measured with the same n, k and estimator only. `notes` are remarks a reader should see
+    with the values (an untrained model, noise inputs, samples found along another axis than the first);
+    files written before notes existed read with none.
     """
 
     layers: list[str]
@@ -36,6 +37,7 @@ class LIDProfile:
     estimator_params: dict = field(default_factory=dict)
     mode: str = "eval"
     label: str = ""
+    notes: list[str] = field(default_factory=list)
 
     @property
     def num_batches(self) -> int:
@@ -56,6 +58,7 @@ class LIDProfile:
             "estimator": self.estimator,
             "estimator_params": dict(self.estimator_params),
             "mode": self.mode,
+            "notes": list(self.notes),
         }
 
     @classmethod
@@ -77,6 +80,7 @@ class LIDProfile:
             estimator_params=dict(data.get("estimator_params", {})),
             mode=str(data.get("mode", "eval")),
             label=str(data.get("label", "")),
+            notes=[str(note) for note in data.get("notes", [])],
         )
 
 
@@ -108,16 +112,7 @@ def save_profiles(path: str | os.PathLike, profiles: Sequence[LIDProfile], proto
         "protocol": dict(protocol or {}),
         "profiles": [profile.to_json() for profile in profiles],
     }
-    handle, temporary = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    os.fchmod(handle, umask_file_mode())  # mkstemp makes 0600 files
-    try:
-        with os.fdopen(handle, "w") as stream:
-            json.dump(document, stream, indent=1, allow_nan=False)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return path
+    return write_json(path, document, indent=1, allow_nan=False)
 
 
 def load_profiles(path: str | os.PathLike) -> tuple[list[LIDProfile], dict]:

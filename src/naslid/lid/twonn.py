@@ -11,9 +11,11 @@ a batch with at most 2 distinct positions reads 0, and values are clipped to the
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from naslid.lid.knn import (
+    as_features,
     check_duplicate_policy,
     check_features,
     check_finite,
@@ -53,8 +55,9 @@ def _twonn(x: torch.Tensor, discard_fraction: float, duplicates: str) -> tuple[t
     return batch, pointwise
 
 
-def twonn_lid(x: torch.Tensor, discard_fraction: float = 0.1, duplicates: str = "skip") -> torch.Tensor:
+def twonn_lid(x: torch.Tensor | np.ndarray, discard_fraction: float = 0.1, duplicates: str = "skip") -> torch.Tensor:
     """TwoNN intrinsic dimension of the batch `x` (n, d): a 0-dim tensor on x's device."""
+    x = as_features(x)
     _check(x, discard_fraction, duplicates)
     check_finite(x)
     return check_result(_twonn(x, discard_fraction, duplicates)[0], x)
@@ -92,15 +95,17 @@ class TwoNN:
         """The estimator's parameters, for records."""
         return {"discard_fraction": self.discard_fraction, "duplicates": self.duplicates}
 
-    def fit(self, x: torch.Tensor) -> TwoNN:
+    def fit(self, x: torch.Tensor | np.ndarray) -> TwoNN:
         """Estimate the intrinsic dimension of `x` (n, d); sets `lid_` and `lid_pointwise_`, returns self."""
+        x = as_features(x)
         _check(x, self.discard_fraction, self.duplicates)
         check_finite(x)
         batch, self.lid_pointwise_ = _twonn(x, self.discard_fraction, self.duplicates)
         self.lid_ = float(check_result(batch, x))
         return self
 
-    def estimate(self, x: torch.Tensor) -> torch.Tensor:
+    def estimate(self, x: torch.Tensor | np.ndarray) -> torch.Tensor:
         """The batch estimate as a 0-dim tensor on x's device, without copying anything to the host."""
+        x = as_features(x)
         _check(x, self.discard_fraction, self.duplicates)
         return _twonn(x, self.discard_fraction, self.duplicates)[0]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from naslid.hooks import watching_outputs
+
 
 def count_parameters(module: nn.Module) -> int:
     """Number of trainable parameters."""
@@ -19,29 +21,21 @@ def count_flops(module: nn.Module, input_shape: tuple[int, ...], *args: object) 
     """
     total = 0
 
-    def conv_hook(layer: nn.Conv2d, inputs: tuple, output: torch.Tensor) -> None:
+    def count(layer: nn.Module, output: torch.Tensor) -> None:
         nonlocal total
-        kernel = layer.kernel_size[0] * layer.kernel_size[1] * layer.in_channels // layer.groups
-        total += output[0].numel() * kernel
-
-    def linear_hook(layer: nn.Linear, inputs: tuple, output: torch.Tensor) -> None:
-        nonlocal total
-        total += layer.in_features * layer.out_features
-
-    handles = []
-    for layer in module.modules():
         if isinstance(layer, nn.Conv2d):
-            handles.append(layer.register_forward_hook(conv_hook))
-        elif isinstance(layer, nn.Linear):
-            handles.append(layer.register_forward_hook(linear_hook))
+            kernel = layer.kernel_size[0] * layer.kernel_size[1] * layer.in_channels // layer.groups
+            total += output[0].numel() * kernel
+        else:
+            total += layer.in_features * layer.out_features
+
+    counted = [(layer, layer) for layer in module.modules() if isinstance(layer, nn.Conv2d | nn.Linear)]
     was_training = module.training
     device = next(module.parameters()).device
     try:
         module.eval()
-        with torch.no_grad():
+        with torch.no_grad(), watching_outputs(counted, count):
             module(torch.zeros(1, *input_shape, device=device), *args)
     finally:
         module.train(was_training)
-        for handle in handles:
-            handle.remove()
     return total

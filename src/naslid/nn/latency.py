@@ -6,8 +6,14 @@ predicted as the sum of the stem's, each block's and the head's. An entry's key 
 block's resolved `LayerArgs` (type, kernel, stride, expansion, output channels, SE, activation, noskip) and its
 input shape, e.g. ``ir_k5_s2_e6_c40_se0.25_nhs@24x16x16``; the stem's and head's keys say their shapes too.
 
-A table (JSON schema ``naslid.latency_table/1``) belongs to one space, network configuration, input resolution
-and batch size, and records the device, threads and torch version it was measured with. Any supernet whose
+A table (JSON schema ``naslid.latency_table/2``) belongs to one space, network configuration, input resolution
+and batch size, and records the device, threads and torch version it was measured with. Each entry keeps the
+median and the minimum of its timed repeats; the table says which one predictions sum (`statistic`, default the
+minimum: on a shared machine other processes only ever add time, so the minimum is the least disturbed
+estimate). A block timed alone runs with its input and weights hot in cache and without the calls between
+blocks, so the plain sum runs short of a whole network; the table therefore also times a few seeded random
+networks end to end (`calibration`) and scales every prediction by the median ratio measured / summed. Tables
+of schema ``/1`` (medians, no calibration) are still read. Any supernet whose
 `arch_spec(arch)` gives a `MobileNetSpec` gets one; NB201's cells are DAGs, not a sequence of blocks, so it has
 none.
 """
@@ -19,16 +25,16 @@ import json
 import os
 import platform
 import statistics
-import tempfile
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
-from naslid._file_mode import umask_file_mode
+from naslid.atomic import write_json
 from naslid.nn.mobilenet import (
     LayerArgs,
     MobileBlock,
@@ -37,7 +43,10 @@ from naslid.nn.mobilenet import (
     conv_output_size,
 )
 
-LATENCY_TABLE_SCHEMA = "naslid.latency_table/1"
+LATENCY_TABLE_SCHEMA = "naslid.latency_table/2"
+_READABLE_SCHEMAS = ("naslid.latency_table/1", LATENCY_TABLE_SCHEMA)
+LATENCY_STATISTICS = ("min", "median")  # what a table's predictions sum, per entry
+CALIBRATION_SEED = 20_231_207  # the calibration networks' draw; distinct from the seeds checks sample with
 _ACTIVATION_CODE = {"relu": "re", "relu6": "r6", "hard_swish": "hs", "swish": "sw", "mish": "mi"}
 _TARGET_SECONDS_PER_REPEAT = 0.002  # calls per timed repeat are chosen to fill this (timer and loop overheads)
 
@@ -104,13 +113,28 @@ def _synchronize(device: torch.device) -> None:
 
 
 def measure_latency(module: nn.Module, input_shape: tuple[int, ...], batch_size: int = 1, warmup: int = 10,
-                    repeats: int = 30, device: str | torch.device = "cpu") -> tuple[float, float]:
-    """Median latency (ms) of one forward pass of `module` on a batch of `input_shape` (C, H, W), and its spread.
+                    repeats: int = 30, device: str | torch.device = "cpu",
+                    statistic: str = "median") -> tuple[float, float]:
+    """Latency (ms) of one forward pass of `module` on a batch of `input_shape` (C, H, W), and its spread.
 
-    Eval mode and no gradients; on CUDA the device is synchronised around each timed repeat. Each of the
-    `repeats` timings covers enough back-to-back calls to last about 2 ms (fewer calls cannot be told apart from
-    the timer's and the loop's overheads at batch size 1), so a repeat gives a mean per call. The spread is the
-    interquartile range of the repeats (ms). The module's train/eval mode is restored.
+    The `statistic` ("median" or "min") of `repeats` timings, each covering enough back-to-back calls to last
+    about 2 ms (fewer calls cannot be told apart from the timer's and the loop's overheads at batch size 1), so
+    a repeat gives a mean per call. The spread is the interquartile range of the repeats (ms).
+    """
+    if statistic not in LATENCY_STATISTICS:
+        raise ValueError(f"statistic={statistic!r}; expected one of {', '.join(LATENCY_STATISTICS)}")
+    times = repeat_timings(module, input_shape, batch_size, warmup, repeats, device)
+    quartiles = statistics.quantiles(times, n=4, method="inclusive") if len(times) > 1 else [times[0]] * 3
+    value = min(times) if statistic == "min" else statistics.median(times)
+    return value, quartiles[2] - quartiles[0]
+
+
+def repeat_timings(module: nn.Module, input_shape: tuple[int, ...], batch_size: int = 1, warmup: int = 10,
+                   repeats: int = 30, device: str | torch.device = "cpu") -> list[float]:
+    """The `repeats` per-call timings (ms) `measure_latency` summarises.
+
+    Eval mode and no gradients; on CUDA the device is synchronised around each timed repeat. The module's
+    train/eval mode is restored.
     """
     for name, value in (("batch_size", batch_size), ("repeats", repeats)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -141,8 +165,12 @@ def measure_latency(module: nn.Module, input_shape: tuple[int, ...], batch_size:
                 times.append((time.perf_counter() - start) / calls * 1e3)
     finally:
         module.train(was_training)
+    return times
+
+
+def _entry(times: list[float]) -> dict[str, float]:
     quartiles = statistics.quantiles(times, n=4, method="inclusive") if len(times) > 1 else [times[0]] * 3
-    return statistics.median(times), quartiles[2] - quartiles[0]
+    return {"min_ms": min(times), "median_ms": statistics.median(times), "spread_ms": quartiles[2] - quartiles[0]}
 
 
 def _spec_of(supernet: nn.Module) -> Callable[[Any], MobileNetSpec]:
@@ -181,18 +209,26 @@ def _device_name(device: torch.device) -> str:
 
 
 def build_latency_table(supernet: nn.Module, resolution: int, device: str | torch.device = "cpu",
-                        batch_size: int = 1, warmup: int = 10, repeats: int = 30) -> dict[str, Any]:
+                        batch_size: int = 1, warmup: int = 10, repeats: int = 30, statistic: str = "min",
+                        calibration_networks: int = 8, calibration_seed: int = CALIBRATION_SEED) -> dict[str, Any]:
     """Measure every block that an architecture of `supernet`'s space can contain, plus the stem and head.
 
     The blocks are those of the reference architecture (`reference_arch`) with one choice point at a time set
     to each of its choices, at their input shapes; this covers every (block, input shape) of spaces where a
     block's input shape does not depend on other points' choices (ProxylessNAS, OFA). Blocks are measured as
     freshly initialised standalone modules (`MobileBlock`), as latency does not depend on the weights' values.
+    Predictions sum each entry's `statistic` ("min" or "median" of the repeats). Then `calibration_networks`
+    random architectures (drawn with `calibration_seed`) are timed end to end as standalone `MobileNet`s and
+    their median ratio measured / summed becomes the table's scale (0 networks: no calibration, scale 1).
 
-    Returns the JSON-ready table (schema ``naslid.latency_table/1``); `save_latency_table` writes it.
+    Returns the JSON-ready table (schema ``naslid.latency_table/2``); `save_latency_table` writes it.
     """
     if isinstance(resolution, bool) or not isinstance(resolution, int) or resolution < 1:
         raise ValueError(f"resolution={resolution!r}; expected an integer >= 1")
+    if statistic not in LATENCY_STATISTICS:
+        raise ValueError(f"statistic={statistic!r}; expected one of {', '.join(LATENCY_STATISTICS)}")
+    if isinstance(calibration_networks, bool) or not isinstance(calibration_networks, int) or calibration_networks < 0:
+        raise ValueError(f"calibration_networks={calibration_networks!r}; expected an integer >= 0")
     space, spec_of = supernet.space, _spec_of(supernet)
     device = torch.device(device)
     reference = reference_arch(supernet)
@@ -215,9 +251,9 @@ def build_latency_table(supernet: nn.Module, resolution: int, device: str | torc
                 module = _Head(network)
             else:
                 module = MobileBlock(layer, **bn).to(device)
-            median, spread = measure_latency(module, shape, batch_size, warmup, repeats, device)
-            entries[key] = {"kind": kind, "median_ms": median, "spread_ms": spread}
-    return {
+            entries[key] = {"kind": kind, **_entry(repeat_timings(module, shape, batch_size, warmup, repeats,
+                                                                   device))}
+    table = {
         "schema": LATENCY_TABLE_SCHEMA,
         "space": space.name,
         "resolution": resolution,
@@ -229,10 +265,30 @@ def build_latency_table(supernet: nn.Module, resolution: int, device: str | torc
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "warmup": warmup,
         "repeats": repeats,
+        "statistic": statistic,
         "spread": "interquartile range of the repeats (ms)",
         "network_config": _json_config(supernet.config),
         "entries": entries,
     }
+    table["calibration"] = _calibrate(table, supernet, spec_of, device, calibration_networks, calibration_seed)
+    return table
+
+
+def _calibrate(table: dict[str, Any], supernet: nn.Module, spec_of: Callable[[Any], MobileNetSpec],
+               device: torch.device, networks: int, seed: int) -> dict[str, Any]:
+    """Time `networks` seeded random architectures end to end; the median measured / summed ratio is the scale."""
+    rng = np.random.default_rng(seed)
+    ratios, resolution, field = [], table["resolution"], table["statistic"] + "_ms"
+    for _ in range(networks):
+        spec = spec_of(supernet.space.sample(rng))
+        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+            torch.manual_seed(0)
+            network = MobileNet(spec).to(device)
+        timings = repeat_timings(network, (spec.in_channels, resolution, resolution), table["batch_size"],
+                                 table["warmup"], table["repeats"], device)
+        ratios.append(_entry(timings)[field] / predict_latency(table, spec, resolution, calibrated=False))
+    return {"networks": networks, "seed": seed, "ratios": ratios,
+            "scale": statistics.median(ratios) if ratios else 1.0}
 
 
 def check_latency_table(table: Mapping[str, Any], space: str, network_config: Any, resolution: int) -> None:
@@ -250,19 +306,21 @@ def check_latency_table(table: Mapping[str, Any], space: str, network_config: An
                          "for this network (`naslid latency-table --run RUN_DIR`)")
 
 
-def predict_latency(table: Mapping[str, Any], spec: MobileNetSpec, resolution: int) -> float:
+def predict_latency(table: Mapping[str, Any], spec: MobileNetSpec, resolution: int, calibrated: bool = True) -> float:
     """Predicted latency (ms) of `spec`'s network at `resolution`: the sum of its stem's, blocks' and head's
-    entries. A key the table lacks is a ValueError (the table was built for another network or resolution)."""
+    entries (the table's statistic), times the table's calibration scale unless `calibrated` is False. A key the
+    table lacks is a ValueError (the table was built for another network or resolution)."""
     if table.get("resolution") != resolution:
         raise ValueError(f"the latency table was built at resolution {table.get('resolution')}, not {resolution}")
-    entries = table["entries"]
+    entries, field = table["entries"], table.get("statistic", "median") + "_ms"
     total = 0.0
     for key in latency_keys(spec, resolution):
         if key not in entries:
             raise ValueError(f"the latency table has no entry {key!r}: it was built for another network or "
                              f"resolution ({table.get('space')} at {table.get('resolution')}px)")
-        total += entries[key]["median_ms"]
-    return total
+        total += entries[key][field]
+    scale = (table.get("calibration") or {}).get("scale", 1.0) if calibrated else 1.0
+    return total * scale
 
 
 def latency_function(table: Mapping[str, Any], supernet: nn.Module, resolution: int) -> Callable[[Any], float]:
@@ -277,16 +335,7 @@ def save_latency_table(table: Mapping[str, Any], path: str | os.PathLike) -> Pat
     """Write `table` as JSON through a temporary file and a rename; return the path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.fchmod(descriptor, umask_file_mode())  # mkstemp makes 0600 files
-    try:
-        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-            json.dump(dict(table), handle, indent=1)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return path
+    return write_json(path, dict(table), indent=1)
 
 
 def load_latency_table(path: str | os.PathLike) -> dict[str, Any]:
@@ -301,6 +350,6 @@ def load_latency_table(path: str | os.PathLike) -> dict[str, Any]:
     schema = table.get("schema", "") if isinstance(table, dict) else ""
     if not str(schema).startswith("naslid.latency_table/"):
         raise ValueError(f"{path} is not a naslid latency table (schema {schema!r})")
-    if schema != LATENCY_TABLE_SCHEMA:
+    if schema not in _READABLE_SCHEMAS:
         raise ValueError(f"unsupported latency table schema {schema!r}; this naslid reads {LATENCY_TABLE_SCHEMA!r}")
     return table

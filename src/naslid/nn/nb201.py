@@ -14,7 +14,7 @@ from torch import nn
 
 from naslid.nn.cost import count_flops, count_parameters
 from naslid.nn.ops import ReLUConvBN, create_op
-from naslid.spaces import NB201_EDGES, NB201_OPS, Arch, NB201Space
+from naslid.spaces import NB201_EDGES, NB201_OPS, NB201Arch, NB201Space
 
 NUM_NODES = 4
 
@@ -66,7 +66,7 @@ class SearchCell(nn.Module):
             for ops in edge_ops
         )
 
-    def forward(self, x: torch.Tensor, arch: Arch) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, arch: NB201Arch) -> torch.Tensor:
         nodes = [x]
         for node in range(1, NUM_NODES):
             total = None
@@ -105,7 +105,7 @@ class _MacroNetwork(nn.Module):
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Linear(4 * c, config.num_classes)
 
-    def _features(self, x: torch.Tensor, arch: Arch, keep: bool) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    def _features(self, x: torch.Tensor, arch: NB201Arch, keep: bool) -> tuple[torch.Tensor, list[torch.Tensor]]:
         features = []
         x = self.stem(x)
         for cell in self.cells:
@@ -139,15 +139,15 @@ class NB201SuperNet(_MacroNetwork):
                                        track_running_stats)
         super().__init__(config, [NB201_OPS] * len(NB201_EDGES))
 
-    def forward(self, x: torch.Tensor, arch: Arch) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, arch: NB201Arch) -> torch.Tensor:
         x, _ = self._features(x, arch, keep=False)
         return self._head(x)
 
-    def forward_features(self, x: torch.Tensor, arch: Arch) -> list[torch.Tensor]:
+    def forward_features(self, x: torch.Tensor, arch: NB201Arch) -> list[torch.Tensor]:
         """The 17 per-layer outputs (15 cells and 2 reduction blocks) of `arch`, in depth order."""
         return self._features(x, arch, keep=True)[1]
 
-    def path(self, arch: Arch) -> FixedPath:
+    def path(self, arch: NB201Arch) -> FixedPath:
         """A module whose `forward(x)` runs this supernet on `arch` (shares the parameters)."""
         return FixedPath(self, arch)
 
@@ -171,10 +171,10 @@ class NB201SuperNet(_MacroNetwork):
         """GM-NAS's scope on NB201 (`WS-GM/nasbench201/search_model_ws.py`, `get_split_gradients`): the cells."""
         return self.body_parameters()
 
-    def extract(self, arch: Arch) -> NB201Network:
+    def extract(self, arch: NB201Arch) -> NB201Network:
         return extract_network(self, arch)
 
-    def arch_costs(self, arch: Arch, resolution: int) -> dict[str, float]:
+    def arch_costs(self, arch: NB201Arch, resolution: int) -> dict[str, float]:
         """MFLOPs (multiply-accumulates, NAS-Bench-201's convention) and millions of parameters of `arch` at
         `resolution` x `resolution` inputs, counted on its standalone network."""
         network = NB201Network(arch, config=self.config)
@@ -185,7 +185,7 @@ class NB201SuperNet(_MacroNetwork):
 class FixedPath(nn.Module):
     """A view of a supernet with the architecture fixed, for tools that call `model(x)`."""
 
-    def __init__(self, supernet: NB201SuperNet, arch: Arch) -> None:
+    def __init__(self, supernet: NB201SuperNet, arch: NB201Arch) -> None:
         super().__init__()
         self.supernet = supernet
         self.arch = arch
@@ -203,7 +203,7 @@ class NB201Network(_MacroNetwork):
 
     def __init__(
         self,
-        arch: Arch,
+        arch: NB201Arch,
         channels: int = 16,
         cells_per_stage: int = 5,
         num_classes: int = 10,
@@ -226,7 +226,7 @@ class NB201Network(_MacroNetwork):
         return self._features(x, self.arch, keep=True)[1]
 
 
-def extract_network(supernet: NB201SuperNet, arch: Arch) -> NB201Network:
+def extract_network(supernet: NB201SuperNet, arch: NB201Arch) -> NB201Network:
     """A standalone network for `arch` holding copies of the supernet's weights for its ops."""
     network = NB201Network(arch, config=supernet.config)
     source = supernet.state_dict()

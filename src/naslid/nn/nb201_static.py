@@ -20,7 +20,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from naslid.nn.nb201 import NB201Config, ResidualReduction
-from naslid.spaces import NB201_EDGES, NB201_OPS, Arch
+from naslid.spaces import NB201_EDGES, NB201_OPS, NB201Arch
 
 # Stacked rows are the edges grouped by their input node, so each input node's convs are one slice.
 EDGE_ROWS: tuple[int, ...] = tuple(sorted(range(len(NB201_EDGES)), key=lambda e: (NB201_EDGES[e][1], e)))
@@ -42,7 +42,7 @@ class PathMasks(NamedTuple):
     connected: torch.Tensor  # (): 1 where the cell output depends on the cell input
 
 
-def arch_row(arch: Arch) -> int:
+def arch_row(arch: NB201Arch) -> int:
     """Row of `arch` in `encode_all_paths()`: its op indices (NB201_OPS order) read as a base-5 number."""
     row = 0
     for op in arch.ops:
@@ -69,7 +69,7 @@ def encode_paths(op_indices: torch.Tensor) -> torch.Tensor:
     return torch.cat([select.flatten(-2), live.float(), node_live[0].float().unsqueeze(-1)], -1)
 
 
-def encode_path(arch: Arch, device: torch.device | str = "cpu") -> torch.Tensor:
+def encode_path(arch: NB201Arch, device: torch.device | str = "cpu") -> torch.Tensor:
     """The PATH_SIZE vector of one architecture."""
     return encode_paths(torch.tensor([_OP_INDEX[op] for op in arch.ops], device=device))
 

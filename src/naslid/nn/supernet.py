@@ -61,7 +61,9 @@ def register_supernet(space_name: str, config_class: type, supernet_class: type)
 def network_config_class(space_name: str) -> type:
     """The network configuration dataclass of space `space_name`."""
     if space_name not in SUPERNETS:
-        raise ValueError(f"no supernet for search space {space_name!r}; known: {sorted(SUPERNETS)}")
+        raise ValueError(f"no supernet for search space {space_name!r}; known: {sorted(SUPERNETS)} (a space of your "
+                         "own: register it in a module and pass --import MODULE, or install it as a naslid.spaces "
+                         "entry point; docs/own-space.md)")
     return SUPERNETS[space_name][0]
 
 

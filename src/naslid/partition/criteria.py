@@ -34,7 +34,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from naslid.lid import mle_lid
+from naslid.hooks import capture_outputs
+from naslid.lid import MLE
 from naslid.nn.state import preserved_state
 from naslid.partition.mincut import EDGE_SCORES
 from naslid.spaces import ChoiceArch, SubSpace, path_where_point_matters
@@ -138,19 +139,20 @@ def similarity_matrix(vectors: torch.Tensor, kind: str) -> torch.Tensor:
 
 @torch.no_grad()
 def lid_profile(net: nn.Module, arch: ChoiceArch, images: torch.Tensor, k: int) -> torch.Tensor:
-    """The per-layer LID (one value per layer of `net.probed_layers()`) of path `arch` on `images`."""
-    values: list[torch.Tensor] = []
+    """The per-layer LID (one value per layer of `net.probed_layers()`) of path `arch` on `images`, on their device.
 
-    def reduce_to_lid(module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
-        values.append(mle_lid(output.flatten(1), k).mean())
-
-    handles = [layer.register_forward_hook(reduce_to_lid) for layer in probed_layers(net)]
-    try:
-        net(images, arch)
-    finally:
-        for handle in handles:
-            handle.remove()
-    return torch.stack(values)
+    Each layer's output is reduced to its LID (the MLE's batch mean) as it is produced; the values stay on the
+    device, and a single check at the end (one scalar copy to the host) raises ValueError if any is not finite
+    (non-finite features, or squared norms beyond the float range).
+    """
+    estimator = MLE(k=k)
+    layers = list(enumerate(probed_layers(net)))
+    values = torch.stack([lid for _, lid in capture_outputs(layers, lambda: net(images, arch), estimator.estimate)])
+    if not bool(torch.isfinite(values).all()):
+        bad = [index for index, finite in enumerate(torch.isfinite(values).tolist()) if not finite]
+        raise ValueError(f"the LID of probed layers {bad} of {arch} is not finite: their outputs hold NaN or inf, "
+                         "or their squared norms overflow the float range")
+    return values
 
 
 def probed_layers(net: nn.Module) -> list[nn.Module]:

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from naslid._file_mode import umask_file_mode
-from naslid.spaces import Arch, SubSpace, edge_name
+from naslid.atomic import write_json
+from naslid.spaces import ChoiceArch, SubSpace, edge_name
 
 TREE_SCHEMA = "naslid.partition_tree/1"
 
@@ -133,7 +132,7 @@ class PartitionTree:
         parent.split = record
         return children
 
-    def leaf_for(self, arch: Arch) -> PartitionNode:
+    def leaf_for(self, arch: ChoiceArch) -> PartitionNode:
         """The leaf whose space holds `arch` (walks down from the root)."""
         node = self.root
         if not node.subspace.contains(arch):
@@ -181,12 +180,7 @@ class PartitionTree:
         """Write the tree as JSON through a temporary file and a rename."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-        os.fchmod(handle, umask_file_mode())  # mkstemp makes 0600 files
-        with os.fdopen(handle, "w") as stream:
-            json.dump(self.to_json(), stream, indent=1)
-        os.replace(temporary, path)
-        return path
+        return write_json(path, self.to_json(), indent=1)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> PartitionTree:

@@ -2,7 +2,8 @@
 schedule, ranked against the benchmark and searched with evolution; writes JSON, markdown and plots.
 
 Layout: ``<run_dir>/<method>/`` is each method's partition run (resumable), with `proxy_scores.json` and
-`search.json` once those phases finish; ``compare.json``, ``compare.md`` and ``plots/`` sit at the top.
+`search.json` once those phases finish; ``compare.json``, ``compare.md``, ``compare.csv`` (one row per seed, method and
+ranking subset: naslid.runs.results) and ``plots/`` sit at the top.
 """
 
 from __future__ import annotations
@@ -10,10 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import platform
-import shutil
-import tempfile
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -22,19 +20,24 @@ import numpy as np
 import torch
 
 import naslid
-from naslid._file_mode import umask_file_mode
+from naslid.atomic import copy_file, write_json, write_text
 from naslid.bench import Benchmark, load_benchmark, rank_metrics, select_subset
 from naslid.bench.paired import paired_difference
+from naslid.bench.predictions import PROXY_SCORES_SCHEMA
 from naslid.partition import JobRunner, runner_slots, separability
+from naslid.runs import configure
 from naslid.runs.config import RunConfig
+from naslid.runs.datasets import ranking_caveat
 from naslid.runs.evaluate import RunEvaluator
 from naslid.runs.lock import lock_run_directory, release_run_directory
-from naslid.runs.partition import TREE_FILE, PartitionRun, remove_stale_temporaries
+from naslid.runs.partition import TREE_FILE, PartitionRun, memory_named, remove_stale_temporaries
 from naslid.runs.presets import ComparePlan
 from naslid.runs.protocols import PROTOCOLS, get_scale, method_config, method_protocol_name
+from naslid.runs.results import COMPARE_CSV_FILE, compare_csv
+from naslid.runs.search import COMPARE_SEARCH_FILE, search_run
 from naslid.runs.tracking import Tracking, select_tracking, tracking_overhead
-from naslid.search import evolutionary_search, load_search_result
-from naslid.spaces import Arch, NB201Space, format_arch, parse_arch
+from naslid.search import load_search_result
+from naslid.spaces import NB201Arch, NB201Space, format_arch, parse_arch
 from naslid.train import load_checkpoint
 
 logger = logging.getLogger(__name__)
@@ -49,7 +52,7 @@ class MethodOutcome:
     method: str
     run: PartitionRun
     seconds: dict[str, float] = field(default_factory=dict)
-    scores: dict[Arch, float] = field(default_factory=dict)
+    scores: dict[NB201Arch, float] = field(default_factory=dict)
     ranking: list[dict] = field(default_factory=list)
     search: dict = field(default_factory=dict)
     reused_root: dict | None = None  # the shared root training this run started from
@@ -59,12 +62,7 @@ class MethodOutcome:
 
 def _write_json(path: Path, data: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    os.fchmod(handle, umask_file_mode())  # mkstemp makes 0600 files
-    with os.fdopen(handle, "w") as stream:
-        json.dump(data, stream, indent=1, allow_nan=False)
-        stream.write("\n")
-    os.replace(temporary, path)
+    write_json(path, data, indent=1, allow_nan=False, trailing_newline=True)
 
 
 def _environment(device: torch.device) -> dict:
@@ -91,20 +89,20 @@ class _ScoreCache:
 
     def __init__(self, path: Path, protocol: dict, every: int = 50) -> None:
         self.path, self.protocol, self.every = path, protocol, every
-        self.scores: dict[Arch, float] = {}
+        self.scores: dict[NB201Arch, float] = {}
         if path.is_file():
             data = json.loads(path.read_text())
             self.scores = {parse_arch(key): float(value) for key, value in data["scores"].items()}
         self._unsaved = 0
 
-    def add(self, arch: Arch, score: float) -> None:
+    def add(self, arch: NB201Arch, score: float) -> None:
         self.scores[arch] = score
         self._unsaved += 1
         if self._unsaved >= self.every:
             self.save()
 
     def save(self) -> None:
-        _write_json(self.path, {"schema": "naslid.proxy_scores/1", "protocol": self.protocol,
+        _write_json(self.path, {"schema": PROXY_SCORES_SCHEMA, "protocol": self.protocol,
                                 "scores": {format_arch(a): s for a, s in self.scores.items()}})
         self._unsaved = 0
 
@@ -124,8 +122,7 @@ class _Timings:
 def with_seed(config: RunConfig, seed: int) -> RunConfig:
     """`config` with every training seed (initialisation, path sampling, split batches, search) set to `seed`;
     the train/valid split (the data seed) is kept, so seeds compare on the same data."""
-    return replace(config, seed=seed, train=replace(config.train, seed=seed),
-                   split=replace(config.split, seed=seed), search=replace(config.search, seed=seed))
+    return configure.with_seed(config, seed, data=False)
 
 
 def root_epochs(cfg: RunConfig) -> int:
@@ -157,7 +154,8 @@ class SharedRoot:
         self.epochs = sorted({root_epochs(cfg) for cfg in configs})
         root = replace(configs[0], schedule=replace(configs[0].schedule, method="spos"))
         self.run = PartitionRun(folder, root, progress=progress, data=data, tracking=tracking)
-        self.seconds = 0.0
+        for stale in (folder / "snapshots").glob("*.tmp"):  # a killed call's half copy (we hold the lock now)
+            stale.unlink()
 
     def _path(self, epochs: int) -> Path:
         return self.folder / "snapshots" / f"root_epoch{epochs}.pt"
@@ -175,8 +173,9 @@ class SharedRoot:
                 raise ValueError(f"the shared root in {self.folder} is past epoch {needed} without a copy of it; "
                                  "remove that folder or use --no-share-root")
             path.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(checkpoint, path)
-            self.seconds += time.perf_counter() - tick
+            copy_file(checkpoint, path)  # atomic: a kill never leaves half a checkpoint under its name
+            # recorded now: a call killed later would lose it (a resumed one finds the snapshot and trains nothing)
+            _Timings(self.folder / "timings.json").add("train", time.perf_counter() - tick)
         return self._path(epochs)
 
     def start(self, method_dir: Path, cfg: RunConfig) -> dict | None:
@@ -188,9 +187,9 @@ class SharedRoot:
         epochs = root_epochs(cfg)
         source = self.snapshot(epochs)
         target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(source, target)
         reused = {"root_epochs": epochs, "source": str(source.relative_to(self.folder.parent))}
-        _write_json(method_dir / "shared_root.json", reused)
+        _write_json(method_dir / "shared_root.json", reused)  # before the copy: a resumed call that finds the
+        copy_file(source, target)  # checkpoint reads it; killed before the copy, the next call does both again
         return reused
 
 
@@ -215,6 +214,22 @@ def compare_methods(
     for method in plan.methods:  # and every variant's values, before anything is written
         method_config(config, method, plan.protocols, plan.scale)
     took_lock = lock_run_directory(run_dir)  # one writer: the method folders are locked by their runs too
+    runs: list[dict] = []  # filled as the seeds run: their runs are closed whatever happens
+    try:
+        return _compare_locked(run_dir, config, plan, benchmark_path, column, progress, runner, common_protocol,
+                               start, runs)
+    finally:
+        for run in runs:
+            for outcome in run["outcomes"]:
+                outcome.run.close()
+            for shared in run["shared"]:
+                shared.run.close()
+        if took_lock:
+            release_run_directory(run_dir)
+
+
+def _compare_locked(run_dir: Path, config: RunConfig, plan: ComparePlan, benchmark_path, column, progress, runner,
+                    common_protocol: str, start: float, runs: list[dict]) -> dict:
     remove_stale_temporaries(run_dir)
     benchmark = load_benchmark(benchmark_path) if benchmark_path else None
     column = (benchmark.column_info(column).column if benchmark else None)
@@ -222,13 +237,15 @@ def compare_methods(
     tracking = _tracking(plan, benchmark, column, config.seed)
     seeds = plan.seeds or (config.seed,)
     loaded: dict[str, object] = {}  # data by its settings: the same data (and split) for every method and seed
-    runs = []
     for seed in seeds:
         seed_dir = run_dir if len(seeds) == 1 else run_dir / f"seed{seed}"
         seed_config = with_seed(config, seed)
         configs = {m: method_config(seed_config, m, plan.protocols, plan.scale) for m in plan.methods}
         roots = _shared_roots(seed_dir, configs, plan, loaded, tracking, progress)
-        outcomes = []
+        outcomes: list[MethodOutcome] = []
+        shared_roots = list({id(r): r for r in roots.values()}.values())
+        entry = {"seed": seed, "outcomes": outcomes, "shared": shared_roots}
+        runs.append(entry)  # before the methods run, so that a failure still closes what they opened
         for method in plan.methods:
             cfg = configs[method]
             shared = roots.get(method)
@@ -237,15 +254,15 @@ def compare_methods(
                                runner=runner, tracking=tracking)
             loaded[_data_key(cfg)] = run.data
             outcome = MethodOutcome(method, run, reused_root=reused)
-            _run_method(outcome, archs, subsets, truth, benchmark, progress)
+            outcomes.append(outcome)
+            with memory_named(cfg, f"running {method}"):  # what the run's own steps do not name already
+                _run_method(outcome, archs, subsets, truth, benchmark, progress)
             if tracking is not None and truth is not None:
                 histories = run.node_histories()
                 outcome.curve = run.ranking_curve(truth.values, histories)
+                run.write_ranking_curve(outcome.curve)
                 outcome.tracking_overhead = tracking_overhead(histories)
-            outcomes.append(outcome)
-        shared_roots = list({id(r): r for r in roots.values()}.values())
-        runs.append({"seed": seed, "outcomes": outcomes, "shared": shared_roots,
-                     "shared_root_seconds": sum(_shared_seconds(r) for r in shared_roots)})
+        entry["shared_root_seconds"] = sum(_shared_seconds(r) for r in shared_roots)
     first = runs[0]["outcomes"][0].run
     results = {
         "schema": COMPARE_SCHEMA,
@@ -256,6 +273,7 @@ def compare_methods(
             "proxy": first.cfg.proxy.__dict__ | {"evaluated_on": "valid part of that split"},
             "ranking_subsets": [{"name": s.name, "rule": s.rule, "n": len(s)} for s in subsets],
             "ground_truth": truth.info.to_json() if truth else None,
+            "ranking_caveat": ranking_caveat(config.data.dataset, truth.info.column) if truth else None,
             "benchmark": str(benchmark_path) if benchmark_path else None,
             "seeds": list(seeds),
             "seed_varies": "supernet initialisation, path sampling, split batches and search; the train/valid "
@@ -290,20 +308,15 @@ def compare_methods(
     results["plots"] = plotting.write_compare_plots(run_dir / "plots", outcomes, truth, plan, results["separability"],
                                                    subsets, curves={m: s.get("curve") for m, s in
                                                                     results["methods"].items()})
-    paired_plot = plotting.write_paired_plot(run_dir / "plots" / "paired_differences.png", results["paired"])
+    paired_plot = plotting.write_paired_plot(run_dir / "plots" / "paired_differences.png", results["paired"],
+                                             results["protocol"].get("ranking_caveat"))
     reliability_plot = plotting.write_reliability_plot(run_dir / "plots" / "split_reliability.png",
                                                        results["runs"][0]["split_reliability"])
     results["plots"] += [path for path in (paired_plot, reliability_plot) if path is not None]
     results["seconds"] = {"plots": time.perf_counter() - plot_start, "total": time.perf_counter() - start}
     _write_json(run_dir / "compare.json", results)
-    (run_dir / "compare.md").write_text(markdown_table(results))
-    for run in runs:
-        for outcome in run["outcomes"]:
-            outcome.run.close()
-        for shared in run["shared"]:
-            shared.run.close()
-    if took_lock:
-        release_run_directory(run_dir)
+    write_text(run_dir / "compare.md", markdown_table(results))
+    write_text(run_dir / COMPARE_CSV_FILE, compare_csv(results))
     return results
 
 
@@ -349,10 +362,7 @@ def _shared_roots(seed_dir: Path, configs: dict[str, RunConfig], plan: ComparePl
 
 def _shared_seconds(shared: SharedRoot) -> float:
     """Seconds spent training the shared root, added up over every call (resumes included)."""
-    timings = _Timings(shared.folder / "timings.json")
-    if shared.seconds:
-        timings.add("train", shared.seconds)
-    return timings.seconds.get("train", 0.0)
+    return _Timings(shared.folder / "timings.json").seconds.get("train", 0.0)
 
 
 def _tracking(plan: ComparePlan, benchmark: Benchmark | None, column: str | None, seed: int) -> Tracking | None:
@@ -419,19 +429,17 @@ def _run_method(outcome: MethodOutcome, archs, subsets, truth, benchmark, progre
         result = rank_metrics(cache.scores, truth, subset, proxy_description=evaluator.protocol()["proxy"])
         outcome.ranking.append(result.to_json())
     tick = time.perf_counter()
-    search_path = run.run_dir / "search.json"
+    search_path = run.run_dir / COMPARE_SEARCH_FILE
     if search_path.is_file():
         result = load_search_result(search_path)
     else:
-        def objective_batch(batch: list[Arch]) -> list[float]:  # cached, so a killed search replays quickly
+        def objective_batch(batch: list[NB201Arch]) -> list[float]:  # cached, so a killed search replays quickly
             new = [arch for arch in batch if arch not in cache.scores]
             for arch, score in zip(new, evaluator.evaluate_many(new), strict=True):
                 cache.add(arch, 100.0 * score)
             return [cache.scores[arch] for arch in batch]
 
-        leaves = [leaf.subspace for leaf in run.tree.leaves()]
-        result = evolutionary_search(None, leaves, run.cfg.search, objective_batch=objective_batch,
-                                     progress=progress)
+        result = search_run(run, "evolution", objective_batch=objective_batch, progress=progress)
         cache.save()
         result.save(search_path)
     timings.add("search", time.perf_counter() - tick)
@@ -446,7 +454,7 @@ def _run_method(outcome: MethodOutcome, archs, subsets, truth, benchmark, progre
     }
 
 
-def _all_columns(benchmark: Benchmark | None, arch: Arch) -> dict | None:
+def _all_columns(benchmark: Benchmark | None, arch: NB201Arch) -> dict | None:
     if benchmark is None:
         return None
     return {column: benchmark.value(arch, column) for column in benchmark.columns}
@@ -605,6 +613,8 @@ def markdown_table(results: dict) -> str:
                  f"ground truth: {_describe_truth(truth)}; "
                  f"device: {results['environment']['device_name']} ({results['environment']['device']}).")
     lines.append("")
+    if protocol.get("ranking_caveat"):
+        lines += [f"**Caveat: {protocol['ranking_caveat']}.**", ""]
     subset_names = [s["name"] for s in protocol["ranking_subsets"]]
     header = ["method", "protocol", "leaves", "supernet-epochs", "SGD steps / leaf path", "SGD steps total",
               "train+split s"]
@@ -645,7 +655,7 @@ def markdown_table(results: dict) -> str:
         lines += ["", "Shared root training: every method starts from one root supernet trained once per seed "
                   f"({_fmt(float(np.mean(shared)), 1)} s per seed) up to its first split: "
                   + ", ".join(f"{m} {r['root_epochs']} epochs" for m, r in reused.items()) + "."]
-    lines += _paired_lines(results.get("paired", {}))
+    lines += _paired_lines(results.get("paired", {}), protocol.get("ranking_caveat"))
     lines += _reliability_lines(results.get("runs", []))
     lines += _curve_lines(results["methods"], protocol.get("tracking"))
     if results["separability"]:
@@ -688,7 +698,7 @@ def _protocol_lines(protocol: dict) -> list[str]:
     return lines
 
 
-def _paired_lines(paired: dict) -> list[str]:
+def _paired_lines(paired: dict, caveat: str | None = None) -> list[str]:
     if not paired or not (paired.get("against_control") or paired.get("against_reference")):
         return []
     lines = []
@@ -700,7 +710,8 @@ def _paired_lines(paired: dict) -> list[str]:
         lines += ["", f"## Paired by seed: Kendall tau minus {title}, `{baseline}`", "",
                   "Same seed, data and (where the protocols allow) root training and split batches; mean over seeds, "
                   "95% percentile-bootstrap interval of the mean over seeds, seeds where the method is above. With "
-                  "few seeds the interval is optimistic: it never reaches beyond the smallest and largest difference.",
+                  "few seeds the interval is optimistic: it never reaches beyond the smallest and largest difference."
+                  + (f" Caveat: {caveat}." if caveat else ""),
                   "", "| method | subset | mean difference | 95% interval | seeds better | per seed |",
                   "|---|---|---|---|---|---|"]
         for method, subsets in rows.items():

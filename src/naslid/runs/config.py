@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 import types
 import typing
 from dataclasses import dataclass, field, fields, replace
@@ -14,7 +12,7 @@ from typing import Any
 
 import torch
 
-from naslid._file_mode import umask_file_mode
+from naslid.atomic import write_json
 from naslid.nn import network_config_class
 from naslid.partition import ScheduleConfig, SplitConfig
 from naslid.runs.datasets import DataConfig
@@ -112,11 +110,7 @@ class RunConfig:
     def save(self, path: Path) -> None:
         """Write the configuration through a temporary file and a rename (workers may write it at once)."""
         path = Path(path)
-        handle, temporary = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-        os.fchmod(handle, umask_file_mode())  # mkstemp makes 0600 files
-        with os.fdopen(handle, "w") as stream:
-            stream.write(json.dumps(self.to_dict(), indent=1) + "\n")
-        os.replace(temporary, path)
+        write_json(path, self.to_dict(), indent=1, trailing_newline=True)
 
     @classmethod
     def load(cls, path: Path) -> RunConfig:

@@ -42,6 +42,30 @@ IMAGEFOLDER_RESOLUTION = 224  # ImageNet's training crop, the resolution an imag
 Images = ImageDataset | ImageFolder
 
 
+# the training data behind NB201's accuracy columns, by the column's prefix (``c10_test_acc_200``: CIFAR-10)
+_BENCHMARK_COLUMN_DATA = {"c10v": "cifar10", "c10": "cifar10", "c100": "cifar100", "in16": "ImageNet16-120"}
+
+
+def ranking_caveat(dataset: str, column: str | None) -> str | None:
+    """Why a ranking of `column` by supernets trained on `dataset` says nothing of the method; None when it can.
+
+    A supernet ranks the architectures for the data it was trained on: supernets trained on the bundled 8x8 digits
+    (or any other set) ranked against NB201's CIFAR-10 accuracies measure the mismatch, not the method. An
+    imagefolder run is flagged too, since naslid cannot tell what the folder holds. Benchmark files with their own
+    column names (an arch -> value JSON) are taken as measured on the run's data.
+    """
+    if column is None:
+        return None
+    prefix = column.split("_", 1)[0]
+    truth_data = _BENCHMARK_COLUMN_DATA.get(prefix)
+    if truth_data is None or truth_data == dataset:
+        return None
+    trained = {"digits": "the bundled 8x8 digits", "cifar10": "CIFAR-10",
+               "imagefolder": "an image folder naslid cannot identify"}.get(dataset, dataset)
+    return (f"the supernets were trained on {trained}, but the ground truth ({column}) was measured on {truth_data}: "
+            "this ranking tests the pipeline, not the method")
+
+
 @dataclass
 class DataConfig:
     """Which data a run trains and evaluates on; the valid half is the proxy's held-out split."""
@@ -71,7 +95,7 @@ class DataConfig:
             raise ValueError(f"dataset={self.dataset!r}; expected one of {list(DATASETS)}")
         if self.dataset == "cifar10" and not self.path:
             raise ValueError("dataset 'cifar10' needs a path: the packed npz or a cifar-10-batches-py folder "
-                             "(e.g. --data-path ../shared/data/cifar10)")
+                             "(--data-path; by default naslid looks at $NASLID_CIFAR10, then ~/.cache/naslid/cifar10)")
         if self.dataset == "imagefolder":
             if not self.path:
                 raise ValueError("dataset 'imagefolder' needs a path: ROOT holding train/CLASS/*.jpg and "

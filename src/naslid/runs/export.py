@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,9 +25,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from naslid._file_mode import umask_file_mode
+from naslid.atomic import write_json, write_with
 from naslid.nn.latency import latency_function
-from naslid.runs.partition import PartitionRun
+from naslid.runs.lock import lock_run_directory, release_run_directory
+from naslid.runs.partition import PartitionRun, memory_named
 from naslid.search import recalibrate_batchnorm
 from naslid.spaces import ChoiceArch, arch_to_json
 
@@ -74,6 +74,12 @@ def export_architecture(run: PartitionRun, arch: ChoiceArch, folder: str | os.Pa
     Checks before returning that the exported network reproduces the supernet's path: the largest absolute
     difference of their logits on a held-out batch is returned (float rounding only, ~1e-6).
     """
+    with memory_named(run.cfg, "exporting the architecture"):  # a failed allocation: one line naming the sizes
+        return _export(run, arch, folder, latency_table)
+
+
+def _export(run: PartitionRun, arch: ChoiceArch, folder: str | os.PathLike,
+            latency_table: Mapping[str, Any] | None) -> ExportedArchitecture:
     folder = Path(folder)
     space = run.tree.root.subspace.space
     if not run.tree.root.subspace.contains(arch):
@@ -110,13 +116,19 @@ def export_architecture(run: PartitionRun, arch: ChoiceArch, folder: str | os.Pa
         "files": {"weights": WEIGHTS_FILE, "program": PROGRAM_FILE},
         "max_output_difference": difference,
     }
-    folder.mkdir(parents=True, exist_ok=True)
-    network_cpu = network.cpu()
-    _atomic(folder / WEIGHTS_FILE, lambda path: torch.save(network_cpu.state_dict(), path))
-    batch = torch.export.Dim("batch", min=1)
-    program = torch.export.export(network_cpu, (images.cpu(),), dynamic_shapes=({0: batch},))
-    _atomic(folder / PROGRAM_FILE, lambda path: torch.export.save(program, path))
-    _atomic(folder / ARCH_FILE, lambda path: Path(path).write_text(json.dumps(record, indent=1) + "\n"))
+    took_lock = lock_run_directory(folder)  # one writer per folder, so the temporaries found here are a dead one's
+    try:
+        for stale in folder.glob("*.tmp*"):  # left by a killed export (NAME.<random>.tmp; before: .tmp<suffix>)
+            stale.unlink(missing_ok=True)
+        network_cpu = network.cpu()
+        write_with(folder / WEIGHTS_FILE, lambda handle: torch.save(network_cpu.state_dict(), handle))
+        batch = torch.export.Dim("batch", min=1)
+        program = torch.export.export(network_cpu, (images.cpu(),), dynamic_shapes=({0: batch},))
+        write_with(folder / PROGRAM_FILE, lambda handle: torch.export.save(program, handle))
+        write_json(folder / ARCH_FILE, record, indent=1, trailing_newline=True)
+    finally:
+        if took_lock:
+            release_run_directory(folder)
     return ExportedArchitecture(folder, record, difference)
 
 
@@ -140,16 +152,3 @@ def read_export(folder: str | os.PathLike) -> dict[str, Any]:
     if not isinstance(record, dict) or record.get("schema") != EXPORT_SCHEMA:
         raise ValueError(f"{path} is not a naslid export (schema {EXPORT_SCHEMA!r})")
     return record
-
-
-def _atomic(path: Path, write) -> None:
-    # the temporary keeps the final suffix: torch.export.save wants a name ending in .pt2
-    handle, temporary = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp" + path.suffix, dir=path.parent)
-    os.close(handle)
-    os.chmod(temporary, umask_file_mode())
-    try:
-        write(temporary)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise

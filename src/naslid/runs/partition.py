@@ -8,10 +8,9 @@ and reaches the same tree and weights as an uninterrupted one.
 from __future__ import annotations
 
 import logging
-import re
 import time
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import replace
 from pathlib import Path
 
@@ -19,6 +18,7 @@ import numpy as np
 import torch
 
 from naslid.data import save_split
+from naslid.memory import out_of_memory_named, run_flags
 from naslid.nn import build_supernet_for, initialise_weights
 from naslid.partition import (
     JobRunner,
@@ -35,6 +35,7 @@ from naslid.partition import (
 from naslid.runs.config import TRAINING_SECTIONS, RunConfig, config_digest, resolve_device
 from naslid.runs.datasets import RunData, prepare_data
 from naslid.runs.lock import lock_run_directory, release_run_directory
+from naslid.runs.results import METRICS_FILE, RANKING_CURVE_FILE, epoch_rows, write_jsonl
 from naslid.runs.tracking import TRACKING_FILE, EpochScorer, Tracking, ranking_curve, tracked_scores
 from naslid.spaces import ChoiceArch, SubSpace, point_matters
 from naslid.train import (
@@ -68,36 +69,10 @@ def build_supernet(cfg: RunConfig, device: torch.device, seed: int | None = None
         return net.to(device, memory_format=memory_format)
 
 
-@contextmanager
-def memory_named(cfg: RunConfig, doing: str) -> Iterator[None]:
+def memory_named(cfg: RunConfig, doing: str) -> AbstractContextManager[None]:
     """Turn an out-of-memory error (CPU allocator or CUDA) into a MemoryError naming the flags that decide the
     network's size and the amount asked for, so the CLI prints one line instead of a traceback."""
-    try:
-        yield
-    except (torch.OutOfMemoryError, RuntimeError) as error:
-        text = str(error)
-        if not isinstance(error, torch.OutOfMemoryError) and not (
-                "DefaultCPUAllocator" in text or "out of memory" in text.lower()):
-            raise
-        raise MemoryError(f"out of memory while {doing} ({_size_flags(cfg)}){_asked(text)}: lower these or use a "
-                          "device with more memory") from None
-
-
-def _size_flags(cfg: RunConfig) -> str:
-    network = cfg.network
-    flags = [f"{flag} {getattr(network, name)}" for name, flag in
-             (("channels", "--channels"), ("cells_per_stage", "--cells"), ("width_mult", "--width-mult"))
-             if hasattr(network, name)]
-    return ", ".join([*flags, f"--batch-size {cfg.train.batch_size}"])
-
-
-def _asked(text: str) -> str:
-    """The allocation the message reports: 'allocate 3600000000 bytes' or 'Tried to allocate 2.00 GiB'."""
-    found = re.search(r"allocate (\d+) bytes", text)
-    if found:
-        return f"; asked for {int(found[1]) / 2**30:.1f} GiB"
-    found = re.search(r"[Tt]ried to allocate ([\d.]+ [KMGT]i?B)", text)
-    return f"; asked for {found[1]}" if found else ""
+    return out_of_memory_named(doing, run_flags(cfg))
 
 
 def _resolved(cfg: RunConfig) -> RunConfig:
@@ -126,12 +101,36 @@ def open_run(run_dir: Path, cfg: RunConfig) -> RunConfig:
         stored, wanted = _resolved(RunConfig.load(path)).to_dict(), cfg.to_dict()
         differ = [name for name in TRAINING_SECTIONS if stored.get(name) != wanted.get(name)]
         if differ:
+            _refuse_longer_schedule(run_dir, stored, wanted)
             details = "; ".join(_differences(stored.get(name), wanted.get(name), name) for name in differ)
             raise ValueError(
                 f"{run_dir} holds a run trained with different {', '.join(differ)} settings ({details}); resume "
                 "it with the same settings, or choose a new run directory"
             )
     return cfg
+
+
+def _refuse_longer_schedule(run_dir: Path, stored: dict, wanted: dict) -> None:
+    """When only the run's length differs (`train --epochs 4` on a finished 2-epoch run), say why it cannot be
+    extended in place: the learning rate's cosine spans the run's whole length, so the epochs already trained
+    followed another schedule than a longer run's, and continuing would match neither."""
+    changed = set()
+    for section in TRAINING_SECTIONS:
+        old, new = stored.get(section), wanted.get(section)
+        if isinstance(old, dict) and isinstance(new, dict):
+            changed |= {f"{section}.{key}" for key in set(old) | set(new) if old.get(key) != new.get(key)}
+        elif old != new:
+            changed.add(section)
+    if not changed or not changed <= {"train.epochs", "schedule.split_epochs", "schedule.finetune_epochs"}:
+        return
+    before, after = stored["train"]["epochs"], wanted["train"]["epochs"]
+    period = stored["train"].get("lr_period_epochs")
+    spans = f"a cosine over {period:g} epochs" if period else f"a cosine over the run's {before} epochs"
+    raise ValueError(
+        f"{run_dir} holds a run of {before} epochs; {after} epochs would not extend it: its learning rate follows "
+        f"{spans}, so the epochs it trained ran on another schedule than a {after}-epoch run's and the result "
+        f"would match neither; train {after} epochs in a new run directory (the same flags with the new length)"
+    )
 
 
 def _differences(stored: object, wanted: object, section: str) -> str:
@@ -196,18 +195,17 @@ class PartitionRun:
             raise ValueError("under torchrun every rank trains the same node: use the sequential job runner")
         fresh = not has_trained_state(self.run_dir)
         split_path = self.run_dir / "split.json"
-        reuse_split = split_path.is_file() and not fresh  # a fresh run draws its split again (the data may differ)
-        self.data = data or prepare_data(cfg.data, cfg.train.batch_size, self.device,
-                                         self.run_dir if reuse_split else None,
-                                         channels_last=channels_last_for(cfg.train))
-        _check_data_fits(cfg, self.data)
+        self._reuse_split = split_path.is_file() and not fresh  # a fresh run draws its split again
+        self._data = data
+        if data is not None or (lock and not self._reuse_split):
+            _check_data_fits(cfg, self.data)  # a new split is recorded below; otherwise the data loads on first use
         self.train_cfg = cfg.train  # its epochs are the schedule's total (RunConfig derives them)
         tree_path = self.run_dir / TREE_FILE
         self.tree = PartitionTree.load(tree_path) if tree_path.is_file() else None
         if lock:
             remove_stale_temporaries(self.run_dir)
             cfg.save(self.run_dir / CONFIG_FILE)
-            if not reuse_split:
+            if not self._reuse_split:
                 save_split(split_path, self.data.split)  # the same split, recorded in every run
         if self.tree is None:
             self.tree = PartitionTree(SubSpace(cfg.space, cfg.search_space), protocol=self._protocol())
@@ -219,6 +217,25 @@ class PartitionRun:
         self.tracking = tracking
         self._proxy_batches: tuple[list, list] | None = None
         self._input_resolution: int | None = None
+
+    @property
+    def data(self) -> RunData:
+        """The run's data and loaders, prepared on first use (opening a run to read its tree, checkpoints or
+        results loads no data)."""
+        if self._data is None:
+            with memory_named(self.cfg, "preparing the data"):  # e.g. resizing to a huge --resolution
+                data = prepare_data(self.cfg.data, self.cfg.train.batch_size, self.device,
+                                    self.run_dir if self._reuse_split else None,
+                                    channels_last=channels_last_for(self.cfg.train))
+            _check_data_fits(self.cfg, data)
+            self._data = data
+        return self._data
+
+    def __enter__(self) -> PartitionRun:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
     def _verify(self) -> None:
         """Refuse a run directory whose tree, checkpoints and configuration disagree (one line: the first problem,
@@ -280,6 +297,22 @@ class PartitionRun:
             if node.checkpoint is not None and (self.run_dir / node.checkpoint).is_file():
                 histories.append(load_checkpoint(self.run_dir / node.checkpoint)["history"])
         return histories
+
+    def write_metrics(self) -> Path | None:
+        """RUN/metrics.jsonl from the checkpoints: one line per node and epoch it trained (naslid.runs.results)."""
+        if not is_main_process():
+            return None
+        histories = {node.id: load_checkpoint(self.run_dir / node.checkpoint)["history"]
+                     for node in self.tree.nodes.values()
+                     if node.checkpoint is not None and (self.run_dir / node.checkpoint).is_file()}
+        parents = {node.id: node.parent for node in self.tree.nodes.values()}
+        return write_jsonl(self.run_dir / METRICS_FILE, epoch_rows(histories, parents))
+
+    def write_ranking_curve(self, curve: list[dict]) -> Path | None:
+        """RUN/ranking_curve.jsonl: Kendall tau-b and Spearman per scored epoch (nothing when `curve` is empty)."""
+        if not curve or not is_main_process():
+            return None
+        return write_jsonl(self.run_dir / RANKING_CURVE_FILE, curve)
 
     def ranking_curve(self, truth: Mapping[ChoiceArch, float],
                       histories: list[list[dict]] | None = None) -> list[dict]:
@@ -386,6 +419,7 @@ class PartitionRun:
             for node, checkpoint in zip(todo, results, strict=True):
                 node.trained_epochs, node.checkpoint = split_epoch, checkpoint
             self.save_tree()
+            self.write_metrics()
             for node in level_nodes:
                 if node.is_leaf and node.subspace.splittable_edges() and self.candidate_edges(node):
                     self.split_node(node)
@@ -397,6 +431,7 @@ class PartitionRun:
             leaf.finetuned, leaf.checkpoint = True, checkpoint
             leaf.trained_epochs = self.train_cfg.epochs
         self.save_tree()
+        self.write_metrics()
         return self.tree
 
     def train_checkpoint(self, node_id: int, until_epoch: int) -> str:
@@ -571,9 +606,6 @@ class NodeJob:
 def run_partition(run_dir: str | Path, cfg: RunConfig, progress: bool = False,
                   runner: JobRunner | None = None) -> PartitionTree:
     """Train and partition a supernet with `cfg`'s method and schedule in `run_dir` (resumes if present)."""
-    run = PartitionRun(run_dir, cfg, progress=progress, runner=runner)
-    try:
+    with PartitionRun(run_dir, cfg, progress=progress, runner=runner) as run:
         return run.run()
-    finally:
-        run.close()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from naslid.data import default_cifar10_path
 from naslid.nn import NB201Config
 from naslid.partition import ScheduleConfig, SplitConfig
 from naslid.runs.config import RunConfig
@@ -86,7 +87,7 @@ def _cpu() -> Preset:
     # CIFAR-10 average-pooled to 16x16, a narrow one-cell-per-stage supernet: chosen by the study in
     # benchmarks/ranking_study.py as the best ranking per CPU minute (its README section gives the numbers)
     config = RunConfig(
-        data=DataConfig(dataset="cifar10", path="../shared/data/cifar10", resolution=16, crop_padding=2),
+        data=DataConfig(dataset="cifar10", path=str(default_cifar10_path()), resolution=16, crop_padding=2),
         network=NB201Config(channels=8, cells_per_stage=1),
         train=TrainConfig(batch_size=128, learning_rate=0.05, min_learning_rate=0.0),
         schedule=ScheduleConfig(split_epochs=(25,), finetune_epochs=10),
@@ -108,7 +109,7 @@ def _paper() -> Preset:
     # GM-NAS at batch 48 on 25k, ~521), lr 0.025 -> 0.001 per step with clipping 5 (GM-NAS's values, which it
     # runs at batch 48), leaves inheriting weights and optimizer, BN recalibrated on the valid half
     config = RunConfig(
-        data=DataConfig(dataset="cifar10", path="../shared/data/cifar10"),
+        data=DataConfig(dataset="cifar10", path=str(default_cifar10_path())),
         network=NB201Config(),
         train=TrainConfig(batch_size=64, learning_rate=0.025, min_learning_rate=0.001),
         schedule=ScheduleConfig(split_epochs=(20, 40, 60, 80), finetune_epochs=10),
@@ -139,3 +140,41 @@ def get_preset(name: str) -> Preset:
         return PRESETS[name]()
     except KeyError:
         raise ValueError(f"unknown preset {name!r}; known: {sorted(PRESETS)}") from None
+
+
+def flat_settings(config: RunConfig) -> dict[str, object]:
+    """`config` as dotted names (``train.batch_size``) to values, the names `--print-config` and config.json use."""
+    flat: dict[str, object] = {}
+    for section, value in config.to_dict().items():
+        if isinstance(value, dict):
+            flat.update({f"{section}.{key}": item for key, item in value.items()})
+        elif section != "schema":
+            flat[section] = value
+    return flat
+
+
+def describe_presets() -> str:
+    """Each preset's purpose and every setting on which the presets differ (what `naslid presets` prints).
+
+    Settings every preset shares are left out: `--print-config` shows a whole resolved configuration.
+    """
+    presets = {name: get_preset(name) for name in PRESETS}
+    settings = {name: flat_settings(preset.config) for name, preset in presets.items()}
+    keys = sorted({key for values in settings.values() for key in values})
+    differing = [key for key in keys if len({repr(values.get(key)) for values in settings.values()}) > 1]
+    lines = [f"{name}: {preset.purpose}" for name, preset in presets.items()]
+    width = max(len(key) for key in differing)
+    cells = {name: [_cell(settings[name].get(key, "-")) for key in differing] for name in presets}
+    widths = {name: max(len(name), *(len(cell) for cell in cells[name])) for name in presets}
+    lines += ["", "settings that differ (dotted names as in config.json and --print-config; a flag sets each one, "
+              "see --help):", "  ".join([" " * width, *(name.ljust(widths[name]) for name in presets)]).rstrip()]
+    for row, key in enumerate(differing):
+        lines.append("  ".join([key.ljust(width), *(cells[name][row].ljust(widths[name]) for name in presets)])
+                     .rstrip())
+    return "\n".join(lines)
+
+
+def _cell(value: object) -> str:
+    if isinstance(value, list | tuple):
+        return ",".join(str(item) for item in value) or "()"
+    return "-" if value is None else str(value)

@@ -7,6 +7,11 @@ Model specs:
 - ``torchvision:<name>``: any torchvision model (needs torchvision importable), randomly initialised
   unless a checkpoint is given.
 - ``path/to/file.py:factory`` or ``package.module:factory``: ``factory()`` must return an ``nn.Module``.
+
+Data from a .pt / .npy file is fed as it is stored: integer tensors (token ids) stay integer, with no
+normalisation; float tensors are read as float32 and uint8 ones (pixel values) cast to float32, as before.
+Each profile carries notes on what its values can mean: the model is untrained (no checkpoint loaded),
+the inputs are Gaussian noise (the default data), or samples were found along another axis than the first.
 """
 
 from __future__ import annotations
@@ -24,17 +29,21 @@ import numpy as np
 import torch
 from torch import nn
 
+from naslid.atomic import write_with
 from naslid.data import StreamingLoader, load_cifar10, load_digits_dataset, load_image_folder, normalize_images
 from naslid.lid import LIDProfile, get_estimator, profile_layers, save_profiles
+from naslid.memory import flag_list, is_out_of_memory, out_of_memory_named
 from naslid.nn import NB201Config, NB201Network, NB201SuperNet
 from naslid.runs.config import resolve_device
-from naslid.spaces import Arch, format_arch, parse_arch
+from naslid.spaces import NB201Arch, format_arch, parse_arch
 from naslid.train import non_finite_tensors
 
 logger = logging.getLogger(__name__)
 
 DATA_SOURCES = ("gaussian", "digits", "cifar10", "imagefolder")
 NB201_LAYERS = [f"cells.{index}" for index in range(17)]  # the default NB201 shape (N = 5): 15 cells + 2 reductions
+GAUSSIAN_NOTE = ("inputs are synthetic Gaussian noise (the default data): the profile shows how the network maps "
+                 "noise, not real data; choose real inputs with data (--data)")
 _SHORT_OPS = {"none": "none", "skip_connect": "skip", "nor_conv_1x1": "1x1", "nor_conv_3x3": "3x3",
               "avg_pool_3x3": "pool"}
 
@@ -53,7 +62,8 @@ class ProfileConfig:
     estimator: str = "mle"
     k: int = 20  # NAS-LID reference; unused by twonn
     mode: str = "eval"  # BN running statistics ("eval") or batch statistics ("train"); restored either way
-    layers: list[str] | None = None  # module names; None: NB201's 17 layers, else the top-level blocks
+    layers: list[str] | None = None  # module names; None: NB201's 17 layers, else the blocks (default_layers)
+    sample_axis: int | None = None  # the layer outputs' axis of samples; None: found by the batch size
     input_shape: tuple[int, int, int] = (3, 32, 32)  # for gaussian inputs; imagefolder: the crop side
     num_classes: int = 10  # for freshly built NB201 and torchvision models
     seed: int = 0  # initialisation of fresh models and the data draw
@@ -71,6 +81,9 @@ class ProfileConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive integer; got {value!r}")
+        axis = self.sample_axis
+        if axis is not None and (isinstance(axis, bool) or not isinstance(axis, int)):
+            raise ValueError(f"sample_axis must be an integer axis; got {axis!r}")
 
 
 @dataclass
@@ -82,6 +95,7 @@ class ProfileModel:
     model: nn.Module
     forward: Callable[[nn.Module, Any], Any] | None = None
     layers: list[str] | None = None
+    notes: list[str] = field(default_factory=list)  # e.g. that the weights are a fresh initialisation
 
 
 def run_profile(cfg: ProfileConfig, output: str | Path, plot: str | Path | None = None,
@@ -97,21 +111,27 @@ def run_profile(cfg: ProfileConfig, output: str | Path, plot: str | Path | None 
             raise ValueError(f"output {path} is a directory; expected a file path")
     if cfg.data == "gaussian":  # draw inputs with the channels a checkpoint's network was trained on
         cfg = replace(cfg, input_shape=(_checkpoint_in_channels(cfg), *cfg.input_shape[1:]))
-    batches = load_batches(cfg, device)
+    sizes = _size_flags(cfg)  # what an out-of-memory message names
+    with out_of_memory_named("drawing the input batches", sizes):
+        batches = load_batches(cfg, device)
+    data_notes = [GAUSSIAN_NOTE] if cfg.data == "gaussian" else []
     profiles = []
     for index, spec in enumerate(cfg.models):
         checkpoint = _checkpoint_for(cfg, index)
-        entry = build_model(spec, checkpoint, cfg, in_channels=batches[0].shape[1])
-        entry.model.to(device)
+        with out_of_memory_named(f"building model {spec!r}", sizes):
+            entry = build_model(spec, checkpoint, cfg, in_channels=batches[0].shape[1])
+            entry.model.to(device)
         try:
-            profile = profile_layers(
-                entry.model, batches, layers=cfg.layers or entry.layers, estimator=estimator,
-                forward=entry.forward, mode=cfg.mode, label=entry.label, progress=progress,
-            )
+            with out_of_memory_named(f"profiling model {spec!r}", sizes):  # raises a MemoryError, not a RuntimeError
+                profile = profile_layers(
+                    entry.model, batches, layers=cfg.layers or entry.layers, estimator=estimator,
+                    forward=entry.forward, mode=cfg.mode, label=entry.label, progress=progress,
+                    sample_axis=cfg.sample_axis, notes=[*entry.notes, *data_notes],
+                )
         except RuntimeError as error:  # torch reports shape mismatches (input channels, sizes) this way
             first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
             raise ValueError(f"model {spec!r} cannot run on the {cfg.data} inputs of shape "
-                             f"{tuple(batches[0].shape)}: {first}") from None
+                             f"{tuple(batches[0].shape)} and dtype {batches[0].dtype}: {first}") from None
         logger.info("%s: LID %s", entry.label, " ".join(f"{value:.1f}" for value in profile.mean))
         profiles.append(profile)
     protocol = {
@@ -125,6 +145,13 @@ def run_profile(cfg: ProfileConfig, output: str | Path, plot: str | Path | None 
     title = f"LID profiles: {estimator.name}, n = {cfg.batch_size}, k = {estimator.k}, {cfg.data} data"
     plot_profiles(profiles, plot_path, title=title)
     return profiles, output, plot_path
+
+
+def _size_flags(cfg: ProfileConfig) -> str:
+    """The flags of `naslid profile` that decide its memory: samples per batch and batches held at once, and the
+    classifier width of freshly built models."""
+    return flag_list([("--batch-size", cfg.batch_size), ("--num-batches", cfg.num_batches),
+                      ("--num-classes", cfg.num_classes)])
 
 
 def _plain(value: object) -> object:
@@ -162,9 +189,11 @@ def load_batches(cfg: ProfileConfig, device: torch.device) -> list[torch.Tensor]
         if cfg.data == "digits":
             train, _ = load_digits_dataset(seed=cfg.seed)
         else:
-            if not cfg.data_path:
-                raise ValueError("data 'cifar10' needs data_path (--data-path): the packed npz or its folder")
-            train, _ = load_cifar10(cfg.data_path, train_limit=count, test_limit=1, seed=cfg.seed)
+            from naslid.data import default_cifar10_path
+
+            # no path: where every command looks ($NASLID_CIFAR10, ~/.cache/naslid/cifar10, ../shared/data/cifar10)
+            path = cfg.data_path or default_cifar10_path()
+            train, _ = load_cifar10(path, train_limit=count, test_limit=1, seed=cfg.seed)
         _check_count(len(train), count, cfg.data)
         order = torch.randperm(len(train), generator=generator)[:count]
         inputs = normalize_images(train.images[order], train.mean, train.std)
@@ -197,7 +226,11 @@ def _read_tensor_file(path: Path) -> torch.Tensor:
     tensor = torch.as_tensor(array)
     if tensor.ndim < 2:
         raise ValueError(f"{path}: expected a tensor of inputs N x ...; got shape {tuple(tensor.shape)}")
-    return tensor.float()
+    if tensor.is_floating_point() or tensor.dtype in (torch.uint8, torch.bool):
+        return tensor.float()  # images: float32, as the models' weights; uint8 pixels unscaled, as before
+    if tensor.is_complex():
+        raise ValueError(f"{path}: complex inputs ({tensor.dtype}) are not supported")
+    return tensor  # integer token ids, fed as they are (an embedding needs them integer)
 
 
 # --- models -------------------------------------------------------------------------------------------
@@ -216,20 +249,28 @@ def build_model(spec: str, checkpoint: str | None, cfg: ProfileConfig, in_channe
     if family == "torchvision":
         model = _seeded(cfg.seed, lambda: _torchvision_model(rest, cfg.num_classes))
         label = rest
+        fresh = _untrained_note(f"torchvision {rest}", cfg.seed)
     else:
         target, _, factory = spec.rpartition(":")
         model = _seeded(cfg.seed, lambda: _user_model(target, factory))
         label = f"{Path(target).stem if target.endswith('.py') else target}:{factory}"
+        fresh = (f"no checkpoint loaded: the weights are those {label}() built, untrained unless it loads "
+                 "weights itself")
     if checkpoint is not None:
         try:
             model.load_state_dict(_state_dict(_read_checkpoint(checkpoint), checkpoint))
         except RuntimeError as error:
             raise ValueError(f"checkpoint {checkpoint} does not fit model {spec!r} "
                              f"({str(error).splitlines()[0]})") from None
-    return ProfileModel(spec=spec, label=label, model=model)
+    return ProfileModel(spec=spec, label=label, model=model, notes=[] if checkpoint is not None else [fresh])
 
 
-def nb201_label(arch: Arch) -> str:
+def _untrained_note(what: str, seed: int) -> str:
+    return (f"untrained: {what} is freshly initialised (seed {seed}), no checkpoint loaded; its profile shows the "
+            "initialisation, not learned features")
+
+
+def nb201_label(arch: NB201Arch) -> str:
     """A short legend label for an NB201 arch: the official string with short op names."""
     text = format_arch(arch)
     for name, short in _SHORT_OPS.items():
@@ -237,13 +278,14 @@ def nb201_label(arch: Arch) -> str:
     return text
 
 
-def _nb201_model(spec: str, arch: Arch, checkpoint: str | None, cfg: ProfileConfig,
+def _nb201_model(spec: str, arch: NB201Arch, checkpoint: str | None, cfg: ProfileConfig,
                  in_channels: int) -> ProfileModel:
     label = nb201_label(arch)
     if checkpoint is None:
         config = NB201Config(num_classes=cfg.num_classes, in_channels=in_channels)
         model = _seeded(cfg.seed, lambda: NB201Network(arch, config=config))
-        return ProfileModel(spec=spec, label=label, model=model, layers=_cell_layers(model))
+        return ProfileModel(spec=spec, label=label, model=model, layers=_cell_layers(model),
+                            notes=[_untrained_note(f"NB201 network {label}", cfg.seed)])
     state = _read_checkpoint(checkpoint)
     config = _nb201_config(state, checkpoint)  # the network's shape comes from the checkpoint itself
     if config.in_channels != in_channels:
@@ -325,6 +367,8 @@ def _user_model(target: str, factory: str) -> nn.Module:
     try:
         model = build()
     except Exception as error:  # the user's factory failed
+        if is_out_of_memory(error):
+            raise  # named by the caller, with the sizes
         raise ValueError(f"{target}:{factory}() failed: {type(error).__name__}: {error}") from None
     if not isinstance(model, nn.Module):
         raise ValueError(f"{target}:{factory}() returned {type(model).__name__}; expected a torch.nn.Module")
@@ -365,27 +409,12 @@ def _state_dict(state: Any, path: str) -> dict:
 
 
 def plot_profiles(profiles: Sequence[LIDProfile], path: str | Path, title: str = "") -> Path:
-    """LID against relative depth for each profile on one figure (mean line, band of +- one std), as PNG."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+    """LID per layer for each profile (mean line, band of +- one std), the layer names on the x axis, as PNG;
+    models with other layers than the first get their own panel (`naslid.runs.plots.profiles_figure`)."""
+    from naslid.runs.plots import profiles_figure
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    figure = Figure(figsize=(8.0, 5.0 + 0.22 * len(profiles)), dpi=120, layout="constrained")
-    FigureCanvasAgg(figure)
-    axes = figure.add_subplot()
-    for profile in profiles:
-        depth, mean, spread = np.asarray(profile.depth), np.asarray(profile.mean), np.asarray(profile.std)
-        (line,) = axes.plot(depth, mean, marker="o", markersize=3.5, linewidth=1.6, label=profile.label)
-        if profile.num_batches > 1:
-            axes.fill_between(depth, mean - spread, mean + spread, color=line.get_color(), alpha=0.18, linewidth=0)
-    axes.set_xlabel("relative depth (layer / number of layers)")
-    axes.set_ylabel("LID (mean over batches, band: +- 1 std)")
-    axes.set_xlim(0.0, 1.02)
-    axes.set_ylim(bottom=0.0)
-    axes.grid(True, alpha=0.3)
-    if title:
-        axes.set_title(title, fontsize=10)
-    figure.legend(loc="outside lower center", fontsize=7, ncols=1 if len(profiles) <= 6 else 2, frameon=False)
-    figure.savefig(path)
+    figure = profiles_figure(profiles, title)
+    write_with(path, lambda handle: figure.savefig(handle, format=path.suffix[1:] or None, dpi=120))
     return path

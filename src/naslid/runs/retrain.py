@@ -8,21 +8,22 @@ reports top-1 accuracy on the held-out (valid) and test splits.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
+from naslid.atomic import write_json
 from naslid.runs.config import RunConfig
 from naslid.runs.datasets import prepare_data
 from naslid.runs.export import read_export
-from naslid.runs.partition import CONFIG_FILE, build_supernet
+from naslid.runs.lock import lock_run_directory, release_run_directory
+from naslid.runs.partition import CONFIG_FILE, build_supernet, memory_named, remove_stale_temporaries
 from naslid.search import accuracy
 from naslid.spaces import SubSpace, get_space
 from naslid.train import TrainConfig, channels_last_for, train_supernet
@@ -98,26 +99,35 @@ def retrain_exported(export_folder: str | os.PathLike, out_dir: str | os.PathLik
     arch = space.parse(record["arch"])
     torch_device = resolve_device(device)
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    train_cfg = cfg.train_config()
-    data = prepare_data(config.data, cfg.batch_size, torch_device, run_dir, channels_last=channels_last_for(train_cfg))
-    net = _OneArchitecture(fresh_network(config, arch, cfg.seed)).to(torch_device)
-    one = SubSpace([[choice] for choice in arch.ops], space)
-    state = train_supernet(net, one, data.train_loader, train_cfg, checkpoint_path=out_dir / "retrain.pt",
-                           progress=progress)
-    scores = {part: 100.0 * accuracy(net, arch, data.evaluation_loader(part, 500).eval_batches(), "fp32")
-              for part in ("valid", "test")}
-    result = {
-        "schema": RETRAIN_SCHEMA,
-        "space": space.name,
-        "arch": space.format(arch),
-        "export": str(Path(export_folder).resolve()),
-        "recipe": {**asdict(cfg), "optimizer": "SGD, Nesterov momentum 0.9, cosine to 0, grad clip 5",
-                   "data": f"{config.data.dataset}: the run's training split ({len(data.train)} images)"},
-        "valid_accuracy": scores["valid"],
-        "test_accuracy": scores["test"],
-        "history": state.history,
-    }
-    (out_dir / "retrain.json").write_text(json.dumps(result, indent=1) + "\n")
-    logger.info("retrained %s: test accuracy %.2f%%", space.format(arch), scores["test"])
-    return result
+    took_lock = lock_run_directory(out_dir)  # one writer: a second retrain into the folder is refused
+    try:
+        remove_stale_temporaries(out_dir)  # a killed call's half-written retrain.pt; its last whole one resumes
+        train_cfg = cfg.train_config()
+        # an out-of-memory message names retrain's --batch-size with the run's network
+        sized = replace(config, train=replace(config.train, batch_size=cfg.batch_size))
+        with memory_named(sized, "retraining the exported architecture"):
+            data = prepare_data(config.data, cfg.batch_size, torch_device, run_dir,
+                                channels_last=channels_last_for(train_cfg))
+            net = _OneArchitecture(fresh_network(sized, arch, cfg.seed)).to(torch_device)
+            one = SubSpace([[choice] for choice in arch.ops], space)
+            state = train_supernet(net, one, data.train_loader, train_cfg, checkpoint_path=out_dir / "retrain.pt",
+                                   progress=progress)
+            scores = {part: 100.0 * accuracy(net, arch, data.evaluation_loader(part, 500).eval_batches(), "fp32")
+                      for part in ("valid", "test")}
+        result = {
+            "schema": RETRAIN_SCHEMA,
+            "space": space.name,
+            "arch": space.format(arch),
+            "export": str(Path(export_folder).resolve()),
+            "recipe": {**asdict(cfg), "optimizer": "SGD, Nesterov momentum 0.9, cosine to 0, grad clip 5",
+                       "data": f"{config.data.dataset}: the run's training split ({len(data.train)} images)"},
+            "valid_accuracy": scores["valid"],
+            "test_accuracy": scores["test"],
+            "history": state.history,
+        }
+        write_json(out_dir / "retrain.json", result, indent=1, trailing_newline=True)
+        logger.info("retrained %s: test accuracy %.2f%%", space.format(arch), scores["test"])
+        return result
+    finally:
+        if took_lock:
+            release_run_directory(out_dir)

@@ -10,8 +10,6 @@ node that owned it then, and Kendall tau-b and Spearman against the ground truth
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -20,9 +18,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from naslid.atomic import write_json
 from naslid.bench import Benchmark, kendall_tau_b, select_subset, spearman
 from naslid.search import ProxyConfig, ProxyEvaluator
-from naslid.spaces import Arch, format_arch, parse_arch
+from naslid.spaces import NB201Arch, format_arch, parse_arch
 
 TRACKING_FILE = "tracking.json"
 TRACKING_SCHEMA = "naslid.tracking/1"
@@ -36,7 +35,7 @@ class Tracking:
 
     subset: str  # the subset spec that chose them, e.g. "random100"
     rule: str  # how the subset was drawn, in words
-    archs: tuple[Arch, ...]
+    archs: tuple[NB201Arch, ...]
     every: int = 1  # score after every `every`-th epoch (and the last epoch of each training call)
 
     def __post_init__(self) -> None:
@@ -57,10 +56,7 @@ class Tracking:
                    archs=tuple(parse_arch(text) for text in data["archs"]))
 
     def save(self, path: Path) -> None:
-        handle, temporary = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-        with os.fdopen(handle, "w") as stream:
-            json.dump(self.to_json(), stream, indent=1)
-        os.replace(temporary, path)
+        write_json(path, self.to_json(), indent=1)
 
     @classmethod
     def load(cls, path: Path) -> Tracking:
@@ -86,7 +82,7 @@ class EpochScorer:
     from 0 again); `last_epoch` is scored whatever `every` says, so each training call ends with scores.
     """
 
-    def __init__(self, archs: Sequence[Arch], every: int, evaluation: Sequence[Batch],
+    def __init__(self, archs: Sequence[NB201Arch], every: int, evaluation: Sequence[Batch],
                  calibration: Sequence[torch.Tensor], proxy: ProxyConfig, offset: int = 0,
                  last_epoch: int | None = None) -> None:
         self.archs = list(archs)
@@ -103,9 +99,9 @@ class EpochScorer:
         return {"tracked": {"epoch": epoch, "scores": scores, "seconds": time.perf_counter() - start}}
 
 
-def tracked_scores(histories: Sequence[Sequence[dict]]) -> dict[int, dict[Arch, float]]:
+def tracked_scores(histories: Sequence[Sequence[dict]]) -> dict[int, dict[NB201Arch, float]]:
     """Scores per run epoch and architecture, merged from the training histories of every node."""
-    merged: dict[int, dict[Arch, float]] = {}
+    merged: dict[int, dict[NB201Arch, float]] = {}
     for history in histories:
         for entry in history:
             tracked = entry.get("tracked")
@@ -117,8 +113,8 @@ def tracked_scores(histories: Sequence[Sequence[dict]]) -> dict[int, dict[Arch, 
     return merged
 
 
-def ranking_curve(scores_by_epoch: Mapping[int, Mapping[Arch, float]], archs: Sequence[Arch],
-                  truth: Mapping[Arch, float]) -> list[dict]:
+def ranking_curve(scores_by_epoch: Mapping[int, Mapping[NB201Arch, float]], archs: Sequence[NB201Arch],
+                  truth: Mapping[NB201Arch, float]) -> list[dict]:
     """Kendall tau-b and Spearman of the tracked architectures at every epoch where all of them were scored."""
     curve = []
     for epoch in sorted(scores_by_epoch):

@@ -11,10 +11,10 @@ import math
 from collections.abc import Callable, Sequence
 
 from naslid.search.result import Evaluation
-from naslid.spaces import ChoiceArch as Arch
+from naslid.spaces import ChoiceArch
 
-Objective = Callable[[Arch], float]
-BatchObjective = Callable[[list[Arch]], Sequence[float]]
+Objective = Callable[[ChoiceArch], float]
+BatchObjective = Callable[[list[ChoiceArch]], Sequence[float]]
 EvaluationCallback = Callable[[Evaluation], None]
 
 
@@ -44,7 +44,7 @@ class Evaluator:
         on_evaluate: EvaluationCallback | None = None,
         progress: bool = False,
         description: str = "search",
-        network_key: Callable[[Arch], str] | None = None,
+        network_key: Callable[[ChoiceArch], str] | None = None,
     ) -> None:
         check_objectives(objective, objective_batch)
         self.objective = objective
@@ -52,7 +52,7 @@ class Evaluator:
         self.budget = budget
         self.on_evaluate = on_evaluate
         self.network_key = network_key
-        self.scores: dict[Arch, float] = {}
+        self.scores: dict[ChoiceArch, float] = {}
         self.history: list[Evaluation] = []
         self.cache_hits = 0
         self._scored_networks: dict[object, float] = {}
@@ -70,10 +70,10 @@ class Evaluator:
     def is_spent(self) -> bool:
         return self.budget is not None and len(self.history) >= self.budget
 
-    def _key(self, arch: Arch) -> object:
+    def _key(self, arch: ChoiceArch) -> object:
         return arch if self.network_key is None else self.network_key(arch)
 
-    def evaluate(self, archs: Sequence[Arch], generation: int) -> list[Evaluation]:
+    def evaluate(self, archs: Sequence[ChoiceArch], generation: int) -> list[Evaluation]:
         """Score the new networks among `archs` in order, cut at the budget; return their evaluations.
 
         Architectures of networks already scored take the cached score (no budget); once the budget is
@@ -83,8 +83,8 @@ class Evaluator:
         assert len(set(archs)) == len(archs), "a search asked to evaluate one arch twice in a batch"
         assert not any(arch in self.scores for arch in archs), "a search asked to re-evaluate an arch"
         remaining = self.remaining
-        new: list[Arch] = []  # one architecture per network to score
-        reused: list[tuple[Arch, object]] = []  # (arch, key) of a network scored before or earlier in the batch
+        new: list[ChoiceArch] = []  # one architecture per network to score
+        reused: list[tuple[ChoiceArch, object]] = []  # (arch, key) of a network scored before or earlier in the batch
         keys_in_batch: set[object] = set()
         for arch in archs:
             key = self._key(arch)
@@ -112,7 +112,7 @@ class Evaluator:
             self.cache_hits += 1
         return evaluations
 
-    def _record(self, arch: Arch, score: float, generation: int) -> Evaluation:
+    def _record(self, arch: ChoiceArch, score: float, generation: int) -> Evaluation:
         try:
             score = float(score)
         except (TypeError, ValueError):

@@ -20,8 +20,6 @@ from naslid.search.result import Evaluation, SearchResult
 from naslid.search.union import SubSpaceUnion, draw_unvisited
 from naslid.spaces import ChoiceArch, SearchSpace, SubSpace, network_key_function
 
-Arch = ChoiceArch
-
 logger = logging.getLogger(__name__)
 
 
@@ -88,7 +86,7 @@ class SearchConfig:
         return dataclasses.asdict(self)
 
 
-def mutate(arch: Arch, union: SubSpaceUnion, probability: float, rng: np.random.Generator) -> Arch:
+def mutate(arch: ChoiceArch, union: SubSpaceUnion, probability: float, rng: np.random.Generator) -> ChoiceArch:
     """A copy of `arch` where each edge, with `probability`, gets another op that the union allows there."""
     ops = list(arch.ops)
     for edge, current in enumerate(ops):
@@ -99,7 +97,7 @@ def mutate(arch: Arch, union: SubSpaceUnion, probability: float, rng: np.random.
     return type(arch)(tuple(ops))
 
 
-def crossover(first: Arch, second: Arch, probability: float, rng: np.random.Generator) -> Arch:
+def crossover(first: ChoiceArch, second: ChoiceArch, probability: float, rng: np.random.Generator) -> ChoiceArch:
     """A child of `first` that takes each edge's op from `second` with `probability`."""
     return type(first)(
         tuple(b if rng.random() < probability else a for a, b in zip(first.ops, second.ops, strict=True))
@@ -107,10 +105,10 @@ def crossover(first: Arch, second: Arch, probability: float, rng: np.random.Gene
 
 
 def _breed(
-    make_child: Callable[[], Arch], count: int, tries: int, union: SubSpaceUnion, taken: set[Arch]
-) -> list[Arch]:
+    make_child: Callable[[], ChoiceArch], count: int, tries: int, union: SubSpaceUnion, taken: set[ChoiceArch]
+) -> list[ChoiceArch]:
     """Up to `count` children from `make_child` that lie in the union and are not in `taken` (updated)."""
-    children: list[Arch] = []
+    children: list[ChoiceArch] = []
     for _ in range(tries):
         if len(children) >= count:
             break
@@ -123,12 +121,12 @@ def _breed(
 
 
 def _next_candidates(
-    parents: list[Arch],
+    parents: list[ChoiceArch],
     union: SubSpaceUnion,
-    visited: Iterable[Arch],
+    visited: Iterable[ChoiceArch],
     config: SearchConfig,
     rng: np.random.Generator,
-) -> tuple[list[Arch], bool]:
+) -> tuple[list[ChoiceArch], bool]:
     """One generation's new architectures (mutations, crossovers, random fill) and whether none is left.
 
     Without parents (the first generation) the whole population is random.
@@ -136,15 +134,15 @@ def _next_candidates(
     taken = set(visited)
     tries = config.max_tries_per_child
 
-    def mutation_child() -> Arch:
+    def mutation_child() -> ChoiceArch:
         parent = parents[int(rng.integers(len(parents)))]
         return mutate(parent, union, config.mutation_probability, rng)
 
-    def crossover_child() -> Arch:
+    def crossover_child() -> ChoiceArch:
         first, second = rng.choice(len(parents), size=2, replace=False)
         return crossover(parents[int(first)], parents[int(second)], config.crossover_probability, rng)
 
-    candidates: list[Arch] = []
+    candidates: list[ChoiceArch] = []
     if parents:
         candidates += _breed(mutation_child, config.num_mutations, config.num_mutations * tries, union, taken)
     if len(parents) >= 2:
@@ -163,25 +161,25 @@ def evolutionary_search(
     objective_batch: BatchObjective | None = None,
     progress: bool = False,
     on_evaluate: EvaluationCallback | None = None,
-    constraint: Callable[[Arch], bool] | None = None,
+    constraint: Callable[[ChoiceArch], bool] | None = None,
 ) -> SearchResult:
     """Maximise `objective` over `space` with the SPOS / NAS-LID evolutionary algorithm.
 
     Parameters
     ----------
-    objective : callable Arch -> float, or None
+    objective : callable ChoiceArch -> float, or None
         Score of one architecture, higher is better. Pass None and give `objective_batch` instead to
         score a whole generation in one call (faster for supernet evaluation).
     space : SubSpace, a search space (e.g. NB201Space) or list of SubSpace
         The architectures to search; a list means their union (e.g. the leaves of a NAS-LID partition).
     config : SearchConfig, default SearchConfig()
-    objective_batch : callable list[Arch] -> list[float], optional
+    objective_batch : callable list[ChoiceArch] -> list[float], optional
         Scores of several architectures, in order.
     progress : bool, default False
         Show a progress bar over evaluations.
     on_evaluate : callable Evaluation -> None, optional
         Called after each evaluation, e.g. to log or checkpoint.
-    constraint : callable Arch -> bool, optional
+    constraint : callable ChoiceArch -> bool, optional
         Only architectures for which it holds are drawn, bred and scored (e.g. a FLOPs budget: see
         `cost_constraint`).
 
@@ -229,9 +227,10 @@ def evolutionary_search(
     finally:
         evaluator.close()
     exhausted = exhausted and len(evaluator.scores) == union.size()
+    stopped_by = "exhausted" if exhausted else "budget" if evaluator.is_spent() and config.budget else "generations"
     return SearchResult(
         method="evolution", history=evaluator.history, settings=config.to_dict(), exhausted=exhausted,
-        space=union.search_space.name, cache_hits=evaluator.cache_hits,
+        space=union.search_space.name, cache_hits=evaluator.cache_hits, stopped_by=stopped_by,
     )
 
 

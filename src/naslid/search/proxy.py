@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from naslid.nn.state import batchnorm_layers, preserved_state
-from naslid.spaces import Arch
+from naslid.spaces import ChoiceArch
 from naslid.train import autocast_for
 
 logger = logging.getLogger(__name__)
@@ -64,7 +64,8 @@ class ProxyConfig:
 
 
 @torch.no_grad()
-def recalibrate_batchnorm(net: nn.Module, arch: Arch, images: Iterable[torch.Tensor], precision: str = "auto") -> None:
+def recalibrate_batchnorm(net: nn.Module, arch: ChoiceArch, images: Iterable[torch.Tensor],
+                          precision: str = "auto") -> None:
     """Replace BN running statistics by the exact average over `images` for the path `arch`.
 
     Mutates `net`'s buffers: call inside `preserved_state` to keep the supernet unchanged.
@@ -82,7 +83,7 @@ def recalibrate_batchnorm(net: nn.Module, arch: Arch, images: Iterable[torch.Ten
 
 
 @torch.no_grad()
-def accuracy(net: nn.Module, arch: Arch, batches: Iterable[Batch], precision: str = "auto", *,
+def accuracy(net: nn.Module, arch: ChoiceArch, batches: Iterable[Batch], precision: str = "auto", *,
              batch_statistics: bool = False) -> float:
     """Top-1 accuracy (in [0, 1]) of `net` on path `arch` over `batches`, in eval mode.
 
@@ -99,7 +100,7 @@ def accuracy(net: nn.Module, arch: Arch, batches: Iterable[Batch], precision: st
     return _count_correct(net, arch, batches, precision)
 
 
-def _count_correct(net: nn.Module, arch: Arch, batches: Iterable[Batch], precision: str) -> float:
+def _count_correct(net: nn.Module, arch: ChoiceArch, batches: Iterable[Batch], precision: str) -> float:
     device = next(net.parameters()).device
     correct = torch.zeros((), device=device, dtype=torch.long)
     total = 0
@@ -121,7 +122,7 @@ class ProxyEvaluator:
 
     def __init__(
         self,
-        owner: Callable[[Arch], nn.Module],
+        owner: Callable[[ChoiceArch], nn.Module],
         evaluation: Sequence[Batch],
         calibration: Sequence[torch.Tensor] = (),
         config: ProxyConfig | None = None,
@@ -135,7 +136,7 @@ class ProxyEvaluator:
             raise ValueError("BN recalibration is on but no calibration batch was given")
         self.evaluations = 0
 
-    def __call__(self, arch: Arch) -> float:
+    def __call__(self, arch: ChoiceArch) -> float:
         net = self.owner(arch)
         with preserved_state(net):
             if self.calibration:
@@ -145,9 +146,9 @@ class ProxyEvaluator:
         self.evaluations += 1
         return score
 
-    def evaluate_many(self, archs: Sequence[Arch], progress: bool = False) -> list[float]:
+    def evaluate_many(self, archs: Sequence[ChoiceArch], progress: bool = False) -> list[float]:
         """Scores of `archs`, in order."""
-        iterator: Iterable[Arch] = archs
+        iterator: Iterable[ChoiceArch] = archs
         if progress:
             from tqdm.auto import tqdm
 

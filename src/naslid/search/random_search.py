@@ -61,4 +61,5 @@ def random_search(
     logger.info("random search: %d evaluations", len(evaluator.history))
     settings = {"budget": budget, "seed": seed, "batch_size": batch_size}
     return SearchResult(method="random", history=evaluator.history, settings=settings, exhausted=exhausted,
-                        space=union.search_space.name, cache_hits=evaluator.cache_hits)
+                        space=union.search_space.name, cache_hits=evaluator.cache_hits,
+                        stopped_by="exhausted" if exhausted else "budget")

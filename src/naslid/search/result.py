@@ -5,13 +5,12 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from naslid._file_mode import umask_file_mode
+from naslid.atomic import write_json
 from naslid.spaces import ChoiceArch, SearchSpace, get_space
 
 SEARCH_SCHEMA = "naslid.search/1"
@@ -44,6 +43,9 @@ class SearchResult:
     # architectures that were the same network as one scored before (the space's `network_key`): their score
     # was reused, with no objective call and no budget spent
     cache_hits: int = 0
+    # why the search ended: "budget" (the evaluation budget was spent), "generations" (an evolution ran all its
+    # generations first) or "exhausted" (no unvisited architecture was left); "" when unknown (older files)
+    stopped_by: str = ""
 
     @property
     def num_evaluations(self) -> int:
@@ -93,6 +95,7 @@ class SearchResult:
             "protocol": dict(self.protocol),
             "num_evaluations": self.num_evaluations,
             "exhausted": self.exhausted,
+            "stopped_by": self.stopped_by,
             "cache_hits": self.cache_hits,
             "best": None
             if best is None
@@ -137,22 +140,14 @@ class SearchResult:
             exhausted=bool(data.get("exhausted", False)),
             space=space_name,
             cache_hits=int(data.get("cache_hits", 0)),  # files written before the cache have none
+            stopped_by=str(data.get("stopped_by", "")),
         )
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the JSON file through a temporary file and a rename; return its path."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        os.fchmod(descriptor, umask_file_mode())  # mkstemp makes 0600 files
-        try:
-            with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-                json.dump(self.to_json(), handle, indent=1)
-            os.replace(temporary, path)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
-        return path
+        return write_json(path, self.to_json(), indent=1)
 
 
 def load_search_result(path: str | os.PathLike[str]) -> SearchResult:

@@ -13,7 +13,6 @@ import numpy as np
 
 from naslid.spaces import ChoiceArch, SearchSpace, SubSpace
 
-Arch = ChoiceArch
 # Rejection draws tried before sampling from the enumerated remainder of the union.
 _REJECTION_TRIES = 100
 # Unions larger than this are never enumerated (MobileNet spaces hold ~10^17 architectures): draws only.
@@ -54,7 +53,7 @@ class SubSpaceUnion:
         self._sizes = np.array([space.size() for space in spaces], dtype=float)
         self._weights = self._sizes / self._sizes.sum()
         self._size: int | None = None
-        self._members: list[Arch] | None = None
+        self._members: list[ChoiceArch] | None = None
 
     def __repr__(self) -> str:
         return f"SubSpaceUnion({list(self.spaces)!r})"
@@ -62,7 +61,7 @@ class SubSpaceUnion:
     def __len__(self) -> int:
         return self.size()
 
-    def contains(self, arch: Arch) -> bool:
+    def contains(self, arch: ChoiceArch) -> bool:
         return any(space.contains(arch) for space in self.spaces) and (
             self.constraint is None or self.constraint(arch))
 
@@ -94,14 +93,14 @@ class SubSpaceUnion:
         """Whether the union is small enough to list (at most `ENUMERATION_LIMIT` architectures)."""
         return sum(space.size() for space in self.spaces) <= ENUMERATION_LIMIT
 
-    def all(self) -> list[Arch]:
+    def all(self) -> list[ChoiceArch]:
         """Every architecture of the union once, in a fixed order (sub-space by sub-space)."""
         if not self.enumerable():
             total = sum(space.size() for space in self.spaces)
             raise ValueError(f"the union holds {total:.3g} architectures, too many to list (limit "
                              f"{ENUMERATION_LIMIT:,}); sample from it instead")
         if self._members is None:
-            seen: set[Arch] = set()
+            seen: set[ChoiceArch] = set()
             members = []
             for space in self.spaces:
                 for arch in space.all():
@@ -111,14 +110,14 @@ class SubSpaceUnion:
             self._members = members
         return list(self._members)
 
-    def _owner(self, arch: Arch) -> int:
+    def _owner(self, arch: ChoiceArch) -> int:
         """Index of the first sub-space that holds `arch`."""
         for position, space in enumerate(self.spaces):
             if space.contains(arch):
                 return position
         raise AssertionError(f"{arch} lies in no sub-space of the union")
 
-    def sample(self, rng: np.random.Generator) -> Arch:
+    def sample(self, rng: np.random.Generator) -> ChoiceArch:
         """One architecture drawn uniformly from the union.
 
         A sub-space is chosen in proportion to its size and an architecture drawn from it; the draw is kept
@@ -132,7 +131,7 @@ class SubSpaceUnion:
         raise ValueError(f"no architecture of the union met the constraint in {CONSTRAINED_TRIES:,} uniform draws; "
                          "loosen the budget (e.g. --max-mflops)")
 
-    def sample_excluding(self, rng: np.random.Generator, excluded: Container[Arch]) -> Arch | None:
+    def sample_excluding(self, rng: np.random.Generator, excluded: Container[ChoiceArch]) -> ChoiceArch | None:
         """One architecture drawn uniformly from the union less `excluded`; None when nothing is left."""
         for _ in range(_REJECTION_TRIES if self.enumerable() else CONSTRAINED_TRIES):
             arch = self.sample(rng)
@@ -146,10 +145,10 @@ class SubSpaceUnion:
         return remaining[int(rng.integers(len(remaining)))]
 
 
-def draw_unvisited(union: SubSpaceUnion, rng: np.random.Generator, taken: set[Arch], count: int
-                   ) -> tuple[list[Arch], bool]:
+def draw_unvisited(union: SubSpaceUnion, rng: np.random.Generator, taken: set[ChoiceArch], count: int
+                   ) -> tuple[list[ChoiceArch], bool]:
     """Up to `count` new uniform draws outside `taken` (which they join); True once the union is used up."""
-    drawn: list[Arch] = []
+    drawn: list[ChoiceArch] = []
     while len(drawn) < count:
         arch = union.sample_excluding(rng, taken)
         if arch is None:

@@ -18,6 +18,7 @@ from naslid.spaces.nb201 import (
     NB201_EDGES,
     NB201_OPS,
     Arch,
+    NB201Arch,
     NB201Space,
     edge_name,
     format_arch,
@@ -41,7 +42,9 @@ _INSTANCES: dict[str, SearchSpace] = {}
 def get_space(name: str) -> SearchSpace:
     """The search space registered under `name` (one shared instance per name)."""
     if name not in SPACES:
-        raise ValueError(f"unknown search space {name!r}; known: {sorted(SPACES)}")
+        raise ValueError(f"unknown search space {name!r}; known: {sorted(SPACES)} (a space of your own: register it "
+                         "in a module and pass --import MODULE, or install it as a naslid.spaces entry point; "
+                         "docs/own-space.md)")
     if name not in _INSTANCES:
         _INSTANCES[name] = SPACES[name]()
     return _INSTANCES[name]
@@ -54,7 +57,8 @@ def register_space(name: str, space_class: type) -> None:
 
 
 __all__ = [
-    "Arch", "ChoiceArch", "NB201Space", "NB201_EDGES", "NB201_OPS", "OFAArch", "OFASpace", "PROXYLESS_CHOICES",
+    "Arch", "ChoiceArch", "NB201Arch", "NB201Space", "NB201_EDGES", "NB201_OPS", "OFAArch", "OFASpace",
+    "PROXYLESS_CHOICES",
     "PROXYLESS_POINTS", "ProxylessArch", "ProxylessSpace", "SPACES", "SearchSpace", "SubSpace", "arch_to_json",
     "edge_name", "format_arch", "format_proxyless_arch", "get_space", "isomorphism_key", "network_key_function",
     "parse_arch", "parse_proxyless_arch", "path_where_point_matters", "point_matters", "register_space",

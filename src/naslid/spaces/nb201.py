@@ -25,7 +25,7 @@ def edge_name(edge: int) -> str:
 
 
 @dataclass(frozen=True, order=True)
-class Arch(ChoiceArch):
+class NB201Arch(ChoiceArch):
     """One NB201 architecture: the op name on each of the six edges."""
 
     def __post_init__(self) -> None:
@@ -38,14 +38,14 @@ class Arch(ChoiceArch):
     def __str__(self) -> str:
         return format_arch(self)
 
-    def replace(self, edge: int, op: str) -> Arch:
+    def replace(self, edge: int, op: str) -> NB201Arch:
         """A copy with edge `edge` set to `op`."""
         ops = list(self.ops)
         ops[edge] = op
-        return Arch(tuple(ops))
+        return NB201Arch(tuple(ops))
 
 
-def parse_arch(text: str) -> Arch:
+def parse_arch(text: str) -> NB201Arch:
     """Parse the official string ``|op~0|+|op~0|op~1|+|op~0|op~1|op~2|``; raise ValueError naming the fault."""
     if not isinstance(text, str):
         raise ValueError(f"an NB201 arch string must be a str, got {type(text).__name__}")
@@ -73,10 +73,10 @@ def parse_arch(text: str) -> Arch:
             if op not in NB201_OPS:
                 raise ValueError(f"unknown op {op!r} in {text!r}; expected one of {list(NB201_OPS)}")
             ops.append(op)
-    return Arch(tuple(ops))
+    return NB201Arch(tuple(ops))
 
 
-def format_arch(arch: Arch) -> str:
+def format_arch(arch: NB201Arch) -> str:
     """The official NB201 string of `arch`."""
     groups = []
     start = 0
@@ -87,7 +87,7 @@ def format_arch(arch: Arch) -> str:
     return "+".join(groups)
 
 
-def isomorphism_key(arch: Arch) -> str:
+def isomorphism_key(arch: NB201Arch) -> str:
     """A key shared by architectures that NAS-Bench-201 counts as the same topology (6,466 classes).
 
     Follows the benchmark's own rule (NATS `get_unique_str`): a node is the sorted sum of its input terms,
@@ -128,5 +128,9 @@ class NB201Space(WholeSpaceMethods):
     canonical_key = staticmethod(isomorphism_key)
 
     @staticmethod
-    def make_arch(ops: Sequence[str]) -> Arch:
-        return Arch(tuple(ops))
+    def make_arch(ops: Sequence[str]) -> NB201Arch:
+        return NB201Arch(tuple(ops))
+
+
+# the name NB201Arch had before the spaces shared one code path (kept so that older code keeps working)
+Arch = NB201Arch

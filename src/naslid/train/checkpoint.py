@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from naslid._file_mode import umask_file_mode
+from naslid.atomic import write_with
 
 CHECKPOINT_SCHEMA = "naslid.checkpoint/1"
 
@@ -18,16 +17,7 @@ def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> Path:
     """Write `state` to `path` through a temporary file and a rename, so a crash never leaves half a file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    os.fchmod(handle, umask_file_mode())  # mkstemp makes 0600 files
-    os.close(handle)
-    try:
-        torch.save({"schema": CHECKPOINT_SCHEMA, **state}, temporary)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return path
+    return write_with(path, lambda handle: torch.save({"schema": CHECKPOINT_SCHEMA, **state}, handle))
 
 
 def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:

@@ -19,7 +19,7 @@ from torch.nn import functional as F
 
 from naslid.nn.nb201 import NB201SuperNet
 from naslid.nn.nb201_static import NB201StaticSuperNet, arch_row, encode_all_paths
-from naslid.spaces import Arch
+from naslid.spaces import NB201Arch
 
 if TYPE_CHECKING:
     from naslid.train.spos import TrainConfig
@@ -103,7 +103,7 @@ class FixedKernelStep:
         self._graph: torch.cuda.CUDAGraph | None = None
         self._static: dict[str, torch.Tensor] = {}
 
-    def step(self, images: torch.Tensor, labels: torch.Tensor, arch: Arch, lr: float) -> tuple[torch.Tensor,
+    def step(self, images: torch.Tensor, labels: torch.Tensor, arch: NB201Arch, lr: float) -> tuple[torch.Tensor,
                                                                                                   torch.Tensor]:
         """One SGD step on `arch`; returns the (detached) loss and logits, valid until the next step."""
         self.path.copy_(self.paths[arch_row(arch)])

@@ -28,6 +28,8 @@ from naslid.train.distributed import DataParallel, barrier, global_batchnorm
 from naslid.train.fixed_kernels import FixedKernelStep
 
 logger = logging.getLogger(__name__)
+# one line per epoch; the CLI shows it without -v when stderr is not a terminal (in place of progress bars)
+epoch_logger = logging.getLogger("naslid.train.epochs")
 
 
 class TrainingDiverged(ValueError):
@@ -303,8 +305,8 @@ def train_supernet(
         state.history.append({"epoch": state.epoch, **metrics})
         if on_epoch_end is not None:
             state.history[-1].update(on_epoch_end(net, state) or {})
-        logger.info("epoch %d: loss %.4f acc %.2f%% %.0f img/s", state.epoch, metrics["loss"],
-                    100 * metrics["accuracy"], metrics["images_per_second"])
+        epoch_logger.info("epoch %d/%d: loss %.4f, accuracy %.2f%%, %.0f images/s", state.epoch, until_epoch,
+                          metrics["loss"], 100 * metrics["accuracy"], metrics["images_per_second"])
         if checkpoint_path is not None and parallel.rank == 0:
             save_checkpoint(checkpoint_path, checkpoint_dict(net, state, cfg, subspace, checkpoint_extra))
     barrier()  # other ranks may read the checkpoint next

@@ -1,0 +1,111 @@
+"""Searching a finished run: one function for `naslid search`, `naslid compare` and Python users.
+
+`search_run` scores architectures with the leaves that own them (`RunEvaluator`), within the run's search
+settings, any cost limits (MFLOPs, parameters, latency from a latency table) and an evaluation budget, and
+records in the result how the scores were obtained (the proxy protocol, the input resolution, the cost limits
+and the winner's costs). An evolutionary search asked for more evaluations than its population x generations
+runs as many generations as the budget needs, and says so (`SearchResult.settings`).
+
+Result files: `naslid search` writes ``search_<algorithm>.json``, `naslid compare` ``search.json``; `find_search`
+finds whichever a run directory holds.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from naslid.nn import build_supernet_for, latency_function
+from naslid.runs.evaluate import RunEvaluator
+from naslid.runs.partition import PartitionRun, memory_named
+from naslid.search import (
+    SearchConfig,
+    SearchResult,
+    cost_constraint,
+    evolutionary_search,
+    random_search,
+    with_latency,
+)
+
+logger = logging.getLogger(__name__)
+
+SEARCH_ALGORITHMS = ("evolution", "random")
+COMPARE_SEARCH_FILE = "search.json"
+
+
+def search_file(run_dir: str | os.PathLike, algorithm: str) -> Path:
+    """Where `naslid search --algorithm ALGORITHM` writes its result in `run_dir`."""
+    return Path(run_dir) / f"search_{algorithm}.json"
+
+
+def find_search(run_dir: str | os.PathLike) -> Path | None:
+    """The search result a run directory holds: ``search_evolution.json``, else ``search_random.json``, else
+    compare's ``search.json``; None if there is none."""
+    run_dir = Path(run_dir)
+    for path in (*(search_file(run_dir, algorithm) for algorithm in SEARCH_ALGORITHMS),
+                 run_dir / COMPARE_SEARCH_FILE):
+        if path.is_file():
+            return path
+    return None
+
+
+def generations_for_budget(config: SearchConfig) -> SearchConfig:
+    """`config` with enough generations for its evaluation budget (population x generations >= budget)."""
+    if config.budget is None or config.budget <= config.population_size * config.generations:
+        return config
+    generations = math.ceil(config.budget / config.population_size)
+    logger.info("a budget of %d evaluations needs %d generations of %d (the config has %d): running up to %d",
+                config.budget, generations, config.population_size, config.generations, generations)
+    return replace(config, generations=generations)
+
+
+def search_run(run: PartitionRun, algorithm: str = "evolution", config: SearchConfig | None = None, *,
+               latency_table: Mapping[str, Any] | None = None,
+               objective_batch: Callable[[list], list[float]] | None = None,
+               progress: bool = False) -> SearchResult:
+    """Search `run`'s trained leaves with `algorithm` ("evolution" or "random") and `config` (default: the run's
+    search settings); scores are proxy accuracies in percent.
+
+    `latency_table` (a loaded `naslid latency-table`, checked against the run's network and resolution) predicts
+    each architecture's latency, for `config.max_latency_ms` and the report. `objective_batch` replaces the
+    default scoring (each architecture by its leaf, `RunEvaluator`), e.g. to cache scores.
+    """
+    if algorithm not in SEARCH_ALGORITHMS:
+        raise ValueError(f"algorithm={algorithm!r}; expected one of {', '.join(SEARCH_ALGORITHMS)}")
+    config = run.cfg.search if config is None else config
+    if config.max_latency_ms is not None and latency_table is None:
+        raise ValueError(f"a latency budget ({config.max_latency_ms} ms) needs a latency table (build one with "
+                         f"`naslid latency-table --run {run.run_dir} --out FILE`)")
+    with memory_named(run.cfg, "scoring architectures"):  # a failed allocation: one line naming the sizes
+        resolution = run.input_resolution()
+        latency = None
+        if latency_table is not None:
+            supernet = build_supernet_for(run.cfg.search_space, run.cfg.network)
+            latency = latency_function(latency_table, supernet, resolution)
+        costs = with_latency(run.arch_costs(), latency)
+        constraint = cost_constraint(costs, config.max_mflops, config.max_params_m, config.max_latency_ms, latency)
+        evaluator = RunEvaluator(run)
+        if objective_batch is None:
+            def objective_batch(archs: list) -> list[float]:  # a generation at a time, split over the runner's workers
+                return [100.0 * score for score in evaluator.evaluate_many(archs)]
+
+        leaves = [leaf.subspace for leaf in run.tree.leaves()]
+        if algorithm == "evolution":
+            config = generations_for_budget(config)
+            result = evolutionary_search(None, leaves, config, objective_batch=objective_batch, progress=progress,
+                                         constraint=constraint)
+        else:
+            result = random_search(None, leaves, config.budget or 1000, config.seed, objective_batch=objective_batch,
+                                   progress=progress, constraint=constraint)
+    result.protocol.update({**evaluator.protocol(), "input_resolution": resolution,
+                            "cost_limits": constraint.to_dict() if constraint else None,
+                            "best_costs": costs(result.best_arch)})
+    if latency_table is not None:
+        result.protocol["latency_table"] = {name: latency_table.get(name) for name in (
+            "path", "device", "device_name", "threads", "batch_size", "statistic")}
+    return result

@@ -1,0 +1,74 @@
+"""A search space of one's own through the CLI (issue 20, item 1): examples/chain_space.py, imported with
+--import, runs partition, search and export; an installed entry point makes it visible with no flag."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "chain_space.py"
+
+
+def _naslid(*args, env=None, cwd=None) -> subprocess.CompletedProcess:
+    environment = {**os.environ, "OMP_NUM_THREADS": "1", **(env or {})}
+    return subprocess.run([sys.executable, "-m", "naslid.cli", *map(str, args)], capture_output=True, text=True,
+                          timeout=600, env=environment, cwd=cwd)
+
+
+@pytest.mark.slow
+def test_the_example_space_runs_partition_search_and_export(tmp_path):
+    run = tmp_path / "chain"
+    listed = _naslid("spaces", "--import", EXAMPLE)
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout.splitlines()[1].split()[:3] == ["chain", "3", "64"]
+    done = _naslid("partition", run, "--import", EXAMPLE, "--space", "chain", "--dataset", "digits",
+                   "--split-epochs", "1", "--finetune-epochs", "1", "--split-batches", "1", "--no-progress")
+    assert done.returncode == 0, done.stderr
+    tree = json.loads((run / "partition_tree.json").read_text())
+    assert tree["space"] == "chain" and len([n for n in tree["nodes"] if not n.get("children")]) == 2
+    searched = _naslid("search", run, "--import", EXAMPLE, "--no-progress")
+    assert searched.returncode == 0, searched.stderr
+    best = json.loads((run / "search_evolution.json").read_text())["best"]["arch"]
+    assert len(best.split("-")) == 3
+    exported = _naslid("export", run, "--import", EXAMPLE)
+    assert exported.returncode == 0, exported.stderr
+    program = torch.export.load(run / "export" / "model.pt2").module()
+    assert program(torch.randn(2, 1, 8, 8)).shape == (2, 10)
+    # without the import the run's space is unknown, and the error says how to make it known
+    refused = _naslid("search", run)
+    assert refused.returncode == 2 and "--import MODULE" in refused.stderr and refused.stderr.count("\n") == 1
+
+
+def test_an_installed_entry_point_registers_the_space_for_every_command(tmp_path):
+    site = tmp_path / "site"
+    info = site / "chainspace-0.1.dist-info"
+    info.mkdir(parents=True)
+    shutil.copy(EXAMPLE, site / "chainspace_module.py")
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: chainspace\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text("[naslid.spaces]\nchain = chainspace_module\n")
+    env = {"PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")])}
+    listed = _naslid("spaces", env=env)
+    assert listed.returncode == 0, listed.stderr
+    assert any(line.split()[:3] == ["chain", "3", "64"] for line in listed.stdout.splitlines())
+    printed = _naslid("train", tmp_path / "r", "--space", "chain", "--dataset", "digits", "--print-config", env=env)
+    assert printed.returncode == 0, printed.stderr
+    config = json.loads(printed.stdout)["config"]
+    assert config["search_space"] == "chain" and config["network"] == {"channels": 8, "in_channels": 1,
+                                                                       "num_classes": 10}
+
+
+def test_bad_imports_and_unknown_spaces_are_one_line(tmp_path):
+    missing = _naslid("spaces", "--import", tmp_path / "nope.py")
+    assert missing.returncode == 2 and missing.stderr == f"naslid spaces: error: --import {tmp_path / 'nope.py'}: " \
+        "no such file\n"
+    broken = tmp_path / "broken.py"
+    broken.write_text("raise RuntimeError('boom')\n")
+    failed = _naslid("spaces", "--import", broken)
+    assert failed.returncode == 2 and "RuntimeError: boom" in failed.stderr and failed.stderr.count("\n") == 1
+    unknown = _naslid("train", tmp_path / "r", "--space", "nope", "--print-config")
+    assert unknown.returncode == 2 and "search space 'nope'" in unknown.stderr and "--import MODULE" in unknown.stderr
