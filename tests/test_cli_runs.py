@@ -31,8 +31,8 @@ def test_train_partition_finetune_search(tmp_path, capsys):
     truth = load_benchmark().value(parse_arch(best), "c10_test_acc_200")
     assert f"evolution: 12 architectures evaluated (the budget of 12 evaluations was spent); best {best}" in out
     # the run trained on the bundled digits: its pick's CIFAR-10 accuracy comes with the caveat
-    assert f"  c10_test_acc_200: {truth:.2f} (caveat: {ranking_caveat('digits', 'c10_test_acc_200')})" \
-        in out.splitlines()
+    assert f"  c10_test_acc_200: {truth:.2f}" in out.splitlines()
+    assert f"  caveat: {ranking_caveat('digits', 'c10_test_acc_200')}" in out.splitlines()
 
 
 def test_user_errors_are_one_line_and_exit_2(tmp_path, capsys):

@@ -742,8 +742,10 @@ def _run_search(args: argparse.Namespace) -> int:
         from naslid.runs.datasets import ranking_caveat
 
         for column in benchmark.columns:
-            caveat = ranking_caveat(config.data.dataset, column)
-            print(f"  {column}: {benchmark.value(best, column):.2f}" + (f" (caveat: {caveat})" if caveat else ""))
+            print(f"  {column}: {benchmark.value(best, column):.2f}")
+        caveat = ranking_caveat(config.data.dataset, benchmark.column_info().column)  # said once, for the default
+        if caveat:
+            print(f"  caveat: {caveat}")
     print(f"wrote {out}")
     return 0
 
