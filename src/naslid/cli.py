@@ -528,10 +528,6 @@ def _scale_names() -> list[str]:
     return list(_SCALE_NAMES)
 
 
-def _space_names() -> list[str]:
-    return list(_SPACE_NAMES)
-
-
 def _add_tracking_flags(parser: argparse.ArgumentParser, with_benchmark: bool = True) -> None:
     group = parser.add_argument_group("ranking while training")
     if with_benchmark:

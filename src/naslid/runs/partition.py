@@ -292,21 +292,19 @@ class PartitionRun:
 
     def node_histories(self) -> list[list[dict]]:
         """The training history of every node that has a checkpoint (ancestors' entries included)."""
-        histories = []
-        for node in self.tree.nodes.values():
-            if node.checkpoint is not None and (self.run_dir / node.checkpoint).is_file():
-                histories.append(load_checkpoint(self.run_dir / node.checkpoint)["history"])
-        return histories
+        return list(self._histories_by_node().values())
+
+    def _histories_by_node(self) -> dict[int, list[dict]]:
+        return {node.id: load_checkpoint(self.run_dir / node.checkpoint)["history"]
+                for node in self.tree.nodes.values()
+                if node.checkpoint is not None and (self.run_dir / node.checkpoint).is_file()}
 
     def write_metrics(self) -> Path | None:
         """RUN/metrics.jsonl from the checkpoints: one line per node and epoch it trained (naslid.runs.results)."""
         if not is_main_process():
             return None
-        histories = {node.id: load_checkpoint(self.run_dir / node.checkpoint)["history"]
-                     for node in self.tree.nodes.values()
-                     if node.checkpoint is not None and (self.run_dir / node.checkpoint).is_file()}
         parents = {node.id: node.parent for node in self.tree.nodes.values()}
-        return write_jsonl(self.run_dir / METRICS_FILE, epoch_rows(histories, parents))
+        return write_jsonl(self.run_dir / METRICS_FILE, epoch_rows(self._histories_by_node(), parents))
 
     def write_ranking_curve(self, curve: list[dict]) -> Path | None:
         """RUN/ranking_curve.jsonl: Kendall tau-b and Spearman per scored epoch (nothing when `curve` is empty)."""
