@@ -35,7 +35,7 @@ def _measure_once(criterion: str, batch: int, size: int, device_name: str, repea
     labels = torch.randint(0, 10, (batch,), device=device)
     cfg = SplitConfig(criterion=criterion, batches=1, batch_size=batch, k=min(20, batch - 1), seed=0)
     edge = 5  # the cell output edge 3<-2; every edge costs the same forward work
-    run = lambda: edge_similarities(net, SubSpace(), [(images, labels)], cfg, edges=[edge])  # noqa: E731
+    run = lambda: edge_similarities(net, SubSpace(None, "nb201"), [(images, labels)], cfg, edges=[edge])  # noqa: E731
     run()  # warm-up (cuDNN autotuning, allocator, lazy initialisation)
     if device.type == "cuda":
         torch.cuda.synchronize(device)

@@ -73,7 +73,7 @@ def measure(mode: str, batch_size: int, args: argparse.Namespace, device: torch.
     net = NB201SuperNet(channels=args.channels, cells_per_stage=args.cells).to(device)
     cfg = TrainConfig(epochs=args.repeats + 1, batch_size=batch_size, **settings)
     loader = SyntheticLoader(batch_size, args.steps, device, bool(settings["channels_last"]))
-    state = train_supernet(net, SubSpace(), loader, cfg)
+    state = train_supernet(net, SubSpace(None, "nb201"), loader, cfg)
     rates = [entry["images_per_second"] for entry in state.history[1:]]  # epoch 1: warm-up and capture
     rate = statistics.median(rates)
     return {"mode": mode, "batch_size": batch_size, **settings, "cuda_graph": mode == "fixed-kernels" and

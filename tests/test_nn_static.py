@@ -27,7 +27,7 @@ SPECIAL = [
 
 def _archs(count=12, seed=0):
     rng = np.random.default_rng(seed)
-    return [parse_arch(text) for text in SPECIAL] + [SubSpace().sample(rng) for _ in range(count)]
+    return [parse_arch(text) for text in SPECIAL] + [SubSpace(None, "nb201").sample(rng) for _ in range(count)]
 
 
 def _pair(seed=0, **kwargs):

@@ -34,8 +34,8 @@ def test_samples_average_to_edge_similarities(criterion):
     batches = [(torch.randn(32, 1, 8, 8, generator=generator), torch.randint(0, 10, (32,), generator=generator))
                for _ in range(3)]
     cfg = SplitConfig(criterion=criterion, batches=3, gradient_batches=3, batch_size=32, k=5)
-    averages = edge_similarities(net, SubSpace(), batches, cfg, edges=[0, 4])
-    samples = edge_similarity_samples(net, SubSpace(), batches, cfg, edges=[0, 4])
+    averages = edge_similarities(net, SubSpace(None, "nb201"), batches, cfg, edges=[0, 4])
+    samples = edge_similarity_samples(net, SubSpace(None, "nb201"), batches, cfg, edges=[0, 4])
     assert sorted(samples) == [0, 4]
     for edge, stack in samples.items():
         assert stack.shape == ((1 if criterion == "random" else 3), 5, 5)

@@ -190,11 +190,11 @@ def test_training_stops_at_the_first_non_finite_loss_and_keeps_the_last_finite_c
     loader = run.data.train_loader
     net = run.load_network(run.tree.root)
     path = tmp_path / "node.pt"
-    train_supernet(net, SubSpace(), loader, replace(config.train, epochs=3), until_epoch=1, checkpoint_path=path)
+    train_supernet(net, SubSpace(None, "nb201"), loader, replace(config.train, epochs=3), until_epoch=1, checkpoint_path=path)
     before = path.read_bytes()
     diverging = replace(config.train, epochs=3, learning_rate=1e30)
     with pytest.raises(TrainingDiverged, match=rf"epoch 2, step \d+ of {len(loader)}.*{path} still holds"):
-        train_supernet(run.load_network(run.tree.root), SubSpace(), loader, diverging, checkpoint_path=path)
+        train_supernet(run.load_network(run.tree.root), SubSpace(None, "nb201"), loader, diverging, checkpoint_path=path)
     assert path.read_bytes() == before and load_checkpoint(path)["epoch"] == 1
     run.close()
 

@@ -112,7 +112,7 @@ def test_ea_leaves_the_global_random_state_alone() -> None:
 
 def test_ea_stops_when_a_small_space_is_exhausted() -> None:
     space = SubSpace(
-        [NB201_OPS[:2], NB201_OPS[1:4], ["nor_conv_3x3"], ["none"], NB201_OPS[:2], ["skip_connect"]]
+        [NB201_OPS[:2], NB201_OPS[1:4], ["nor_conv_3x3"], ["none"], NB201_OPS[:2], ["skip_connect"]], "nb201"
     )
     assert space.size() == 12
     objective = _CountingObjective(SubSpaceUnion(space))
@@ -137,8 +137,8 @@ def test_ea_over_partition_leaves_stays_inside_their_union() -> None:
 
 def test_union_sampling_is_uniform_over_overlapping_sub_spaces() -> None:
     fixed = [["nor_conv_3x3"]] * 4
-    small = SubSpace([["none", "skip_connect"], ["none"], *fixed])
-    large = SubSpace([["none", "skip_connect"], ["none", "skip_connect"], *fixed])  # holds `small`
+    small = SubSpace([["none", "skip_connect"], ["none"], *fixed], "nb201")
+    large = SubSpace([["none", "skip_connect"], ["none", "skip_connect"], *fixed], "nb201")  # holds `small`
     union = SubSpaceUnion([small, large])
     assert not union.is_disjoint() and union.size() == 4
     rng = np.random.default_rng(0)

@@ -36,8 +36,8 @@ def test_random_search_is_deterministic() -> None:
 def test_random_search_exhausts_a_small_union() -> None:
     fixed = [["nor_conv_3x3"]] * 4
     leaves = [
-        SubSpace([["none", "skip_connect"], ["none", "avg_pool_3x3"], *fixed]),
-        SubSpace([["nor_conv_1x1"], NB201_OPS, *fixed]),
+        SubSpace([["none", "skip_connect"], ["none", "avg_pool_3x3"], *fixed], "nb201"),
+        SubSpace([["nor_conv_1x1"], NB201_OPS, *fixed], "nb201"),
     ]
     union = SubSpaceUnion(leaves)
     result = random_search(_score, leaves, budget=100, seed=0)

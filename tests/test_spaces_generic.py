@@ -129,7 +129,7 @@ def toy_space():
     naslid_nn.register_supernet("toy", ToyConfig, ToySuperNet)
     yield spaces.get_space("toy")
     spaces.SPACES.pop("toy")
-    spaces._INSTANCES.pop("toy", None)
+    spaces.base._INSTANCES.pop("toy", None)
     naslid_nn.SUPERNETS.pop("toy")
 
 

@@ -35,7 +35,7 @@ def _net(seed=0):
 
 
 def _only(op: str) -> SubSpace:
-    return SubSpace([[op]] * 6)
+    return SubSpace([[op]] * 6, "nb201")
 
 
 # ---- learning rate
@@ -68,7 +68,7 @@ def test_epoch_stepping_is_what_training_applies(digits_loader):
     net = _net()
     state = new_train_state(net, cfg)
     optimizer = state.optimizer
-    train_supernet(net, SubSpace(), RecordingLoader(), cfg, state=state)
+    train_supernet(net, SubSpace(None, "nb201"), RecordingLoader(), cfg, state=state)
     seen.append((3, optimizer.param_groups[0]["lr"]))
     applied = [lr for _, lr in seen[1:]]  # the rate each step used
     steps = len(digits_loader)
@@ -178,7 +178,7 @@ def _chain(subspace, draws, seed=0):
 def test_no_repeat_sampler_never_repeats_alternates_on_two_choices_and_is_uniform_over_the_rest():
     allowed = [NB201_OPS, NB201_OPS, ["nor_conv_3x3", "skip_connect"], ["none", "avg_pool_3x3", "nor_conv_1x1"],
                ["nor_conv_3x3"], NB201_OPS]
-    subspace = SubSpace(allowed)
+    subspace = SubSpace(allowed, "nb201")
     paths = _chain(subspace, 1000)
     assert all(path in subspace for path in paths)
     for point in range(6):
@@ -199,7 +199,7 @@ def test_no_repeat_sampler_never_repeats_alternates_on_two_choices_and_is_unifor
 
 
 def test_no_repeat_sampler_starts_uniform_and_ignores_a_previous_choice_outside_the_subspace():
-    subspace = SubSpace([["nor_conv_3x3", "skip_connect"]] * 6)
+    subspace = SubSpace([["nor_conv_3x3", "skip_connect"]] * 6, "nb201")
     first, second = np.random.default_rng(5), np.random.default_rng(5)
     assert [subspace.sample_avoiding(first, None) for _ in range(20)] == [subspace.sample(second) for _ in range(20)]
     outside = subspace.space.make_arch(("none",) * 6)  # e.g. the parent's last path, after a split
@@ -210,7 +210,7 @@ def test_no_repeat_sampler_starts_uniform_and_ignores_a_previous_choice_outside_
 
 
 def test_training_with_no_repeat_alternates_a_two_choice_edge(digits_loader):
-    subspace = SubSpace([["nor_conv_3x3", "skip_connect"]] + [["nor_conv_1x1"]] * 5)
+    subspace = SubSpace([["nor_conv_3x3", "skip_connect"]] + [["nor_conv_1x1"]] * 5, "nb201")
     paths = []
 
     class Recorder:
@@ -233,14 +233,14 @@ def test_training_with_no_repeat_alternates_a_two_choice_edge(digits_loader):
 def test_no_repeat_resume_two_plus_two_epochs_equals_four(digits_loader, tmp_path):
     cfg = TrainConfig(epochs=4, learning_rate=0.05, seed=1, path_sampler="no-repeat")
     reference = _net()
-    train_supernet(reference, SubSpace(), digits_loader, cfg)
+    train_supernet(reference, SubSpace(None, "nb201"), digits_loader, cfg)
 
     path = tmp_path / "run.pt"
-    train_supernet(_net(), SubSpace(), digits_loader, cfg, until_epoch=2, checkpoint_path=path)
+    train_supernet(_net(), SubSpace(None, "nb201"), digits_loader, cfg, until_epoch=2, checkpoint_path=path)
     saved = load_checkpoint(path)["previous_path"]
     assert isinstance(saved, list) and len(saved) == 6 and all(name in NB201_OPS for name in saved)
     resumed = _net(seed=99)  # a fresh process: everything comes from the file
-    state = train_supernet(resumed, SubSpace(), digits_loader, cfg, checkpoint_path=path)
+    state = train_supernet(resumed, SubSpace(None, "nb201"), digits_loader, cfg, checkpoint_path=path)
     assert state.epoch == 4
     for name, value in reference.state_dict().items():
         assert torch.equal(value, resumed.state_dict()[name]), name
@@ -250,19 +250,19 @@ def test_checkpoint_without_previous_path_restores_none(digits_loader):
     cfg = TrainConfig(epochs=1, learning_rate=0.05)
     net = _net()
     state = new_train_state(net, cfg)
-    checkpoint = checkpoint_dict(net, state, cfg, SubSpace())
+    checkpoint = checkpoint_dict(net, state, cfg, SubSpace(None, "nb201"))
     assert checkpoint["previous_path"] is None
     del checkpoint["previous_path"]  # a checkpoint written before the option existed
-    assert restore_train_state(_net(), checkpoint, cfg, SubSpace()).previous_path is None
+    assert restore_train_state(_net(), checkpoint, cfg, SubSpace(None, "nb201")).previous_path is None
 
 
 def test_resume_refuses_another_sampler_or_off_path_mode(digits_loader, tmp_path):
     path = tmp_path / "run.pt"
-    train_supernet(_net(), SubSpace(), digits_loader, TrainConfig(epochs=2, learning_rate=0.05), until_epoch=1,
+    train_supernet(_net(), SubSpace(None, "nb201"), digits_loader, TrainConfig(epochs=2, learning_rate=0.05), until_epoch=1,
                    checkpoint_path=path)
     for change in ({"path_sampler": "no-repeat"}, {"off_path_gradients": "zero"}):
         with pytest.raises(ValueError, match=next(iter(change))):
-            train_supernet(_net(), SubSpace(), digits_loader, TrainConfig(epochs=2, learning_rate=0.05, **change),
+            train_supernet(_net(), SubSpace(None, "nb201"), digits_loader, TrainConfig(epochs=2, learning_rate=0.05, **change),
                            checkpoint_path=path)
 
 

@@ -102,10 +102,12 @@ def _checkpoint_name(value: object) -> str | None:
 
 
 class PartitionTree:
-    """Nodes by id; the root (id 0) holds the whole space."""
+    """Nodes by id; the root (id 0) holds `root`, the sub-space the run searches (there is no default space)."""
 
-    def __init__(self, root: SubSpace | None = None, protocol: dict | None = None) -> None:
-        self.nodes: dict[int, PartitionNode] = {0: PartitionNode(id=0, subspace=root or SubSpace())}
+    def __init__(self, root: SubSpace, protocol: dict | None = None) -> None:
+        if not isinstance(root, SubSpace):
+            raise TypeError(f"a partition tree's root is a SubSpace (e.g. get_space('nb201').full()), got {root!r}")
+        self.nodes: dict[int, PartitionNode] = {0: PartitionNode(id=0, subspace=root)}
         self.protocol: dict = dict(protocol or {})
 
     @property
@@ -159,15 +161,16 @@ class PartitionTree:
             raise ValueError(f"not a naslid partition tree (schema {schema!r})")
         if schema != TREE_SCHEMA:
             raise ValueError(f"unsupported partition tree schema {schema!r}; this naslid reads {TREE_SCHEMA!r}")
-        tree = cls(protocol=data.get("protocol", {}))
         try:
-            tree.nodes = {int(node["id"]): PartitionNode.from_json(node) for node in data["nodes"]}
+            nodes = {int(node["id"]): PartitionNode.from_json(node) for node in data["nodes"]}
         except KeyError as error:
             raise ValueError(f"partition tree lacks the entry {error.args[0]!r}") from None
         except (TypeError, ValueError, AttributeError) as error:
             raise ValueError(f"partition tree holds a malformed node ({error})") from None
-        if 0 not in tree.nodes:
+        if 0 not in nodes:
             raise ValueError("partition tree has no root node (id 0)")
+        tree = cls(nodes[0].subspace, protocol=data.get("protocol", {}))
+        tree.nodes = nodes
         for node in tree.nodes.values():
             for child in node.children:
                 if child not in tree.nodes:

@@ -127,6 +127,15 @@ class RunConfig:
             raise ValueError(f"run configuration {path}: {error}") from None
 
 
+def with_resolved_paths(cfg: RunConfig) -> RunConfig:
+    """`cfg` with its data paths made absolute, so that `x.npz` and `/abs/x.npz` name the same run (a run records
+    its digest over these)."""
+    data = cfg.data
+    resolved = {name: str(Path(getattr(data, name)).expanduser().resolve())
+                for name in ("path", "cache_dir") if getattr(data, name)}
+    return replace(cfg, data=replace(data, **resolved)) if resolved else cfg
+
+
 def config_digest(cfg: RunConfig) -> str:
     """A short digest of `cfg`'s WEIGHT_SECTIONS, which each checkpoint records to be matched to its config."""
     whole = cfg.to_dict()

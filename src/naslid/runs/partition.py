@@ -32,7 +32,7 @@ from naslid.partition import (
     mean_over_batches,
     partition_ops,
 )
-from naslid.runs.config import TRAINING_SECTIONS, RunConfig, config_digest, resolve_device
+from naslid.runs.config import TRAINING_SECTIONS, RunConfig, config_digest, resolve_device, with_resolved_paths
 from naslid.runs.datasets import RunData, prepare_data
 from naslid.runs.lock import lock_run_directory, release_run_directory
 from naslid.runs.results import METRICS_FILE, RANKING_CURVE_FILE, epoch_rows, write_jsonl
@@ -75,14 +75,6 @@ def memory_named(cfg: RunConfig, doing: str) -> AbstractContextManager[None]:
     return out_of_memory_named(doing, run_flags(cfg))
 
 
-def _resolved(cfg: RunConfig) -> RunConfig:
-    """`cfg` with its data paths made absolute, so that `x.npz` and `/abs/x.npz` name the same run."""
-    data = cfg.data
-    resolved = {name: str(Path(getattr(data, name)).expanduser().resolve())
-                for name in ("path", "cache_dir") if getattr(data, name)}
-    return replace(cfg, data=replace(data, **resolved)) if resolved else cfg
-
-
 def has_trained_state(run_dir: Path) -> bool:
     """Whether `run_dir` holds anything trained (a partition tree or a checkpoint), not just a configuration."""
     return (run_dir / TREE_FILE).is_file() or any((run_dir / "nodes").glob("*.pt"))
@@ -95,10 +87,10 @@ def open_run(run_dir: Path, cfg: RunConfig) -> RunConfig:
     training or splits (proxy, search, device) may differ on resume. A directory holding only a
     configuration (a first call that failed before training) accepts a corrected one.
     """
-    cfg = _resolved(cfg)
+    cfg = with_resolved_paths(cfg)
     path = run_dir / CONFIG_FILE
     if path.is_file() and has_trained_state(run_dir):
-        stored, wanted = _resolved(RunConfig.load(path)).to_dict(), cfg.to_dict()
+        stored, wanted = with_resolved_paths(RunConfig.load(path)).to_dict(), cfg.to_dict()
         differ = [name for name in TRAINING_SECTIONS if stored.get(name) != wanted.get(name)]
         if differ:
             _refuse_longer_schedule(run_dir, stored, wanted)

@@ -13,7 +13,7 @@ import torch
 
 from naslid.nn import build_supernet_for
 from naslid.partition import PartitionNode, PartitionTree
-from naslid.runs.config import RunConfig, config_digest
+from naslid.runs.config import RunConfig, config_digest, with_resolved_paths
 from naslid.spaces import SubSpace
 from naslid.train import load_checkpoint
 
@@ -46,7 +46,7 @@ def verify_run(run_dir: str | Path, *, missing_ok: bool = False) -> list[str]:
     problems = [f"{tree_path}: {problem}; restore it from a copy, or start again in a new run directory"
                 for problem in tree_problems(tree, SubSpace(cfg.space, cfg.search_space))]
     shapes = _network_shapes(cfg)
-    digest = config_digest(_with_resolved_paths(cfg))
+    digest = config_digest(with_resolved_paths(cfg))
     for node in sorted(tree.nodes.values(), key=lambda n: n.id):
         if node.checkpoint is not None:
             problems += _checkpoint_problems(run_dir, node, cfg, shapes, digest, missing_ok)
@@ -105,12 +105,6 @@ def _partition_problems(parent: PartitionNode, children: list[PartitionNode]) ->
         problems.append(f"the children {parent.children} of node {parent.id} hold {total} architectures, their "
                         f"parent {parent.subspace.size()}")
     return problems
-
-
-def _with_resolved_paths(cfg: RunConfig) -> RunConfig:
-    from naslid.runs.partition import _resolved  # the run resolves data paths before it records its digest
-
-    return _resolved(cfg)
 
 
 def _network_shapes(cfg: RunConfig) -> dict[str, tuple[int, ...]] | None:

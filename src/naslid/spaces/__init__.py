@@ -1,17 +1,21 @@
 """Search spaces: choice points with named choices, architectures, sampling and sub-spaces.
 
-`SPACES` maps a space's name to its class (timm's registry pattern: a plain dict); `get_space(name)` gives
-the one shared instance. The algorithm rooms see only `SubSpace` and the `SearchSpace` protocol.
+`SPACES` maps a space's name to its class (timm's registry pattern: a plain dict, kept in `spaces.base`);
+`get_space(name)` gives the one shared instance; importing this package registers the built-in spaces.
+The algorithm rooms see only `SubSpace` and the `SearchSpace` protocol.
 """
 
 from naslid.spaces.base import (
+    SPACES,
     ChoiceArch,
     SearchSpace,
     SubSpace,
     arch_to_json,
+    get_space,
     network_key_function,
     path_where_point_matters,
     point_matters,
+    register_space,
     resolve_space,
 )
 from naslid.spaces.nb201 import (
@@ -35,26 +39,9 @@ from naslid.spaces.proxyless import (
     parse_proxyless_arch,
 )
 
-SPACES: dict[str, type] = {"nb201": NB201Space, "proxyless": ProxylessSpace, "ofa": OFASpace}
-_INSTANCES: dict[str, SearchSpace] = {}
-
-
-def get_space(name: str) -> SearchSpace:
-    """The search space registered under `name` (one shared instance per name)."""
-    if name not in SPACES:
-        raise ValueError(f"unknown search space {name!r}; known: {sorted(SPACES)} (a space of your own: register it "
-                         "in a module and pass --import MODULE, or install it as a naslid.spaces entry point; "
-                         "docs/own-space.md)")
-    if name not in _INSTANCES:
-        _INSTANCES[name] = SPACES[name]()
-    return _INSTANCES[name]
-
-
-def register_space(name: str, space_class: type) -> None:
-    """Make `space_class` available as `get_space(name)` and in sub-space JSON."""
-    SPACES[name] = space_class
-    _INSTANCES.pop(name, None)
-
+register_space("nb201", NB201Space)
+register_space("proxyless", ProxylessSpace)
+register_space("ofa", OFASpace)
 
 __all__ = [
     "Arch", "ChoiceArch", "NB201Arch", "NB201Space", "NB201_EDGES", "NB201_OPS", "OFAArch", "OFASpace",

@@ -66,11 +66,12 @@ class SearchSpace(Protocol):
 class SubSpace:
     """A set of architectures of `space` given by the allowed choice names at each point.
 
-    `SubSpace()` is all of NAS-Bench-201; `SubSpace(allowed, space)` restricts any space. A sub-supernet of
+    `SubSpace(None, space)` is all of `space` (also `space.full()`); `SubSpace(allowed, space)` restricts it. The
+    space is required: there is no default space. A sub-supernet of
     NAS-LID or Few-shot NAS is a sub-space where some points allow fewer choices.
     """
 
-    def __init__(self, allowed: Sequence[Sequence[str]] | None = None, space: SearchSpace | str | None = None) -> None:
+    def __init__(self, allowed: Sequence[Sequence[str]] | None = None, space: SearchSpace | str = None) -> None:
         self.space: SearchSpace = resolve_space(space)
         points, choices = self.space.points, self.space.choices
         if allowed is None:
@@ -104,8 +105,6 @@ class SubSpace:
         return hash((self.space.name, self.allowed))
 
     def __repr__(self) -> str:
-        if self.space.name == "nb201":
-            return f"SubSpace({[list(ops) for ops in self.allowed]})"
         return f"SubSpace({[list(ops) for ops in self.allowed]}, space={self.space.name!r})"
 
     @property
@@ -201,6 +200,7 @@ class SubSpace:
             raise ValueError(f"not a naslid sub-space (schema {schema!r})")
         if schema != SUBSPACE_SCHEMA:
             raise ValueError(f"unsupported sub-space schema {schema!r}; this naslid reads {SUBSPACE_SCHEMA!r}")
+        # files of this schema written before naslid had other spaces hold NB201 sub-spaces and no "space" key
         return cls(data["allowed"], data.get("space", "nb201"))
 
     def dumps(self) -> str:
@@ -255,13 +255,36 @@ def network_key_function(space: SearchSpace) -> Callable[[ChoiceArch], str]:
     return getattr(space, "network_key", space.format)
 
 
-def resolve_space(space: SearchSpace | str | None) -> SearchSpace:
-    """A space object from a space, a registered name, or None (NAS-Bench-201)."""
-    if space is None or isinstance(space, str):
-        from naslid.spaces import get_space
+# The registry (timm's pattern: a plain dict): `naslid.spaces` registers the built-in spaces on import, a user's
+# module registers its own (docs/own-space.md). It lives here so that sub-spaces resolve names without
+# importing the package that imports them.
+SPACES: dict[str, type] = {}
+_INSTANCES: dict[str, SearchSpace] = {}
 
-        return get_space(space or "nb201")
-    return space
+
+def get_space(name: str) -> SearchSpace:
+    """The search space registered under `name` (one shared instance per name)."""
+    if name not in SPACES:
+        raise ValueError(f"unknown search space {name!r}; known: {sorted(SPACES)} (a space of your own: register it "
+                         "in a module and pass --import MODULE, or install it as a naslid.spaces entry point; "
+                         "docs/own-space.md)")
+    if name not in _INSTANCES:
+        _INSTANCES[name] = SPACES[name]()
+    return _INSTANCES[name]
+
+
+def register_space(name: str, space_class: type) -> None:
+    """Make `space_class` available as `get_space(name)` and in sub-space JSON."""
+    SPACES[name] = space_class
+    _INSTANCES.pop(name, None)
+
+
+def resolve_space(space: SearchSpace | str) -> SearchSpace:
+    """A space object from a space or a registered name; there is no default space."""
+    if space is None:
+        raise TypeError("no search space given: pass the space or its registered name (naslid.spaces.SPACES); "
+                        "naslid has no default space")
+    return get_space(space) if isinstance(space, str) else space
 
 
 def arch_to_json(arch: ChoiceArch, space: SearchSpace) -> dict[str, Any]:

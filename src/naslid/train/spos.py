@@ -12,7 +12,6 @@ import math
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -25,7 +24,7 @@ from naslid.nn.init import INIT_SCHEMES
 from naslid.spaces import ChoiceArch, SubSpace
 from naslid.train.checkpoint import load_checkpoint, non_finite_tensors, save_checkpoint
 from naslid.train.distributed import DataParallel, barrier, global_batchnorm
-from naslid.train.fixed_kernels import FixedKernelStep
+from naslid.train.steps import TRAIN_STEPS, TrainStep
 
 logger = logging.getLogger(__name__)
 # one line per epoch; the CLI shows it without -v when stderr is not a terminal (in place of progress bars)
@@ -89,7 +88,7 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         # (name, allowed values): one line per string option
-        options = (("step", ("module", "fixed-kernels")), ("lr_stepping", ("step", "epoch")),
+        options = (("step", tuple(TRAIN_STEPS)), ("lr_stepping", ("step", "epoch")),
                    ("off_path_gradients", ("none", "zero")), ("path_sampler", ("uniform", "no-repeat")),
                    ("init", INIT_SCHEMES))
         for name, allowed in options:
@@ -151,14 +150,6 @@ def lr_at(epoch: float, cfg: TrainConfig) -> float:
     progress = min(max((epoch - cfg.warmup_epochs) / max(period - cfg.warmup_epochs, 1e-9), 0.0), 1.0)
     span = cfg.learning_rate - cfg.min_learning_rate
     return cfg.min_learning_rate + 0.5 * span * (1 + math.cos(math.pi * progress))
-
-
-def autocast_for(device: torch.device, precision: str, cache: bool = True) -> AbstractContextManager:
-    """bf16 autocast on CUDA when asked (or by default), nothing elsewhere; `cache=False` for CUDA graphs."""
-    use_bf16 = precision == "bf16" or (precision == "auto" and device.type == "cuda")
-    if not use_bf16:
-        return nullcontext()
-    return torch.autocast(device_type=device.type, dtype=torch.bfloat16, cache_enabled=cache)
 
 
 def channels_last_for(cfg: TrainConfig) -> bool:
@@ -268,9 +259,6 @@ def train_supernet(
     """
     until_epoch = cfg.epochs if until_epoch is None else until_epoch
     parallel = DataParallel()
-    if parallel.active and cfg.step != "module":
-        raise ValueError(f"step={cfg.step!r} does not run data-parallel; use step='module' (--train-step module) "
-                         "with torchrun")
     device = next(net.parameters()).device
     if state is None:
         if checkpoint_path is not None and Path(checkpoint_path).is_file():
@@ -285,9 +273,8 @@ def train_supernet(
     steps_per_epoch = len(loader)
     if steps_per_epoch == 0:
         raise ValueError("the training loader yields no batch: the dataset is smaller than one batch")
-    stepper = None
-    if cfg.step == "fixed-kernels" and state.epoch < until_epoch:
-        stepper = FixedKernelStep(net, state.optimizer, cfg, lambda: autocast_for(device, cfg.precision, cache=False))
+    if state.epoch < until_epoch:  # (the fixed-kernel step builds a second network)
+        stepper = TRAIN_STEPS[cfg.step](net, state.optimizer, cfg, device, parallel)
     while state.epoch < until_epoch:
         try:
             with global_batchnorm(net):
@@ -313,9 +300,8 @@ def train_supernet(
     return state
 
 
-def _train_one_epoch(net, subspace, loader, cfg, state, device, channels_last, progress,
-                     stepper: FixedKernelStep | None = None, parallel: DataParallel | None = None) -> dict[str, float]:
-    parallel = parallel or DataParallel()
+def _train_one_epoch(net, subspace, loader, cfg, state, device, channels_last, progress, stepper: TrainStep,
+                     parallel: DataParallel) -> dict[str, float]:
     steps = len(loader)
     total_loss = torch.zeros((), device=device)
     total_correct = torch.zeros((), device=device)
@@ -323,8 +309,7 @@ def _train_one_epoch(net, subspace, loader, cfg, state, device, channels_last, p
     seen = 0
     start = time.perf_counter()
     batches = _progress_bar(loader.epoch(state.epoch), steps, f"epoch {state.epoch + 1}", progress)
-    if stepper is not None:
-        stepper.load()  # the supernet and optimizer hold the state between epochs
+    stepper.start_epoch()
     for index, (images, labels) in enumerate(batches):
         images, labels, batch_total = parallel.local_batch(images, labels)  # all of it with one process
         for group in state.optimizer.param_groups:
@@ -336,29 +321,13 @@ def _train_one_epoch(net, subspace, loader, cfg, state, device, channels_last, p
         else:
             arch = subspace.sample(state.sampler)
         state.previous_path = arch
-        if stepper is not None:  # the update runs inside the captured step; the epoch's weight check follows
-            loss, logits = stepper.step(images, labels, arch, state.optimizer.param_groups[0]["lr"])
-        else:
-            with autocast_for(device, cfg.precision):
-                logits = net(images, arch)
-                loss = parallel.loss(logits.float(), labels, batch_total, cfg.label_smoothing)
+        loss, logits = stepper.forward(images, labels, arch, batch_total)
         batch_loss = parallel.sum(loss.detach())  # the global batch's mean loss, the same on every rank
         non_finite |= ~torch.isfinite(batch_loss)
         if (device.type != "cuda" or index % _DIVERGENCE_CHECK_STEPS == 0 or index == steps - 1) and bool(non_finite):
             raise TrainingDiverged(f"training diverged: the loss is {float(batch_loss)} at epoch {state.epoch + 1}, "
                                    f"step {index + 1} of {steps} (learning rate {group['lr']:.3g})")
-        if stepper is None:
-            state.optimizer.zero_grad(set_to_none=True)  # off-path weights keep grad None (unless "zero" below)
-            loss.backward()
-            on_path = [p for p in net.parameters() if p.grad is not None]
-            parallel.reduce_gradients(on_path)  # summed over ranks before clipping: the global batch's gradient
-            if cfg.off_path_gradients == "zero":  # the reference codes' zeroed gradients: decay and momentum act
-                for parameter in net.parameters():
-                    if parameter.grad is None:
-                        parameter.grad = torch.zeros_like(parameter)
-            if cfg.grad_clip > 0:
-                nn.utils.clip_grad_norm_(on_path, cfg.grad_clip)
-            state.optimizer.step()
+        stepper.update(loss)  # a step that updated in forward (fixed kernels) is checked after the epoch
         state.step += 1
         total_loss += batch_loss * batch_total
         total_correct += (logits.argmax(1) == labels).sum()
@@ -367,8 +336,7 @@ def _train_one_epoch(net, subspace, loader, cfg, state, device, channels_last, p
             elapsed = time.perf_counter() - start
             batches.set_postfix(loss=f"{float(total_loss) / seen:.3f}", acc=f"{100 * float(total_correct) / seen:.1f}%",
                                 img_s=f"{seen / max(elapsed, 1e-9):.0f}")
-    if stepper is not None:
-        stepper.store()
+    stepper.end_epoch()
     total_correct = parallel.sum(total_correct)
     if device.type == "cuda":
         torch.cuda.synchronize(device)

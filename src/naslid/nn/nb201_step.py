@@ -1,10 +1,11 @@
-"""SPOS steps with a fixed kernel sequence: one CUDA graph, captured once, replayed for every path.
+"""The NB201 supernet's fixed-kernel SPOS step: one CUDA graph, captured once, replayed for every path.
 
 `FixedKernelStep` trains an `NB201SuperNet` through its `NB201StaticSuperNet` twin. The optimizer (SGD with
 momentum, Nesterov, weight decay and gradient clipping, as `torch.optim.SGD` and `clip_grad_norm_` do it) is
 written with masks: rows of weights that the module-per-op supernet would leave without a gradient keep
 their value and their momentum buffer, so single-path semantics hold exactly while every step runs the
 same kernels. `load` and `store` move weights, BN buffers and momentum buffers between the two layouts.
+It lives beside the supernet it steps; `naslid.train.steps` offers it as the training step "fixed-kernels".
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import torch
 from torch.nn import functional as F
@@ -21,8 +22,16 @@ from naslid.nn.nb201 import NB201SuperNet
 from naslid.nn.nb201_static import NB201StaticSuperNet, arch_row, encode_all_paths
 from naslid.spaces import NB201Arch
 
-if TYPE_CHECKING:
-    from naslid.train.spos import TrainConfig
+
+class SGDSettings(Protocol):
+    """The training settings a step reads (`naslid.train.TrainConfig` has them all)."""
+
+    momentum: float
+    nesterov: bool
+    weight_decay: float
+    grad_clip: float
+    label_smoothing: float
+
 
 logger = logging.getLogger(__name__)
 
@@ -64,7 +73,7 @@ class FixedKernelStep:
         The network to train; it holds the weights between `store` and the next `load`.
     optimizer : torch.optim.SGD
         Over `supernet.parameters()`; its momentum buffers are read by `load` and written by `store`.
-    cfg : TrainConfig
+    cfg : SGDSettings (a TrainConfig, say)
         momentum, nesterov, weight_decay, grad_clip and label_smoothing are used.
     autocast : callable
         Returns the mixed-precision context of the forward pass (with the autocast cache off for graphs).
@@ -72,7 +81,7 @@ class FixedKernelStep:
         Capture the step as a CUDA graph (None: on CUDA). The CPU always runs it eagerly.
     """
 
-    def __init__(self, supernet: NB201SuperNet, optimizer: torch.optim.Optimizer, cfg: TrainConfig,
+    def __init__(self, supernet: NB201SuperNet, optimizer: torch.optim.Optimizer, cfg: SGDSettings,
                  autocast: Callable[[], AbstractContextManager], graphs: bool | None = None) -> None:
         if not isinstance(supernet, NB201SuperNet):
             raise ValueError(f"step='fixed-kernels' trains an NB201SuperNet, got {type(supernet).__name__}")
@@ -102,6 +111,22 @@ class FixedKernelStep:
         self.path = self.paths[0].clone()
         self._graph: torch.cuda.CUDAGraph | None = None
         self._static: dict[str, torch.Tensor] = {}
+
+    def start_epoch(self) -> None:
+        """`naslid.train.steps.TrainStep`: the supernet and optimizer hold the state between epochs."""
+        self.load()
+
+    def forward(self, images: torch.Tensor, labels: torch.Tensor, arch: NB201Arch,
+                batch_total: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """`TrainStep.forward`: the whole step (the update runs inside it) at the optimizer's rate."""
+        return self.step(images, labels, arch, self.optimizer.param_groups[0]["lr"])
+
+    def update(self, loss: torch.Tensor) -> None:
+        """`TrainStep.update`: nothing left to do; `forward` updated the weights."""
+
+    def end_epoch(self) -> None:
+        """`TrainStep.end_epoch`: weights and momentum back to the supernet and its optimizer."""
+        self.store()
 
     def step(self, images: torch.Tensor, labels: torch.Tensor, arch: NB201Arch, lr: float) -> tuple[torch.Tensor,
                                                                                                   torch.Tensor]:
