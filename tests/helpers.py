@@ -10,7 +10,11 @@ from naslid.partition import ScheduleConfig, SplitConfig
 from naslid.runs.config import RunConfig
 from naslid.runs.datasets import DataConfig
 from naslid.search import ProxyConfig, SearchConfig
+from naslid.spaces import SubSpace
 from naslid.train import TrainConfig
+
+# all of NAS-Bench-201 (naslid has no default space: a sub-space names its space)
+NB201_ALL = SubSpace(None, "nb201")
 
 # a search of 8 evaluations: a population of 4 over 2 generations
 TINY_SEARCH = {"population_size": 4, "generations": 2, "budget": 8, "num_parents": 2, "num_mutations": 2,

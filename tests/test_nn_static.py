@@ -8,10 +8,11 @@ node's convs run as one convolution.
 import numpy as np
 import pytest
 import torch
+from helpers import NB201_ALL
 
 from naslid.nn import NB201StaticSuperNet, NB201SuperNet, encode_path
 from naslid.nn.nb201_static import PATH_SIZE, arch_row, encode_all_paths
-from naslid.spaces import NB201Arch, SubSpace, parse_arch
+from naslid.spaces import NB201Arch, parse_arch
 
 ATOL = RTOL = 1e-5  # |got - expected| <= 1e-5 + 1e-5 |expected|
 # a disconnected arch (no op path from input to output), one with a dead conv (node 1 feeds only `none`),
@@ -27,7 +28,7 @@ SPECIAL = [
 
 def _archs(count=12, seed=0):
     rng = np.random.default_rng(seed)
-    return [parse_arch(text) for text in SPECIAL] + [SubSpace(None, "nb201").sample(rng) for _ in range(count)]
+    return [parse_arch(text) for text in SPECIAL] + [NB201_ALL.sample(rng) for _ in range(count)]
 
 
 def _pair(seed=0, **kwargs):

@@ -3,10 +3,11 @@
 import numpy as np
 import pytest
 import torch
+from helpers import NB201_ALL
 
 from naslid.nn import NB201SuperNet
 from naslid.partition.criteria import CRITERIA, SplitConfig, edge_similarities, lid_profile, similarity_matrix
-from naslid.spaces import NB201_OPS, NB201Arch, SubSpace
+from naslid.spaces import NB201_OPS, NB201Arch
 
 
 def _net_and_batches(seed=0, batches=2, n=24):
@@ -25,7 +26,7 @@ def _snapshot(net):
 @pytest.mark.parametrize("criterion", sorted(CRITERIA))
 def test_criterion_gives_symmetric_matrix_per_edge(criterion):
     net, batches = _net_and_batches()
-    subspace = SubSpace(None, "nb201").split(2, [["none", "skip_connect"], ["nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3"]])[1]
+    subspace = NB201_ALL.split(2, [["none", "skip_connect"], ["nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3"]])[1]
     cfg = SplitConfig(criterion=criterion, batches=len(batches), batch_size=24, k=5)
     matrices = edge_similarities(net, subspace, batches, cfg)
     assert sorted(matrices) == [0, 1, 2, 3, 4, 5]
@@ -49,7 +50,7 @@ def test_measuring_leaves_model_bit_identical(criterion, bn_mode):
     optimizer_before = str(optimizer.state_dict())
     weights, modes = _snapshot(net)
     cfg = SplitConfig(criterion=criterion, batches=2, batch_size=24, k=5, bn_mode=bn_mode)
-    edge_similarities(net, SubSpace(None, "nb201"), batches, cfg, edges=[0, 3])
+    edge_similarities(net, NB201_ALL, batches, cfg, edges=[0, 3])
     after, modes_after = _snapshot(net)
     assert all(torch.equal(weights[k], after[k]) for k in weights)
     assert modes == modes_after
@@ -68,7 +69,7 @@ def test_lid_profile_has_one_value_per_block_and_is_finite():
 def test_lid_similarity_separates_ops_that_differ():
     net, batches = _net_and_batches(n=32)
     cfg = SplitConfig(criterion="lid", batches=2, batch_size=32, k=10)
-    matrix = edge_similarities(net, SubSpace(None, "nb201"), batches, cfg, edges=[5])[5]
+    matrix = edge_similarities(net, NB201_ALL, batches, cfg, edges=[5])[5]
     off = matrix[~np.eye(5, dtype=bool)]
     assert off.min() < 1.0 and off.max() <= 1.0  # profiles differ between ops on the output edge
 
@@ -100,8 +101,8 @@ def test_gradient_criterion_compares_the_named_parameters_only(scope):
     net, batches = _net_and_batches(seed=2, batches=1)
     edge, ops = 1, list(NB201_OPS)
     cfg = SplitConfig(criterion="gradient", batches=1, batch_size=24, k=5, gradient_parameters=scope)
-    measured = edge_similarities(net, SubSpace(None, "nb201"), batches, cfg, edges=[edge])[edge]
-    path = SubSpace(None, "nb201").sample(np.random.default_rng(cfg.seed))  # the criterion's shared path for the batch
+    measured = edge_similarities(net, NB201_ALL, batches, cfg, edges=[edge])[edge]
+    path = NB201_ALL.sample(np.random.default_rng(cfg.seed))  # the criterion's shared path for the batch
     net.train()
     names = [n for n, _ in net.named_parameters() if f".edges.{edge}." not in n
              and (scope == "all" or n.startswith("cells."))]

@@ -3,11 +3,12 @@
 import numpy as np
 import pytest
 import torch
+from helpers import NB201_ALL
 from torch.nn import functional as F
 
 from naslid.nn import NB201SuperNet
 from naslid.partition.criteria import SplitConfig, edge_similarities, lid_profile, similarity_matrix
-from naslid.spaces import NB201_OPS, NB201Arch, SubSpace, path_where_point_matters
+from naslid.spaces import NB201_OPS, NB201Arch, path_where_point_matters
 
 EDGES = [0, 3, 5]
 
@@ -95,23 +96,23 @@ def test_defaults_measure_exactly_as_before(criterion):
     net, batches = _net_and_batches()
     cfg = _config(criterion)
     assert (cfg.measurement_batches, cfg.measurement_augment, cfg.measurement_paths) == ("shared", False, "per-batch")
-    matrices = edge_similarities(net, SubSpace(None, "nb201"), batches, cfg, edges=EDGES)
-    _assert_same(matrices, _reference_shared(net, SubSpace(None, "nb201"), batches, cfg, EDGES))
+    matrices = edge_similarities(net, NB201_ALL, batches, cfg, edges=EDGES)
+    _assert_same(matrices, _reference_shared(net, NB201_ALL, batches, cfg, EDGES))
 
 
 @pytest.mark.parametrize("criterion", ["lid", "gradient"])
 def test_per_point_batches_and_paths_measure_each_point_on_its_own_batches(criterion):
     net, _ = _net_and_batches()
     cfg = _config(criterion, measurement_batches="per-point", measurement_paths="per-point")
-    matrices = edge_similarities(net, SubSpace(None, "nb201"), _per_point_batches(), cfg, edges=EDGES)
-    _assert_same(matrices, _reference_per_point(net, SubSpace(None, "nb201"), _per_point_batches(), cfg, EDGES))
+    matrices = edge_similarities(net, NB201_ALL, _per_point_batches(), cfg, edges=EDGES)
+    _assert_same(matrices, _reference_per_point(net, NB201_ALL, _per_point_batches(), cfg, EDGES))
 
 
 def test_shared_batches_with_per_point_paths_loop_points_outer():
     net, batches = _net_and_batches()
     cfg = _config(measurement_paths="per-point")
-    matrices = edge_similarities(net, SubSpace(None, "nb201"), batches, cfg, edges=EDGES)
-    _assert_same(matrices, _reference_per_point(net, SubSpace(None, "nb201"), lambda point: batches, cfg, EDGES))
+    matrices = edge_similarities(net, NB201_ALL, batches, cfg, edges=EDGES)
+    _assert_same(matrices, _reference_per_point(net, NB201_ALL, lambda point: batches, cfg, EDGES))
 
 
 def test_batches_for_is_called_once_per_point_lazily():
@@ -125,7 +126,7 @@ def test_batches_for_is_called_once_per_point_lazily():
 
     handle = net.register_forward_pre_hook(lambda module, args: events.append(("forward", args[1])))
     try:
-        edge_similarities(net, SubSpace(None, "nb201"), batches_for, _config(measurement_batches="per-point"), edges=EDGES)
+        edge_similarities(net, NB201_ALL, batches_for, _config(measurement_batches="per-point"), edges=EDGES)
     finally:
         handle.remove()
     draws = [(index, event[1]) for index, event in enumerate(events) if event[0] == "draw"]
@@ -143,7 +144,7 @@ def _recorded_paths(cfg, batches, edges):
     archs = []
     handle = net.register_forward_pre_hook(lambda module, args: archs.append(args[1]))
     try:
-        edge_similarities(net, SubSpace(None, "nb201"), batches, cfg, edges=edges)
+        edge_similarities(net, NB201_ALL, batches, cfg, edges=edges)
     finally:
         handle.remove()
     return archs
@@ -160,7 +161,7 @@ def test_per_point_paths_draw_a_fresh_path_per_point_and_batch():
     contexts = set()
     for edge in EDGES:  # points outer, batches inner, one draw each
         for _ in batches:
-            path = SubSpace(None, "nb201").sample(rng)
+            path = NB201_ALL.sample(rng)
             calls = archs[position:position + size]
             assert calls == [path.replace(edge, op) for op in NB201_OPS]
             contexts.add(tuple(op for point, op in enumerate(path.ops) if point != edge))
@@ -175,7 +176,7 @@ def test_per_batch_paths_share_one_path_per_batch_across_points():
     rng = np.random.default_rng(0)
     position = 0
     for _ in batches:  # batches outer: every point compared on the batch's one path
-        path = SubSpace(None, "nb201").sample(rng)
+        path = NB201_ALL.sample(rng)
         for edge in EDGES:
             assert archs[position:position + size] == [path.replace(edge, op) for op in NB201_OPS]
             position += size
@@ -186,7 +187,7 @@ def test_per_point_batches_with_per_batch_paths_reuse_path_i_for_batch_i():
     archs = _recorded_paths(_config(measurement_batches="per-point"), draw, EDGES)
     size = len(NB201_OPS)
     rng = np.random.default_rng(0)
-    paths = [SubSpace(None, "nb201").sample(rng) for _ in range(2)]  # drawn for the first point, reused by the others
+    paths = [NB201_ALL.sample(rng) for _ in range(2)]  # drawn for the first point, reused by the others
     for number, edge in enumerate(EDGES):
         for index in range(2):
             calls = archs[(number * 2 + index) * size:(number * 2 + index + 1) * size]
@@ -196,11 +197,11 @@ def test_per_point_batches_with_per_batch_paths_reuse_path_i_for_batch_i():
 def test_mismatched_batch_kind_raises():
     net, batches = _net_and_batches()
     with pytest.raises(ValueError, match="per-point.*callable"):
-        edge_similarities(net, SubSpace(None, "nb201"), batches, _config(measurement_batches="per-point"), edges=[0])
+        edge_similarities(net, NB201_ALL, batches, _config(measurement_batches="per-point"), edges=[0])
     with pytest.raises(ValueError, match="shared.*sequence"):
-        edge_similarities(net, SubSpace(None, "nb201"), lambda point: batches, _config(), edges=[0])
+        edge_similarities(net, NB201_ALL, lambda point: batches, _config(), edges=[0])
     with pytest.raises(ValueError, match="no batch"):
-        edge_similarities(net, SubSpace(None, "nb201"), lambda point: [], _config(measurement_batches="per-point"), edges=[0])
+        edge_similarities(net, NB201_ALL, lambda point: [], _config(measurement_batches="per-point"), edges=[0])
 
 
 @pytest.mark.parametrize("criterion", ["lid", "gradient"])
@@ -211,7 +212,7 @@ def test_per_point_measuring_leaves_model_bit_identical(criterion):
     weights = {k: v.clone() for k, v in net.state_dict().items()}
     modes = [m.training for m in net.modules()]
     cfg = _config(criterion, measurement_batches="per-point", measurement_paths="per-point")
-    edge_similarities(net, SubSpace(None, "nb201"), _per_point_batches(), cfg, edges=[0, 3])
+    edge_similarities(net, NB201_ALL, _per_point_batches(), cfg, edges=[0, 3])
     after = net.state_dict()
     assert all(torch.equal(weights[k], after[k]) for k in weights)
     assert modes == [m.training for m in net.modules()]
@@ -221,8 +222,8 @@ def test_per_point_measuring_leaves_model_bit_identical(criterion):
 def test_progress_bar_does_not_change_results():
     net, _ = _net_and_batches()
     cfg = _config(measurement_batches="per-point", measurement_paths="per-point")
-    quiet = edge_similarities(net, SubSpace(None, "nb201"), _per_point_batches(), cfg, edges=[0, 3])
-    shown = edge_similarities(net, SubSpace(None, "nb201"), _per_point_batches(), cfg, edges=[0, 3], progress=True)
+    quiet = edge_similarities(net, NB201_ALL, _per_point_batches(), cfg, edges=[0, 3])
+    shown = edge_similarities(net, NB201_ALL, _per_point_batches(), cfg, edges=[0, 3], progress=True)
     _assert_same(shown, quiet)
 
 

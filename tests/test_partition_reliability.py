@@ -5,6 +5,7 @@ import itertools
 import numpy as np
 import pytest
 import torch
+from helpers import NB201_ALL
 
 from naslid.nn import NB201Config, build_supernet_for
 from naslid.partition import (
@@ -21,7 +22,6 @@ from naslid.partition import (
     split_reliability,
 )
 from naslid.partition.reliability import _best_partitions
-from naslid.spaces import SubSpace
 
 OPS = ("a", "b", "c", "d", "e")
 
@@ -34,8 +34,8 @@ def test_samples_average_to_edge_similarities(criterion):
     batches = [(torch.randn(32, 1, 8, 8, generator=generator), torch.randint(0, 10, (32,), generator=generator))
                for _ in range(3)]
     cfg = SplitConfig(criterion=criterion, batches=3, gradient_batches=3, batch_size=32, k=5)
-    averages = edge_similarities(net, SubSpace(None, "nb201"), batches, cfg, edges=[0, 4])
-    samples = edge_similarity_samples(net, SubSpace(None, "nb201"), batches, cfg, edges=[0, 4])
+    averages = edge_similarities(net, NB201_ALL, batches, cfg, edges=[0, 4])
+    samples = edge_similarity_samples(net, NB201_ALL, batches, cfg, edges=[0, 4])
     assert sorted(samples) == [0, 4]
     for edge, stack in samples.items():
         assert stack.shape == ((1 if criterion == "random" else 3), 5, 5)

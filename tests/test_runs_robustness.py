@@ -14,7 +14,7 @@ from dataclasses import replace
 
 import pytest
 import torch
-from helpers import tiny_run_config
+from helpers import NB201_ALL, tiny_run_config
 
 from naslid.cli import main
 from naslid.nn import NB201Config
@@ -24,7 +24,6 @@ from naslid.runs.datasets import DataConfig
 from naslid.runs.lock import LOCK_FILE, RunDirectoryBusy, lock_run_directory, release_run_directory
 from naslid.runs.partition import PartitionRun, open_run, run_partition
 from naslid.search import ProxyConfig
-from naslid.spaces import SubSpace
 from naslid.train import TrainConfig, TrainingDiverged, load_checkpoint, save_checkpoint, train_supernet
 
 TINY = ["--channels", "4", "--no-progress"]
@@ -190,11 +189,11 @@ def test_training_stops_at_the_first_non_finite_loss_and_keeps_the_last_finite_c
     loader = run.data.train_loader
     net = run.load_network(run.tree.root)
     path = tmp_path / "node.pt"
-    train_supernet(net, SubSpace(None, "nb201"), loader, replace(config.train, epochs=3), until_epoch=1, checkpoint_path=path)
+    train_supernet(net, NB201_ALL, loader, replace(config.train, epochs=3), until_epoch=1, checkpoint_path=path)
     before = path.read_bytes()
     diverging = replace(config.train, epochs=3, learning_rate=1e30)
     with pytest.raises(TrainingDiverged, match=rf"epoch 2, step \d+ of {len(loader)}.*{path} still holds"):
-        train_supernet(run.load_network(run.tree.root), SubSpace(None, "nb201"), loader, diverging, checkpoint_path=path)
+        train_supernet(run.load_network(run.tree.root), NB201_ALL, loader, diverging, checkpoint_path=path)
     assert path.read_bytes() == before and load_checkpoint(path)["epoch"] == 1
     run.close()
 

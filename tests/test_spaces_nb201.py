@@ -4,6 +4,7 @@ import csv
 
 import numpy as np
 import pytest
+from helpers import NB201_ALL
 
 from naslid.spaces import (
     NB201_OPS,
@@ -97,7 +98,7 @@ def test_sampling_is_seeded_and_uniform():
 
 
 def test_subspace_split_contains_and_size():
-    full = SubSpace(None, "nb201")
+    full = NB201_ALL
     assert full.size() == 15_625
     children = full.split(0, [["none", "skip_connect"], ["nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3"]])
     assert [c.size() for c in children] == [2 * 5**5, 3 * 5**5]
@@ -111,7 +112,7 @@ def test_subspace_split_contains_and_size():
 
 
 def test_subspace_split_rejects_bad_groups():
-    full = SubSpace(None, "nb201")
+    full = NB201_ALL
     with pytest.raises(ValueError, match="cover exactly"):
         full.split(0, [["none"], ["skip_connect"]])
     with pytest.raises(ValueError, match="two groups"):
@@ -123,7 +124,7 @@ def test_subspace_split_rejects_bad_groups():
 
 
 def test_subspace_json_round_trip_uses_names():
-    sub = SubSpace(None, "nb201").split(3, [["nor_conv_3x3", "none"], ["skip_connect", "nor_conv_1x1", "avg_pool_3x3"]])[0]
+    sub = NB201_ALL.split(3, [["nor_conv_3x3", "none"], ["skip_connect", "nor_conv_1x1", "avg_pool_3x3"]])[0]
     data = sub.to_json()
     assert data["allowed"][3] == ["none", "nor_conv_3x3"]
     assert SubSpace.from_json(data) == sub

@@ -11,16 +11,16 @@ from contextlib import nullcontext
 import numpy as np
 import pytest
 import torch
+from helpers import NB201_ALL
 from torch import nn
 from torch.nn import functional as F
 
 from naslid.data import DeviceLoader, load_digits_dataset
 from naslid.nn import NB201SuperNet
-from naslid.spaces import SubSpace
 from naslid.train import FixedKernelStep, TrainConfig, create_optimizer, load_checkpoint, train_supernet
 
 ATOL = RTOL = 1e-5  # |got - expected| <= 1e-5 + 1e-5 |expected|
-CHILD = SubSpace(None, "nb201").split(3, [["nor_conv_3x3", "skip_connect"], ["none", "nor_conv_1x1", "avg_pool_3x3"]])[0]
+CHILD = NB201_ALL.split(3, [["nor_conv_3x3", "skip_connect"], ["none", "nor_conv_1x1", "avg_pool_3x3"]])[0]
 GRANDCHILD = CHILD.split(5, [["none", "avg_pool_3x3"], ["skip_connect", "nor_conv_1x1", "nor_conv_3x3"]])[1]
 
 
@@ -51,7 +51,7 @@ def _assert_same_training_state(net, optimizer, reference, reference_optimizer):
                                    msg=names[key])
 
 
-@pytest.mark.parametrize("subspace", [SubSpace(None, "nb201"), CHILD, GRANDCHILD], ids=["root", "child", "grandchild"])
+@pytest.mark.parametrize("subspace", [NB201_ALL, CHILD, GRANDCHILD], ids=["root", "child", "grandchild"])
 def test_steps_match_the_module_supernet(subspace):
     cfg = TrainConfig(learning_rate=0.2, weight_decay=5e-3, grad_clip=2.0, label_smoothing=0.1)
     reference, net = _net(), _net()
@@ -84,7 +84,7 @@ def test_steps_match_the_module_supernet(subspace):
             assert torch.equal(after[name], value), name
     untouched = [name for name, _ in net.named_parameters() if name not in touched]
     assert untouched and all(torch.equal(after[name], initial[name]) for name in untouched)
-    if subspace != SubSpace(None, "nb201"):  # ops a sub-space excludes are never selected
+    if subspace != NB201_ALL:  # ops a sub-space excludes are never selected
         assert all(".edges.3.nor_conv_1x1." not in name for name in touched)
 
 
@@ -123,14 +123,14 @@ def test_train_supernet_option_matches_and_resumes_with_the_module_step(digits_l
     module_cfg = TrainConfig(epochs=3, learning_rate=0.05, seed=1)
     fixed_cfg = TrainConfig(epochs=3, learning_rate=0.05, seed=1, step="fixed-kernels")
     reference, fixed = net(), net()
-    reference_state = train_supernet(reference, SubSpace(None, "nb201"), digits_loader, module_cfg, until_epoch=2)
+    reference_state = train_supernet(reference, NB201_ALL, digits_loader, module_cfg, until_epoch=2)
     path = tmp_path / "fixed.pt"
-    fixed_state = train_supernet(fixed, SubSpace(None, "nb201"), digits_loader, fixed_cfg, until_epoch=2, checkpoint_path=path)
+    fixed_state = train_supernet(fixed, NB201_ALL, digits_loader, fixed_cfg, until_epoch=2, checkpoint_path=path)
     _assert_same_training_state(fixed, fixed_state.optimizer, reference, reference_state.optimizer)
     # the checkpoint is in the usual layout: the module step continues from it
-    train_supernet(reference, SubSpace(None, "nb201"), digits_loader, module_cfg, state=reference_state)
+    train_supernet(reference, NB201_ALL, digits_loader, module_cfg, state=reference_state)
     resumed = net()
-    state = train_supernet(resumed, SubSpace(None, "nb201"), digits_loader, module_cfg, checkpoint_path=path)
+    state = train_supernet(resumed, NB201_ALL, digits_loader, module_cfg, checkpoint_path=path)
     assert state.epoch == 3 and load_checkpoint(path)["epoch"] == 3
     _assert_same_training_state(resumed, state.optimizer, reference, reference_state.optimizer)
 

@@ -6,6 +6,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from helpers import NB201_ALL
 from scipy import stats
 
 from naslid.data import DeviceLoader, load_digits_dataset
@@ -68,7 +69,7 @@ def test_epoch_stepping_is_what_training_applies(digits_loader):
     net = _net()
     state = new_train_state(net, cfg)
     optimizer = state.optimizer
-    train_supernet(net, SubSpace(None, "nb201"), RecordingLoader(), cfg, state=state)
+    train_supernet(net, NB201_ALL, RecordingLoader(), cfg, state=state)
     seen.append((3, optimizer.param_groups[0]["lr"]))
     applied = [lr for _, lr in seen[1:]]  # the rate each step used
     steps = len(digits_loader)
@@ -233,14 +234,14 @@ def test_training_with_no_repeat_alternates_a_two_choice_edge(digits_loader):
 def test_no_repeat_resume_two_plus_two_epochs_equals_four(digits_loader, tmp_path):
     cfg = TrainConfig(epochs=4, learning_rate=0.05, seed=1, path_sampler="no-repeat")
     reference = _net()
-    train_supernet(reference, SubSpace(None, "nb201"), digits_loader, cfg)
+    train_supernet(reference, NB201_ALL, digits_loader, cfg)
 
     path = tmp_path / "run.pt"
-    train_supernet(_net(), SubSpace(None, "nb201"), digits_loader, cfg, until_epoch=2, checkpoint_path=path)
+    train_supernet(_net(), NB201_ALL, digits_loader, cfg, until_epoch=2, checkpoint_path=path)
     saved = load_checkpoint(path)["previous_path"]
     assert isinstance(saved, list) and len(saved) == 6 and all(name in NB201_OPS for name in saved)
     resumed = _net(seed=99)  # a fresh process: everything comes from the file
-    state = train_supernet(resumed, SubSpace(None, "nb201"), digits_loader, cfg, checkpoint_path=path)
+    state = train_supernet(resumed, NB201_ALL, digits_loader, cfg, checkpoint_path=path)
     assert state.epoch == 4
     for name, value in reference.state_dict().items():
         assert torch.equal(value, resumed.state_dict()[name]), name
@@ -250,19 +251,19 @@ def test_checkpoint_without_previous_path_restores_none(digits_loader):
     cfg = TrainConfig(epochs=1, learning_rate=0.05)
     net = _net()
     state = new_train_state(net, cfg)
-    checkpoint = checkpoint_dict(net, state, cfg, SubSpace(None, "nb201"))
+    checkpoint = checkpoint_dict(net, state, cfg, NB201_ALL)
     assert checkpoint["previous_path"] is None
     del checkpoint["previous_path"]  # a checkpoint written before the option existed
-    assert restore_train_state(_net(), checkpoint, cfg, SubSpace(None, "nb201")).previous_path is None
+    assert restore_train_state(_net(), checkpoint, cfg, NB201_ALL).previous_path is None
 
 
 def test_resume_refuses_another_sampler_or_off_path_mode(digits_loader, tmp_path):
     path = tmp_path / "run.pt"
-    train_supernet(_net(), SubSpace(None, "nb201"), digits_loader, TrainConfig(epochs=2, learning_rate=0.05), until_epoch=1,
+    train_supernet(_net(), NB201_ALL, digits_loader, TrainConfig(epochs=2, learning_rate=0.05), until_epoch=1,
                    checkpoint_path=path)
     for change in ({"path_sampler": "no-repeat"}, {"off_path_gradients": "zero"}):
         with pytest.raises(ValueError, match=next(iter(change))):
-            train_supernet(_net(), SubSpace(None, "nb201"), digits_loader, TrainConfig(epochs=2, learning_rate=0.05, **change),
+            train_supernet(_net(), NB201_ALL, digits_loader, TrainConfig(epochs=2, learning_rate=0.05, **change),
                            checkpoint_path=path)
 
 

@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 import torch
+from helpers import NB201_ALL
 
 from naslid.data import DeviceLoader, load_digits_dataset
 from naslid.nn import NB201SuperNet
-from naslid.spaces import SubSpace
 from naslid.train import TrainConfig, load_checkpoint, lr_at, save_checkpoint, train_supernet
 
 
@@ -28,7 +28,7 @@ def _cfg(**kwargs):
 
 def test_training_reduces_loss_and_records_history(digits_loader, tmp_path):
     net = _net()
-    state = train_supernet(net, SubSpace(None, "nb201"), digits_loader, _cfg(), checkpoint_path=tmp_path / "ckpt.pt")
+    state = train_supernet(net, NB201_ALL, digits_loader, _cfg(), checkpoint_path=tmp_path / "ckpt.pt")
     assert state.epoch == 4 and state.step == 4 * len(digits_loader)
     losses = [entry["loss"] for entry in state.history]
     assert losses[-1] < losses[0]
@@ -38,19 +38,19 @@ def test_training_reduces_loss_and_records_history(digits_loader, tmp_path):
 
 def test_fixed_seed_reproduces_weights(digits_loader):
     first, second = _net(), _net()
-    train_supernet(first, SubSpace(None, "nb201"), digits_loader, _cfg(), until_epoch=2)
-    train_supernet(second, SubSpace(None, "nb201"), digits_loader, _cfg(), until_epoch=2)
+    train_supernet(first, NB201_ALL, digits_loader, _cfg(), until_epoch=2)
+    train_supernet(second, NB201_ALL, digits_loader, _cfg(), until_epoch=2)
     pairs = zip(first.state_dict().values(), second.state_dict().values(), strict=True)
     assert all(torch.equal(a, b) for a, b in pairs)
 
 
 def test_resume_after_interrupted_epoch_matches_uninterrupted_run(digits_loader, tmp_path):
     reference = _net()
-    train_supernet(reference, SubSpace(None, "nb201"), digits_loader, _cfg())
+    train_supernet(reference, NB201_ALL, digits_loader, _cfg())
 
     path = tmp_path / "run.pt"
     interrupted = _net()
-    train_supernet(interrupted, SubSpace(None, "nb201"), digits_loader, _cfg(), until_epoch=2, checkpoint_path=path)
+    train_supernet(interrupted, NB201_ALL, digits_loader, _cfg(), until_epoch=2, checkpoint_path=path)
 
     class Crash(Exception):
         pass
@@ -66,16 +66,16 @@ def test_resume_after_interrupted_epoch_matches_uninterrupted_run(digits_loader,
                 yield batch
 
     with pytest.raises(Crash):
-        train_supernet(interrupted, SubSpace(None, "nb201"), CrashingLoader(), _cfg(), checkpoint_path=path)
+        train_supernet(interrupted, NB201_ALL, CrashingLoader(), _cfg(), checkpoint_path=path)
     resumed = _net(seed=99)  # a fresh process: different initial weights, everything comes from the file
-    state = train_supernet(resumed, SubSpace(None, "nb201"), digits_loader, _cfg(), checkpoint_path=path)
+    state = train_supernet(resumed, NB201_ALL, digits_loader, _cfg(), checkpoint_path=path)
     assert state.epoch == 4
     for name, value in reference.state_dict().items():
         assert torch.equal(value, resumed.state_dict()[name]), name
 
 
 def test_subspace_restricts_the_sampled_paths(digits_loader):
-    subspace = SubSpace(None, "nb201").split(0, [["nor_conv_3x3", "skip_connect"], ["none", "nor_conv_1x1", "avg_pool_3x3"]])[0]
+    subspace = NB201_ALL.split(0, [["nor_conv_3x3", "skip_connect"], ["none", "nor_conv_1x1", "avg_pool_3x3"]])[0]
     net = _net()
     before = {k: v.clone() for k, v in net.state_dict().items()}
     train_supernet(net, subspace, digits_loader, _cfg(weight_decay=0.0), until_epoch=1)
@@ -119,12 +119,12 @@ def test_config_rejects_bad_values():
 
 def test_resume_refuses_another_subspace_or_other_settings(digits_loader, tmp_path):
     path = tmp_path / "run.pt"
-    train_supernet(_net(), SubSpace(None, "nb201"), digits_loader, _cfg(), until_epoch=1, checkpoint_path=path)
-    child = SubSpace(None, "nb201").split(0, [["none", "skip_connect"], ["nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3"]])[0]
+    train_supernet(_net(), NB201_ALL, digits_loader, _cfg(), until_epoch=1, checkpoint_path=path)
+    child = NB201_ALL.split(0, [["none", "skip_connect"], ["nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3"]])[0]
     with pytest.raises(ValueError, match="trained on"):
         train_supernet(_net(), child, digits_loader, _cfg(), checkpoint_path=path)
     with pytest.raises(ValueError, match="weight_decay"):
-        train_supernet(_net(), SubSpace(None, "nb201"), digits_loader, _cfg(weight_decay=0.0), checkpoint_path=path)
+        train_supernet(_net(), NB201_ALL, digits_loader, _cfg(weight_decay=0.0), checkpoint_path=path)
 
 
 def test_channels_last_is_the_default_and_changes_only_float_rounding(digits_loader):
@@ -132,8 +132,8 @@ def test_channels_last_is_the_default_and_changes_only_float_rounding(digits_loa
 
     assert channels_last_for(TrainConfig()) and not channels_last_for(TrainConfig(channels_last=False))
     fast, exact = _net(), _net()
-    train_supernet(fast, SubSpace(None, "nb201"), digits_loader, _cfg(), until_epoch=1)
-    train_supernet(exact, SubSpace(None, "nb201"), digits_loader, _cfg(channels_last=False), until_epoch=1)
+    train_supernet(fast, NB201_ALL, digits_loader, _cfg(), until_epoch=1)
+    train_supernet(exact, NB201_ALL, digits_loader, _cfg(channels_last=False), until_epoch=1)
     assert fast.stem[0].weight.is_contiguous(memory_format=torch.channels_last)
     assert not fast.cells[1].conv_a[1].weight.is_contiguous()  # a 3x3 conv: the layouts differ
     assert exact.cells[1].conv_a[1].weight.is_contiguous()

@@ -3,14 +3,24 @@
 from naslid.partition.criteria import (
     CRITERIA,
     SplitConfig,
+    SplitCriterion,
     edge_similarities,
     edge_similarity_samples,
     lid_profile,
     mean_over_batches,
+    register_criterion,
     similarity_matrix,
 )
 from naslid.partition.jobs import JobRunner, ProcessPoolRunner, SequentialRunner, get_runner, runner_slots
-from naslid.partition.mincut import EDGE_SCORES, OpPartition, choose_edge, partition_ops
+from naslid.partition.mincut import (
+    EDGE_SCORES,
+    EdgeScore,
+    OpPartition,
+    choose_edge,
+    get_edge_score,
+    partition_ops,
+    register_edge_score,
+)
 from naslid.partition.ray_runner import RayRunner
 from naslid.partition.reliability import (
     EdgeReliability,
@@ -23,7 +33,9 @@ from naslid.partition.separability import separability
 from naslid.partition.tree import TREE_SCHEMA, PartitionNode, PartitionTree, SplitRecord
 
 __all__ = [
-    "CRITERIA", "EDGE_SCORES", "EdgeReliability", "JobRunner", "OpPartition", "PartitionNode", "PartitionTree",
+    "CRITERIA", "EDGE_SCORES", "EdgeReliability", "EdgeScore", "SplitCriterion", "get_edge_score",
+    "register_criterion", "register_edge_score",
+    "JobRunner", "OpPartition", "PartitionNode", "PartitionTree",
     "ProcessPoolRunner", "RayRunner", "ScheduleConfig", "SequentialRunner", "SplitConfig", "SplitRecord",
     "SplitReliability", "TREE_SCHEMA", "choose_edge", "choose_edge_with_reliability", "edge_similarities",
     "edge_similarity_samples", "get_runner", "lid_profile", "mean_over_batches", "partition_ops", "runner_slots",

@@ -37,7 +37,7 @@ from torch.nn import functional as F
 from naslid.hooks import capture_outputs
 from naslid.lid import MLE
 from naslid.nn.state import preserved_state
-from naslid.partition.mincut import EDGE_SCORES
+from naslid.partition.mincut import get_edge_score
 from naslid.spaces import ChoiceArch, SubSpace, path_where_point_matters
 
 Batch = tuple[torch.Tensor, torch.Tensor]
@@ -85,8 +85,7 @@ class SplitConfig:
             raise ValueError(f"criterion={self.criterion!r}; expected one of {sorted(CRITERIA)}")
         if self.similarity not in SIMILARITIES:
             raise ValueError(f"similarity={self.similarity!r}; expected one of {list(SIMILARITIES)}")
-        if self.edge_score not in EDGE_SCORES:
-            raise ValueError(f"edge_score={self.edge_score!r}; expected one of {list(EDGE_SCORES)}")
+        get_edge_score(self.edge_score)
         if self.bn_mode not in BN_MODES:
             raise ValueError(f"bn_mode={self.bn_mode!r}; expected one of {list(BN_MODES)}")
         if self.gradient_parameters not in GRADIENT_PARAMETERS:
@@ -100,8 +99,9 @@ class SplitConfig:
         if self.measurement_paths not in MEASUREMENT_PATHS:
             raise ValueError(f"measurement_paths={self.measurement_paths!r}; expected one of "
                              f"{list(MEASUREMENT_PATHS)}")
-        if self.edge_score == "separation-z" and self.criterion == "random":
-            raise ValueError("edge_score='separation-z' needs measured batches; the 'random' criterion has none")
+        if self.edge_score == "separation-z" and not CRITERIA[self.criterion].measures:
+            raise ValueError(f"edge_score='separation-z' needs measured batches; the {self.criterion!r} criterion "
+                             "has none")
         if self.edge_score == "separation-z" and self.reliability_resamples < 2:
             raise ValueError("edge_score='separation-z' divides by the bootstrap spread: reliability_resamples must "
                              f"be >= 2, got {self.reliability_resamples!r}")
@@ -116,7 +116,7 @@ class SplitConfig:
     @property
     def measured_batches(self) -> int:
         """Batches the similarity is averaged over for this criterion."""
-        return self.gradient_batches if self.criterion == "gradient" else self.batches
+        return getattr(self, CRITERIA[self.criterion].batches_setting)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -293,11 +293,36 @@ def _random_similarities(net, subspace, edges, batches, cfg, rng, progress=False
     return matrices
 
 
-CRITERIA: dict[str, Callable] = {
-    "lid": _lid_similarities,
-    "gradient": _gradient_similarities,
-    "random": _random_similarities,
-}
+@dataclass(frozen=True)
+class SplitCriterion:
+    """How a split decision compares a point's candidate ops: `similarities(net, subspace, points, batches, cfg,
+    rng, progress)` gives each point's (samples x ops x ops) similarity matrices."""
+
+    name: str
+    definition: str  # what it compares, and whose rule it is
+    similarities: Callable[..., dict[int, np.ndarray]]
+    batches_setting: str = "batches"  # the SplitConfig field counting the batches drawn for it
+    measures: bool = True  # False: its similarities come from no batch (no bootstrap, no separation-z)
+
+
+CRITERIA: dict[str, SplitCriterion] = {}
+
+
+def register_criterion(criterion: SplitCriterion) -> SplitCriterion:
+    """Add `criterion` to `CRITERIA`: `SplitConfig.criterion` and method variants (`nas-lid[criterion=...]`)
+    accept it."""
+    CRITERIA[criterion.name] = criterion
+    return criterion
+
+
+for _criterion in (
+    SplitCriterion("lid", "similarity of the candidates' layer-wise LID profiles (NAS-LID)", _lid_similarities),
+    SplitCriterion("gradient", "cosine similarity of the shared weights' gradients under each candidate (GM-NAS)",
+                   _gradient_similarities, batches_setting="gradient_batches"),
+    SplitCriterion("random", "random similarities, no measurement (ours: the control)", _random_similarities,
+                   measures=False),
+):
+    register_criterion(_criterion)
 
 
 def edge_similarities(
@@ -349,4 +374,4 @@ def edge_similarity_samples(
     rng = np.random.default_rng(cfg.seed)
     with preserved_state(net):
         net.train(cfg.bn_mode == "batch")
-        return CRITERIA[cfg.criterion](net, subspace, edges, batches, cfg, rng, progress)
+        return CRITERIA[cfg.criterion].similarities(net, subspace, edges, batches, cfg, rng, progress)

@@ -6,29 +6,18 @@ Neither ever returns an empty group, nor a single-op group unless the edge has o
 (where one is unavoidable).
 
 Within an edge the grouping is always the one with the largest intra-group similarity. Which edge is split
-is the edge score's job (`EDGE_SCORES`), and the published methods disagree on it:
-
-- ``intra``: the mean intra-group similarity of the edge's best grouping (the NAS-LID paper's text).
-- ``max-cross``: the sum of the cross-group similarities of that grouping, largest wins (the NAS-LID
-  authors' released `mincut`: the sum over all op pairs minus the best grouping's intra sum).
-- ``min-cross``: the sum over cross-group pairs of the distance ``1 - similarity``, largest wins (GM-NAS's
-  `mincut_split_201` with its default cosine distance of gradients): the edge whose groups differ most.
-- ``gap``: mean intra minus mean cross similarity (ours: prefers edges whose ops separate into groups).
-- ``separation-z``: the gap of the edge's best grouping divided by its bootstrap standard deviation over the
-  measurement batches (grouping fixed), largest wins: prefers edges whose ops separate reliably. A single
-  partition cannot compute it; `naslid.partition.choose_edge_with_reliability` does (`partition.reliability`).
+is the edge score's job, and the published methods disagree on it. `EDGE_SCORES` is their registry (name ->
+`EdgeScore`, each with its definition and source); `register_edge_score` adds one.
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-EDGE_SCORES = ("intra", "max-cross", "min-cross", "gap", "separation-z")
-_BOOTSTRAP_EDGE_SCORES = ("separation-z",)  # need the per-batch matrices, not one averaged partition
 EXHAUSTIVE_LIMIT = 12
 
 
@@ -42,28 +31,61 @@ class OpPartition:
     cross_pairs: int = 0  # number of op pairs across the two groups
 
     def score(self, edge_score: str = "intra") -> float:
-        """How strongly this edge asks to be split under `edge_score` (higher wins; see the module docstring)."""
-        _check_edge_score(edge_score)
-        _check_single_partition_score(edge_score)
-        if edge_score == "intra":
-            return self.intra
-        if edge_score == "max-cross":
-            return self.cross * self.cross_pairs
-        if edge_score == "min-cross":
-            return (1.0 - self.cross) * self.cross_pairs
-        return self.intra - self.cross
+        """How strongly this edge asks to be split under `edge_score` (higher wins; see `EDGE_SCORES`)."""
+        return _of_partition(edge_score)(self)
 
 
-def _check_edge_score(edge_score: str) -> None:
-    if edge_score not in EDGE_SCORES:
-        hint = " ('cross' was renamed: 'max-cross' or 'min-cross')" if edge_score == "cross" else ""
-        raise ValueError(f"edge_score={edge_score!r}; expected one of {list(EDGE_SCORES)}{hint}")
+@dataclass(frozen=True)
+class EdgeScore:
+    """A rule for which point to split: higher wins. `of_partition` scores a point's best grouping; None for a
+    score that needs the per-batch similarity matrices (computed by `naslid.partition.reliability`)."""
+
+    name: str
+    definition: str  # what it computes, and whose rule it is
+    of_partition: Callable[[OpPartition], float] | None
 
 
-def _check_single_partition_score(edge_score: str) -> None:
-    if edge_score in _BOOTSTRAP_EDGE_SCORES:
-        raise ValueError(f"edge_score={edge_score!r} needs the bootstrap over measurement batches: use "
+EDGE_SCORES: dict[str, EdgeScore] = {}
+
+
+def register_edge_score(score: EdgeScore) -> EdgeScore:
+    """Add `score` to `EDGE_SCORES`: `SplitConfig.edge_score`, `--edge-score` and method variants accept it."""
+    EDGE_SCORES[score.name] = score
+    return score
+
+
+def _of_partition(name: str) -> Callable[[OpPartition], float]:
+    of_partition = get_edge_score(name).of_partition
+    if of_partition is None:
+        raise ValueError(f"edge_score={name!r} needs the bootstrap over measurement batches: use "
                          f"naslid.partition.choose_edge_with_reliability")
+    return of_partition
+
+
+def get_edge_score(name: str) -> EdgeScore:
+    try:
+        return EDGE_SCORES[name]
+    except KeyError:
+        hint = " ('cross' was renamed: 'max-cross' or 'min-cross')" if name == "cross" else ""
+        raise ValueError(f"edge_score={name!r}; expected one of {list(EDGE_SCORES)}{hint}") from None
+
+
+for _score in (
+    EdgeScore("intra", "the mean intra-group similarity of the point's best grouping (the NAS-LID paper's text)",
+              lambda p: p.intra),
+    EdgeScore("max-cross", "the sum of the best grouping's cross-group similarities, largest wins (the NAS-LID "
+              "authors' released `mincut`: the sum over all op pairs minus the best grouping's intra sum)",
+              lambda p: p.cross * p.cross_pairs),
+    EdgeScore("min-cross", "the sum over cross-group pairs of the distance 1 - similarity, largest wins (GM-NAS's "
+              "`mincut_split_201` with its default cosine distance of gradients): the point whose groups differ most",
+              lambda p: (1.0 - p.cross) * p.cross_pairs),
+    EdgeScore("gap", "mean intra minus mean cross similarity (ours: prefers points whose ops separate into groups)",
+              lambda p: p.intra - p.cross),
+    EdgeScore("separation-z", "the gap of the best grouping over its bootstrap standard deviation across the "
+              "measurement batches (grouping fixed), largest wins (ours: prefers points whose ops separate "
+              "reliably; naslid.partition.reliability)", None),
+):
+    register_edge_score(_score)
 
 
 def _check_matrix(similarity: np.ndarray, ops: Sequence[str]) -> np.ndarray:
@@ -120,8 +142,7 @@ def partition_ops(similarity: np.ndarray, ops: Sequence[str]) -> OpPartition:
 
 def choose_edge(partitions: Mapping[int, OpPartition], edge_score: str) -> int:
     """The edge to split: the highest `edge_score` among the edges' best groupings; ties go to the lowest index."""
-    _check_edge_score(edge_score)
-    _check_single_partition_score(edge_score)
+    _of_partition(edge_score)
     if not partitions:
         raise ValueError("no candidate edge to choose from")
     return max(partitions, key=lambda edge: (partitions[edge].score(edge_score), -edge))

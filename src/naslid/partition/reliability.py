@@ -20,11 +20,11 @@ import numpy as np
 
 from naslid.partition.criteria import mean_over_batches
 from naslid.partition.mincut import (
-    EDGE_SCORES,
     EXHAUSTIVE_LIMIT,
     OpPartition,
     candidate_bisections,
     choose_edge,
+    get_edge_score,
     partition_ops,
 )
 
@@ -197,8 +197,7 @@ def choose_edge_with_reliability(samples: Mapping[int, np.ndarray], ops: Mapping
 
 def _check(samples: Mapping[int, np.ndarray], ops: Mapping[int, Sequence[str]], edge_score: str, resamples: int,
            seed: int) -> None:
-    if edge_score not in EDGE_SCORES:
-        raise ValueError(f"edge_score={edge_score!r}; expected one of {list(EDGE_SCORES)}")
+    get_edge_score(edge_score)
     if isinstance(resamples, bool) or not isinstance(resamples, int) or resamples < 2:
         raise ValueError(f"resamples={resamples!r}; expected an integer >= 2")
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:

@@ -21,6 +21,7 @@ from naslid.data import save_split
 from naslid.memory import out_of_memory_named, run_flags
 from naslid.nn import build_supernet_for, initialise_weights
 from naslid.partition import (
+    CRITERIA,
     JobRunner,
     PartitionNode,
     PartitionTree,
@@ -482,7 +483,7 @@ class PartitionRun:
         names = {edge: node.subspace.point_name(edge) for edge in matrices}
         reliability = None
         # resamples the measured batches (no new forward pass); the random control's matrices are noise by design
-        if split_cfg.reliability_resamples and split_cfg.criterion != "random":
+        if split_cfg.reliability_resamples and CRITERIA[split_cfg.criterion].measures:
             best, bootstrap = choose_edge_with_reliability(
                 samples, {e: node.subspace.allowed[e] for e in samples}, split_cfg.edge_score,
                 resamples=split_cfg.reliability_resamples, seed=seed % (2**32))
