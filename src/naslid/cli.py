@@ -123,7 +123,7 @@ def _format_score(value: float | None, width: int) -> str:
 
 def _run_score(args: argparse.Namespace) -> int:
     from naslid.bench import load_benchmark, read_predictions, score_predictions, write_scores
-    from naslid.bench.scoring import DEFAULT_KS
+    from naslid.bench.scoring import DEFAULT_KS, RANKING_METRICS
 
     _check_output(args.out)
     predictions = read_predictions(args.predictions, args.prediction_column)
@@ -144,14 +144,17 @@ def _run_score(args: argparse.Namespace) -> int:
     ks = report.protocol["ks"]
     print(f"scored {args.predictions}: {len(predictions)} predictions against {benchmark.source}")
     print(f"ground truth: {report.results[0].column}")
-    header = f"{'subset':<14}{'n':>7}{'tau-b':>9}{'spearman':>10}{'pearson':>9}"
-    header += "".join(f"{f'P@{k}':>8}" for k in ks) + "".join(f"{f'tau@top{k}':>12}" for k in ks)
-    print(header)
+    # one column per registered metric, one per k for a per-k metric: (title, metric, k)
+    columns = [(metric.title(k), metric, k) for metric in RANKING_METRICS.values()
+               for k in (ks if metric.per_k else [None])]
+    widths = [max(len(title) + 2, 8) for title, _, _ in columns]
+    titles = "".join(f"{title:>{width}}" for (title, _, _), width in zip(columns, widths, strict=True))
+    print(f"{'subset':<14}{'n':>7}{titles}")
     for result in report.results:
-        line = f"{result.subset:<14}{result.n:>7}{_format_score(result.kendall_tau_b, 9)}"
-        line += f"{_format_score(result.spearman, 10)}{_format_score(result.pearson, 9)}"
-        line += "".join(_format_score(result.precision_at_k.get(k), 8) for k in ks)
-        line += "".join(_format_score(result.top_k_kendall.get(k), 12) for k in ks)
+        values = [result.metrics.get(metric.name, {}).get(k) if metric.per_k else result.metrics.get(metric.name)
+                  for _, metric, k in columns]
+        line = f"{result.subset:<14}{result.n:>7}" + "".join(_format_score(value, width)
+                                                              for value, width in zip(values, widths, strict=True))
         print(line + (f"  ({result.note})" if result.note else ""))
     if args.out:
         print(f"wrote {write_scores(report, args.out)}")

@@ -12,11 +12,14 @@ from naslid.bench.metrics import (
 from naslid.bench.official import OFFICIAL_COLUMNS, OfficialBenchmark
 from naslid.bench.predictions import Predictions, parse_arch_key, read_predictions
 from naslid.bench.scoring import (
+    RANKING_METRICS,
     SCORES_SCHEMA,
+    RankingMetric,
     RankingResult,
     ScoreReport,
     rank_metrics,
     read_scores,
+    register_ranking_metric,
     score_predictions,
     write_scores,
 )
@@ -41,6 +44,7 @@ from naslid.bench.table import (
 __all__ = [
     "DEFAULT_COLUMN",
     "OFFICIAL_COLUMNS",
+    "RANKING_METRICS",
     "SCORES_SCHEMA",
     "SUBSET_CHOICES",
     "Benchmark",
@@ -49,6 +53,7 @@ __all__ = [
     "GroundTruth",
     "OfficialBenchmark",
     "Predictions",
+    "RankingMetric",
     "RankingResult",
     "ScoreReport",
     "Subset",
@@ -65,6 +70,7 @@ __all__ = [
     "read_architecture_list",
     "read_predictions",
     "read_scores",
+    "register_ranking_metric",
     "score_predictions",
     "select_subset",
     "spearman",

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -25,48 +25,97 @@ from naslid.spaces import NB201Arch, format_arch
 SCORES_SCHEMA = "naslid.scores/1"
 # k for precision@k and for Kendall tau inside the ground-truth top-k; a k above a subset's size is skipped.
 DEFAULT_KS = (10, 100)
-DEFINITIONS = {
-    "kendall_tau_b": "Kendall tau-b (tie-corrected) between proxy and ground truth",
-    "spearman": "Spearman rank correlation, average ranks for ties",
-    "pearson": "Pearson linear correlation",
-    "precision_at_k": "|top-k by proxy & top-k by ground truth| / k; exactly k each, ties to the lower index",
-    "top_k_kendall": "Kendall tau-b over the archs >= the k-th best ground truth (ties at the cut included)",
-    "undefined": "null where a side is constant inside the subset",
-}
+
+
+@dataclass(frozen=True)
+class RankingMetric:
+    """One ranking metric: `compute(proxy, truth)`, or `compute(proxy, truth, k)` for each k when `per_k`."""
+
+    name: str  # its key in results and JSON
+    definition: str
+    compute: Callable[..., float]
+    per_k: bool = False
+    label: str = ""  # a short column title ("{k}" filled in per k); the name when empty
+    column: str = ""  # its column in tables such as compare.csv ("{k}" filled in); the name ("{name}_{k}") when empty
+
+    def title(self, k: int | None = None) -> str:
+        return (self.label or self.name).format(k=k)
+
+    def column_name(self, k: int | None = None) -> str:
+        return (self.column or (f"{self.name}_{{k}}" if self.per_k else self.name)).format(k=k)
+
+
+RANKING_METRICS: dict[str, RankingMetric] = {}
+
+
+def register_ranking_metric(metric: RankingMetric) -> RankingMetric:
+    """Add `metric` to `RANKING_METRICS`: every ranking computes it, files store it, `naslid score` prints it and
+    compare.csv has its column."""
+    RANKING_METRICS[metric.name] = metric
+    return metric
+
+
+for _metric in (
+    RankingMetric("kendall_tau_b", "Kendall tau-b (tie-corrected) between proxy and ground truth", kendall_tau_b,
+                  label="tau-b"),
+    RankingMetric("spearman", "Spearman rank correlation, average ranks for ties", spearman),
+    RankingMetric("pearson", "Pearson linear correlation", pearson),
+    RankingMetric("precision_at_k", "|top-k by proxy & top-k by ground truth| / k; exactly k each, ties to the "
+                  "lower index", precision_at_k, per_k=True, label="P@{k}", column="precision_at_{k}"),
+    RankingMetric("top_k_kendall", "Kendall tau-b over the archs >= the k-th best ground truth (ties at the cut "
+                  "included)", top_k_kendall, per_k=True, label="tau@top{k}", column="tau_at_top{k}"),
+):
+    register_ranking_metric(_metric)
+
+_UNDEFINED = "null where a side is constant inside the subset"
+
+
+def metric_definitions() -> dict[str, str]:
+    """Each registered metric's definition, and what null means (stored in every scores file's protocol)."""
+    return {**{name: metric.definition for name, metric in RANKING_METRICS.items()}, "undefined": _UNDEFINED}
 
 
 @dataclass(frozen=True)
 class RankingResult:
-    """Ranking quality on one subset, with what was ranked against what."""
+    """Ranking quality on one subset, with what was ranked against what.
+
+    `metrics` maps a metric's name (`RANKING_METRICS`) to its value, or for a per-k metric to {k: value}; the
+    built-in ones read as attributes too (`result.kendall_tau_b`). In JSON each metric is a key of the result.
+    """
 
     subset: str
     rule: str
     n: int
     column: str
     proxy: str
-    kendall_tau_b: float
-    spearman: float
-    pearson: float
-    precision_at_k: dict[int, float]
-    top_k_kendall: dict[int, float]
+    metrics: dict[str, float | dict[int, float]] = field(default_factory=dict)
     note: str | None = None  # why the subset could not be ranked (metrics are then NaN / null)
 
+    def __getattr__(self, name: str) -> float | dict[int, float]:
+        metrics = self.__dict__.get("metrics", {})
+        if name in metrics:
+            return metrics[name]
+        if name in RANKING_METRICS:  # a result without it (an unranked subset): NaN, or no k
+            return {} if RANKING_METRICS[name].per_k else math.nan
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
     def to_json(self) -> dict:
-        data = asdict(self)
-        for name in ("kendall_tau_b", "spearman", "pearson"):
-            data[name] = _finite_or_none(data[name])
-        for name in ("precision_at_k", "top_k_kendall"):
-            data[name] = {str(k): _finite_or_none(value) for k, value in data[name].items()}
+        data = {"subset": self.subset, "rule": self.rule, "n": self.n, "column": self.column, "proxy": self.proxy}
+        for name, value in self.metrics.items():
+            data[name] = ({str(k): _finite_or_none(v) for k, v in value.items()} if isinstance(value, Mapping)
+                          else _finite_or_none(value))
+        data["note"] = self.note
         return data
 
     @classmethod
     def from_json(cls, data: Mapping) -> RankingResult:
-        values = dict(data)
-        for name in ("kendall_tau_b", "spearman", "pearson"):
-            values[name] = _none_to_nan(values[name])
-        for name in ("precision_at_k", "top_k_kendall"):
-            values[name] = {int(k): _none_to_nan(value) for k, value in values[name].items()}
-        return cls(**values)
+        """A result from its JSON; every key besides the subset's description is a metric (registered or not)."""
+        described = ("subset", "rule", "n", "column", "proxy", "note")
+        metrics = {name: ({int(k): _none_to_nan(v) for k, v in value.items()} if isinstance(value, Mapping)
+                          else _none_to_nan(value))
+                   for name, value in data.items() if name not in described}
+        return cls(subset=data["subset"], rule=data["rule"], n=data["n"], column=data["column"], proxy=data["proxy"],
+                   metrics=metrics, note=data.get("note"))
 
 
 @dataclass(frozen=True)
@@ -112,11 +161,9 @@ def rank_metrics(
         n=n,
         column=truth.info.describe(),
         proxy=proxy_description,
-        kendall_tau_b=kendall_tau_b(proxy_values, truth_values),
-        spearman=spearman(proxy_values, truth_values),
-        pearson=pearson(proxy_values, truth_values),
-        precision_at_k={k: precision_at_k(proxy_values, truth_values, k) for k in ks if k <= n},
-        top_k_kendall={k: top_k_kendall(proxy_values, truth_values, k) for k in ks if k <= n},
+        metrics={name: ({k: metric.compute(proxy_values, truth_values, k) for k in ks if k <= n} if metric.per_k
+                        else metric.compute(proxy_values, truth_values))
+                 for name, metric in RANKING_METRICS.items()},
     )
 
 
@@ -171,17 +218,16 @@ def score_predictions(
         "ks": list(ks),
         "n_predictions": len(predictions),
         "n_benchmark": len(benchmark),
-        "definitions": DEFINITIONS,
+        "definitions": metric_definitions(),
     }
     return ScoreReport(protocol, tuple(results))
 
 
 def _unavailable(spec: str, n: int, truth: GroundTruth, proxy_description: str, note: str) -> RankingResult:
     """The result of a subset that cannot be ranked: reported, with why, next to the others."""
-    nan = float("nan")
+    metrics = {name: {} if metric.per_k else math.nan for name, metric in RANKING_METRICS.items()}
     return RankingResult(subset=spec, rule="not formed", n=n, column=truth.info.describe(), proxy=proxy_description,
-                         kendall_tau_b=nan, spearman=nan, pearson=nan, precision_at_k={}, top_k_kendall={},
-                         note=note)
+                         metrics=metrics, note=note)
 
 
 def write_scores(report: ScoreReport, path: str | Path) -> Path:

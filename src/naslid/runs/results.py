@@ -25,15 +25,18 @@ from pathlib import Path
 from typing import Any
 
 from naslid.atomic import write_text
+from naslid.bench.scoring import RANKING_METRICS
 
 METRICS_FILE = "metrics.jsonl"
 RANKING_CURVE_FILE = "ranking_curve.jsonl"
 COMPARE_CSV_FILE = "compare.csv"
 COMPARE_JSON_FILE = "compare.json"
-# compare.csv's columns, in order; precision@k and tau@top-k columns follow, one per k of the comparison
+# compare.csv's first columns, in order; then one per other metric (per k of the comparison for precision@k and
+# tau@top-k: `naslid.bench.RANKING_METRICS`), sorted by name
 COMPARE_COLUMNS = ("seed", "method", "protocol", "leaves", "supernet_epochs", "subset", "n", "kendall_tau_b",
                    "spearman", "pearson", "train_and_split_seconds", "best_arch", "best_proxy_score",
                    "best_ground_truth")
+_RANKING_DESCRIPTION = ("subset", "rule", "n", "column", "proxy", "note")
 
 
 def own_history(history: Sequence[dict], parent_history: Sequence[dict] | None) -> list[dict]:
@@ -92,15 +95,21 @@ def compare_rows(results: Mapping[str, Any]) -> list[dict]:
                     "leaves": summary.get("leaves"), "supernet_epochs": summary.get("supernet_epochs")}
             seconds = (summary.get("seconds") or {}).get("train_and_split")
             for ranking in summary.get("ranking") or [{}]:
-                row = {**base, "subset": ranking.get("subset"), "n": ranking.get("n"),
-                       "kendall_tau_b": ranking.get("kendall_tau_b"), "spearman": ranking.get("spearman"),
-                       "pearson": ranking.get("pearson"), "train_and_split_seconds": seconds,
-                       "best_arch": search.get("best_arch"), "best_proxy_score": search.get("proxy_score"),
-                       "best_ground_truth": truth}
-                row.update({f"precision_at_{k}": v for k, v in (ranking.get("precision_at_k") or {}).items()})
-                row.update({f"tau_at_top{k}": v for k, v in (ranking.get("top_k_kendall") or {}).items()})
+                row = {**dict.fromkeys(COMPARE_COLUMNS), **base, "subset": ranking.get("subset"), "n": ranking.get("n"),
+                       "train_and_split_seconds": seconds, "best_arch": search.get("best_arch"),
+                       "best_proxy_score": search.get("proxy_score"), "best_ground_truth": truth}
+                for name, value in ranking.items():  # every metric the ranking holds, registered or not
+                    if name not in _RANKING_DESCRIPTION:
+                        row.update(_metric_columns(name, value))
                 rows.append(row)
     return rows
+
+
+def _metric_columns(name: str, value: Any) -> dict:
+    metric = RANKING_METRICS.get(name)
+    if not isinstance(value, Mapping):
+        return {metric.column_name() if metric else name: value}
+    return {(metric.column_name(k) if metric else f"{name}_{k}"): v for k, v in value.items()}
 
 
 def compare_csv(results: Mapping[str, Any]) -> str:

@@ -1,0 +1,114 @@
+"""Edge scores, split criteria, ranking metrics and training steps are registries: one registration, and the
+library (configs, split decisions, scores files, compare.csv, `naslid score`) uses the new entry."""
+
+import json
+
+import numpy as np
+import pytest
+
+from naslid.bench import (
+    RANKING_METRICS,
+    BenchmarkTable,
+    RankingMetric,
+    read_scores,
+    register_ranking_metric,
+    score_predictions,
+    write_scores,
+)
+from naslid.partition import (
+    CRITERIA,
+    EDGE_SCORES,
+    EdgeScore,
+    SplitConfig,
+    SplitCriterion,
+    choose_edge,
+    partition_ops,
+    register_criterion,
+    register_edge_score,
+)
+from naslid.runs.results import compare_csv
+from naslid.spaces import NB201Space
+from naslid.train import TRAIN_STEPS, TrainConfig
+
+
+@pytest.fixture
+def restored_registries():
+    """Each test may register entries; the registries are as before afterwards."""
+    saved = [(registry, dict(registry)) for registry in (EDGE_SCORES, CRITERIA, RANKING_METRICS, TRAIN_STEPS)]
+    yield
+    for registry, entries in saved:
+        registry.clear()
+        registry.update(entries)
+
+
+def test_a_registered_edge_score_chooses_the_point_and_configs_accept_it(restored_registries):
+    ops = ["a", "b", "c", "d"]
+    tight = np.array([[1, .9, .1, .1], [.9, 1, .1, .1], [.1, .1, 1, .9], [.1, .1, .9, 1]])
+    loose = np.array([[1, .6, .5, .5], [.6, 1, .5, .5], [.5, .5, 1, .6], [.5, .5, .6, 1]])
+    partitions = {0: partition_ops(tight, ops), 1: partition_ops(loose, ops)}
+    assert choose_edge(partitions, "gap") == 0
+    with pytest.raises(ValueError, match="edge_score='least-gap'"):
+        SplitConfig(edge_score="least-gap")
+    register_edge_score(EdgeScore("least-gap", "minus the gap (a test's rule)", lambda p: p.cross - p.intra))
+    assert SplitConfig(edge_score="least-gap").edge_score == "least-gap"
+    assert choose_edge(partitions, "least-gap") == 1
+
+
+def test_a_registered_criterion_measures_splits(restored_registries):
+    def constant(net, subspace, points, batches, cfg, rng, progress=False):
+        return {point: np.ones((1, len(subspace.allowed[point]), len(subspace.allowed[point]))) for point in points}
+
+    with pytest.raises(ValueError, match="criterion='constant'"):
+        SplitConfig(criterion="constant")
+    register_criterion(SplitCriterion("constant", "all ops alike (a test's rule)", constant, measures=False))
+    cfg = SplitConfig(criterion="constant", batches=7)
+    assert cfg.measured_batches == 7
+    with pytest.raises(ValueError, match="needs measured batches; the 'constant' criterion has none"):
+        SplitConfig(criterion="constant", edge_score="separation-z")
+
+
+def test_a_registered_ranking_metric_is_computed_stored_read_and_tabled(restored_registries, tmp_path):
+    archs = list(NB201Space().all())[:20]
+    table = BenchmarkTable.from_mapping({a: float(i) for i, a in enumerate(archs)}, column="acc_200", source="t")
+    proxy = {a: float(i % 7) for i, a in enumerate(archs)}
+    register_ranking_metric(RankingMetric("agree_at_k", "share of the top k by proxy above the median (a test's)",
+                                          lambda p, t, k: float(np.mean(t[np.argsort(-p)[:k]] > np.median(t))),
+                                          per_k=True, label="A@{k}"))
+    register_ranking_metric(RankingMetric("n_ties", "tied proxy values (a test's)",
+                                          lambda p, t: float(len(p) - len(np.unique(p)))))
+    report = score_predictions(proxy, table, subsets=["all"], ks=[5])
+    result = report.result("all")
+    assert result.metrics["n_ties"] == 13.0 and result.n_ties == 13.0
+    assert set(result.metrics["agree_at_k"]) == {5}
+    assert "n_ties" in report.protocol["definitions"]
+    data = json.loads(write_scores(report, tmp_path / "s.json").read_text())
+    assert data["results"][0]["n_ties"] == 13.0 and data["results"][0]["agree_at_k"] == {"5": 0.6}  # 12, 13, 19 of 5, 6, 12, 13, 19
+    assert read_scores(tmp_path / "s.json").result("all").metrics == result.metrics
+    compare = {"protocol": {}, "runs": [{"seed": 0, "methods": {"spos": {"ranking": [data["results"][0]]}}}]}
+    header = compare_csv(compare).splitlines()[0].split(",")
+    assert {"n_ties", "agree_at_k_5", "precision_at_5", "tau_at_top5", "kendall_tau_b"} <= set(header)
+
+
+def test_the_score_command_prints_every_registered_metric(restored_registries, tmp_path, capsys):
+    from naslid.cli import main
+
+    archs = list(NB201Space().all())[:20]
+    register_ranking_metric(RankingMetric("n_ties", "tied proxy values", lambda p, t: float(len(p) - len(set(p)))))
+    predictions = tmp_path / "p.json"
+    predictions.write_text(json.dumps({NB201Space().format(a): float(i % 7) for i, a in enumerate(archs)}))
+    truth = tmp_path / "truth.json"
+    truth.write_text(json.dumps({NB201Space().format(a): float(i) for i, a in enumerate(archs)}))
+    assert main(["score", str(predictions), "--benchmark", str(truth), "--subset", "all", "--top-k", "5"]) == 0
+    out = capsys.readouterr().out
+    header = next(line for line in out.splitlines() if line.startswith("subset"))
+    assert header.split() == ["subset", "n", "tau-b", "spearman", "pearson", "P@5", "tau@top5", "n_ties"]
+    row = next(line for line in out.splitlines() if line.startswith("all"))
+    assert row.split()[-1] == "13.0000"
+
+
+def test_training_steps_are_chosen_by_name(restored_registries):
+    assert set(TRAIN_STEPS) == {"module", "fixed-kernels"}
+    with pytest.raises(ValueError, match="step='graph'"):
+        TrainConfig(step="graph")
+    TRAIN_STEPS["graph"] = TRAIN_STEPS["module"]
+    assert TrainConfig(step="graph").step == "graph"
