@@ -38,41 +38,63 @@ def test_version_prints_the_package_version_and_exits_0():
     assert done.stdout == f"naslid {naslid.__version__}\n"
 
 
-# --- a fast --help: building the parser imports no torch, numpy or matplotlib ---
+# --- a fast --help: `naslid --help` and the light commands import no torch, numpy or matplotlib; the run commands
+# (train, partition, compare) generate their flags from the library's configuration fields, which imports torch ---
+
+_RUN_COMMANDS = ("train", "partition", "compare")
 
 
 def test_help_imports_neither_torch_nor_numpy_nor_matplotlib():
     script = textwrap.dedent("""
         import contextlib, io, sys
-        from naslid.cli import COMMANDS, build_parser, main
-        build_parser()
+        from naslid.cli import COMMANDS, main
+        light = [name for name, *_ in COMMANDS if name not in %r]
         with contextlib.redirect_stdout(io.StringIO()) as out:
-            codes = [main(["--help"])] + [main([name, "--help"]) for name, *_ in COMMANDS]
-        assert codes == [0] * (len(COMMANDS) + 1), codes
+            codes = [main(["--help"])] + [main([name, "--help"]) for name in light]
+        assert codes == [0] * (len(light) + 1), codes
         assert "usage: naslid" in out.getvalue()
         heavy = sorted(name for name in sys.modules
                        if name.split(".")[0] in ("torch", "numpy", "matplotlib", "scipy", "tqdm"))
         assert not heavy, heavy[:10]
         print("light")
-    """)
+    """ % (_RUN_COMMANDS,))
     done = _run(["-c", script])
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "light"
 
 
-def test_the_parsers_literal_choices_are_the_librarys_names():
-    from naslid.nn import SUPERNETS
-    from naslid.runs.protocols import PROTOCOLS, SCALES
+@pytest.mark.parametrize("command", _RUN_COMMANDS)
+def test_run_commands_help_lists_the_generated_flags(command, capsys):
+    assert cli.main([command, "--help"]) == 0
+    out = capsys.readouterr().out
+    assert "--batch-size" in out and "--proxy-bn" in out
+    assert ("--edge-score" in out) == (command != "train")  # split settings only where a command partitions
 
-    assert list(cli._PROTOCOL_NAMES) == sorted(PROTOCOLS)
-    assert list(cli._SCALE_NAMES) == sorted(SCALES)
-    assert list(cli._SPACE_NAMES) == sorted(SUPERNETS)
-    train = _subparser(build_parser(), "train")
-    choices = {action.dest: action.choices for action in train._actions}
+
+def test_the_parsers_choices_are_the_librarys_names():
+    from naslid.partition import EDGE_SCORES
+    from naslid.runs.presets import PRESETS
+    from naslid.runs.protocols import METHODS, PROTOCOLS, SCALES
+    from naslid.train import TRAIN_STEPS
+
+    choices = {action.dest: action.choices for action in _subparser(build_parser(), "partition")._actions}
     assert list(choices["protocol"]) == sorted(PROTOCOLS)
     assert list(choices["scale"]) == sorted(SCALES)
-    if choices["space"] is not None:  # --space may also take spaces registered at run time: then no choices
-        assert list(choices["space"]) == sorted(SUPERNETS)
+    assert list(choices["preset"]) == list(PRESETS)
+    assert list(choices["method"]) == list(METHODS)
+    assert list(choices["split.edge_score"]) == list(EDGE_SCORES)
+    assert list(choices["train.step"]) == list(TRAIN_STEPS)
+
+
+def test_every_flagged_field_is_a_flag_that_sets_it_and_errors_name_it():
+    from naslid.runs.configure import run_options
+
+    parser = _subparser(build_parser(), "compare")
+    by_dest = {action.dest: action for action in parser._actions}
+    for setting, flag in run_options():
+        assert flag.name in by_dest[setting].option_strings, setting
+    # a value the flag parses but the configuration refuses names the flag
+    assert cli._setting_flags()["split.k"] == "--k" and cli._setting_flags()["network.bn"] == "--bn"
 
 
 def _subparser(parser: argparse.ArgumentParser, name: str) -> argparse.ArgumentParser:

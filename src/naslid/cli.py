@@ -15,53 +15,13 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import NoReturn
 
+from naslid.options import integer, number, whole_numbers
+
 # Each entry: (name, help, add_arguments(parser), run(args) -> exit code).
 Command = tuple[str, str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]
 
 
-# the largest value a 64-bit signed integer holds: seeds and counts go to numpy and torch as int64
-_LARGEST_INTEGER = 2**63 - 1
-
-
-def _integer(minimum: int) -> Callable[[str], int]:
-    """An argparse type: a whole number from `minimum` to 2**63 - 1; the parser names the flag in its error."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            value = None
-        if value is None or not minimum <= value <= _LARGEST_INTEGER:
-            raise argparse.ArgumentTypeError(f"{text}: expected an integer >= {minimum}"
-                                             + (" and < 2**63" if value is not None and value > 0 else ""))
-        return value
-
-    parse.__name__ = "integer"  # argparse's fallback message says "invalid integer value"
-    return parse
-
-
-_SEED = _integer(0)
-
-
-def _number(minimum: float, *, above: bool = False, below: float | None = None,
-            maximum: float | None = None) -> Callable[[str], float]:
-    """An argparse type: a finite number >= `minimum` (> with `above`), < `below`, <= `maximum`."""
-    expected = f"a finite number {'>' if above else '>='} {minimum:g}"
-    expected += f" and < {below:g}" if below is not None else ""
-    expected += f" and <= {maximum:g}" if maximum is not None else ""
-
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            value = float("nan")
-        if (not math.isfinite(value) or value < minimum or (above and value == minimum)
-                or (below is not None and value >= below) or (maximum is not None and value > maximum)):
-            raise argparse.ArgumentTypeError(f"{text}: expected {expected}")
-        return value
-
-    parse.__name__ = "number"
-    return parse
+_SEED = integer(0)
 
 
 class _OneLineParser(argparse.ArgumentParser):
@@ -103,7 +63,7 @@ def _add_score_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--seed", type=_SEED, help="seed for random<N> subsets (default: 0)")
     parser.add_argument(
-        "--top-k", type=_integer(1), action="append", dest="top_k", help="k for precision@k and tau@top-k, repeatable"
+        "--top-k", type=integer(1), action="append", dest="top_k", help="k for precision@k and tau@top-k, repeatable"
     )
     parser.add_argument("--prediction-column", help="value column of a CSV predictions file with several")
     parser.add_argument(
@@ -187,11 +147,11 @@ def _add_profile_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--data-path", help="CIFAR-10: the packed npz or a cifar-10-batches-py folder; imagefolder: "
                         "ROOT with train/CLASS/*.jpg")
-    parser.add_argument("--lid-batch-size", "--batch-size", dest="batch_size", type=_integer(1),
+    parser.add_argument("--lid-batch-size", "--batch-size", dest="batch_size", type=integer(1),
                         help="n of each LID estimate: samples per batch (default 128, as NAS-LID)")
-    parser.add_argument("--num-batches", type=_integer(1), help="batches to average over (default 4)")
+    parser.add_argument("--num-batches", type=integer(1), help="batches to average over (default 4)")
     parser.add_argument("--estimator", help="LID estimator: mle (default), mackay_ghahramani or twonn")
-    parser.add_argument("-k", "--k", type=_integer(1), help="neighbours per point (default 20, as NAS-LID)")
+    parser.add_argument("-k", "--k", type=integer(1), help="neighbours per point (default 20, as NAS-LID)")
     parser.add_argument("--mode", choices=["eval", "train", "keep"], help="module mode while measuring (default eval)")
     parser.add_argument(
         "--layer", action="append", dest="layers", metavar="NAME",
@@ -203,7 +163,7 @@ def _add_profile_arguments(parser: argparse.ArgumentParser) -> None:
         help="axis of the layer outputs that holds the samples, e.g. 1 for sequence-first (batch_first=False) "
         "outputs (default: the axis whose length is the batch size)",
     )
-    parser.add_argument("--num-classes", type=_integer(1), help="classes of freshly built models (default 10)")
+    parser.add_argument("--num-classes", type=integer(1), help="classes of freshly built models (default 10)")
     parser.add_argument("--seed", type=_SEED, help="seed of fresh initialisations and of the data draw (default 0)")
     parser.add_argument("--device", help="cpu (default), cuda, cuda:1 or auto")
     parser.add_argument("--out", default="lid_profile.json", help="JSON output (default lid_profile.json)")
@@ -234,67 +194,27 @@ def _run_profile(args: argparse.Namespace) -> int:
 
 # --- run commands: train, partition, finetune, search, compare, demo ---
 
-_RUN_FLAGS = {
-    # flag dest: (config section, field)
-    "dataset": ("data", "dataset"), "data_path": ("data", "path"), "train_limit": ("data", "train_limit"),
-    "cutout": ("data", "cutout"), "resolution": ("data", "resolution"), "data_workers": ("data", "workers"),
-    "channels": ("network", "channels"), "cells": ("network", "cells_per_stage"),
-    "width_mult": ("network", "width_mult"),
-    "batch_size": ("train", "batch_size"), "lr": ("train", "learning_rate"), "precision": ("train", "precision"),
-    "train_step": ("train", "step"), "channels_last": ("train", "channels_last"),
-    "split_epochs": ("schedule", "split_epochs"), "finetune_epochs": ("schedule", "finetune_epochs"),
-    "finetune": ("schedule", "finetune"), "fewshot_edge": ("schedule", "fewshot_edge"),
-    "similarity": ("split", "similarity"), "edge_score": ("split", "edge_score"), "split_batches": ("split", "batches"),
-    "lid_batch_size": ("split", "batch_size"), "k": ("split", "k"), "bn_mode": ("split", "bn_mode"),
-    "gm_repeats": ("split", "gradient_batches"),
-    "calibration_batches": ("proxy", "calibration_batches"), "proxy_images": ("proxy", "evaluation_images"),
-    "budget": ("search", "budget"),
-    # the options published protocols need (naslid.runs.protocols)
-    "valid_fraction": ("data", "valid_fraction"), "rotation": ("data", "rotation"),
-    "min_lr": ("train", "min_learning_rate"), "weight_decay": ("train", "weight_decay"),
-    "grad_clip": ("train", "grad_clip"), "lr_stepping": ("train", "lr_stepping"),
-    "lr_period": ("train", "lr_period_epochs"), "off_path_gradients": ("train", "off_path_gradients"),
-    "path_sampler": ("train", "path_sampler"), "init": ("train", "init"),
-    "lid_batches": ("split", "measurement_batches"), "lid_augment": ("split", "measurement_augment"),
-    "lid_paths": ("split", "measurement_paths"), "reliability_resamples": ("split", "reliability_resamples"),
-    "proxy_bn": ("proxy", "batchnorm"), "proxy_split": ("proxy", "split"),
-}
-# dotted setting (naslid.runs.configure) -> the flag that sets it, to name it in an error
-_SETTING_FLAGS = {f"{section}.{field}": "--" + dest.replace("_", "-") for dest, (section, field) in _RUN_FLAGS.items()}
-_SETTING_FLAGS.update({"search_space": "--space", "network.bn": "--bn", "seed": "--seed", "device": "--device",
-                       "network.affine": "--bn", "network.track_running_stats": "--bn",
-                       "train.channels_last": "--memory-format"})
+# settings that are not one field's flag but set several (naslid.runs.configure.DERIVED_SETTINGS), by flag
+_DERIVED_SETTING_FLAGS = {"search_space": "--space", "network.bn": "--bn", "seed": "--seed", "device": "--device",
+                          "network.affine": "--bn", "network.track_running_stats": "--bn"}
 
 
-def _on_off(text: str) -> bool:
-    values = {"on": True, "off": False}
-    if text not in values:
-        raise argparse.ArgumentTypeError(f"expected on or off, got {text!r}")
-    return values[text]
+def _setting_flags() -> dict[str, str]:
+    """Dotted setting (naslid.runs.configure) -> the flag that sets it, to name it in an error."""
+    from naslid.runs.configure import run_options
 
-
-def _memory_format(text: str) -> bool:
-    formats = {"channels-last": True, "contiguous": False}
-    if text not in formats:
-        raise argparse.ArgumentTypeError(f"expected channels-last or contiguous, got {text!r}")
-    return formats[text]
-
-
-def _epochs_list(text: str) -> tuple[int, ...]:
-    try:
-        values = tuple(int(part) for part in text.split(","))
-    except ValueError:
-        values = ()
-    if not values or not all(0 <= value <= _LARGEST_INTEGER for value in values):
-        raise argparse.ArgumentTypeError(f"{text}: expected comma-separated whole numbers >= 0 like 20,40,60,80")
-    return values
+    return {**{setting: cli.name for setting, cli in run_options()}, **_DERIVED_SETTING_FLAGS}
 
 
 def _add_run_flags(parser: argparse.ArgumentParser, schedule: bool = True) -> None:
     group = parser.add_argument_group(
         "configuration (unset flags keep the preset's values: `naslid presets` lists them, --print-config shows the "
         "resolved configuration)")
-    group.add_argument("--preset", choices=["tiny", "cpu", "paper", "authors"], default="tiny",
+    from naslid.runs.configure import BN_CHOICES
+    from naslid.runs.presets import PRESETS
+    from naslid.runs.protocols import PROTOCOLS, SCALES
+
+    group.add_argument("--preset", choices=list(PRESETS), default="tiny",
                        help="starting configuration: tiny (bundled digits, minutes on a CPU; default), cpu (CIFAR-10 "
                        "at 16x16 on 2 CPU cores: a ranking that means something), paper (the paper's text on the "
                        "authors' split schedule with our training, for a GPU) or authors (the NAS-LID authors' "
@@ -305,115 +225,39 @@ def _add_run_flags(parser: argparse.ArgumentParser, schedule: bool = True) -> No
     group.add_argument("--print-config", action="store_true",
                        help="print the resolved configuration as JSON (preset, --config and flags applied) and exit "
                        "before any work; save it, edit it, pass it back with --config")
-    group.add_argument("--protocol", choices=_protocol_names(),
+    group.add_argument("--protocol", choices=sorted(PROTOCOLS),
                        help="apply a published protocol on top of the preset: nas-lid-release (the NAS-LID authors' "
                        "code), gm-nas (GM-NAS's NB201 code) or few-shot-nas (Few-shot NAS's NB201 code); every value "
                        "and its source file: naslid.runs.protocols")
-    group.add_argument("--scale", choices=_scale_names(),
+    group.add_argument("--scale", choices=sorted(SCALES),
                        help="run the configuration at a machine's size: cpu (16x16 CIFAR-10, C=8 N=1, the schedule "
                        "shrunk to 35 epochs in proportion), tiny (digits, 4 epochs) or full (as published); with "
                        "compare --protocols own, the size every method's own protocol runs at (default: the "
                        "preset's: tiny, cpu, or full for paper and authors)")
-    group.add_argument("--dataset", choices=["digits", "cifar10", "imagefolder"],
-                       help="training data (imagefolder: ROOT/train/CLASS/*.jpg and ROOT/val/CLASS/*.jpg, streamed)")
-    group.add_argument("--data-path", help="CIFAR-10: the packed npz or a cifar-10-batches-py folder; imagefolder: "
-                       "ROOT")
-    group.add_argument("--train-limit", type=_integer(1),
-                       help="use a class-balanced subset of this many training images")
-    group.add_argument("--cutout", type=_integer(0), help="cutout square side in pixels (0: off)")
-    group.add_argument("--resolution", type=_integer(1), help="resize images to this many pixels a side (e.g. 16); "
-                       "imagefolder: crop side (default 224)")
-    group.add_argument("--data-workers", type=_integer(0),
-                       help="imagefolder: decoding processes (default min(8, CPU cores))")
     group.add_argument("--space", metavar="SPACE",
                        help="search space: nb201 (default: the NAS-Bench-201 cell), proxyless (ProxylessNAS's "
                        "MobileNetV2 layers), ofa (OFA's MobileNetV3 with elastic kernel, expansion and depth) or one "
                        "of your own (--import MODULE; `naslid spaces` lists them)")
-    group.add_argument("--width-mult", type=_number(0, above=True),
-                       help="MobileNet spaces: width multiplier (1.0; OFA also 1.2)")
-    group.add_argument("--channels", type=_integer(1), help="supernet width C (NB201 and the paper: 16)")
-    group.add_argument("--cells", type=_integer(1), help="cells per stage N (NB201 and the paper: 5)")
-    group.add_argument("--bn", choices=["tracked", "batch-stats"],
+    group.add_argument("--bn", choices=BN_CHOICES,
                        help="supernet BatchNorm: tracked (affine, running statistics: NB201, NAS-LID authors) or "
                        "batch-stats (no affine, no running statistics: GM-NAS's NB201 supernet)")
-    group.add_argument("--batch-size", type=_integer(1), help="training batch size")
-    group.add_argument("--lr", type=_number(0), help="initial learning rate (cosine schedule)")
-    group.add_argument("--precision", choices=["auto", "fp32", "bf16"], help="auto: bf16 on CUDA, fp32 on CPU")
-    group.add_argument("--train-step", choices=["module", "fixed-kernels"],
-                       help="module (default): one module per op; fixed-kernels: the same SPOS step with a "
-                       "path-independent kernel sequence, replayed as one CUDA graph on a GPU")
-    group.add_argument("--memory-format", dest="channels_last", type=_memory_format,
-                       metavar="{channels-last,contiguous}",
-                       help="layout of images and weights: channels-last (default; faster on CUDA and on the CPU) or "
-                       "contiguous (NCHW; the CPU's BatchNorm then sums more exactly, a difference of float rounding)")
+    _add_field_flags(group, partition=schedule)
     if schedule:
-        group.add_argument("--split-epochs", type=_epochs_list, help="cumulative split epochs, e.g. 20,40,60,80")
-        group.add_argument("--finetune-epochs", type=_integer(0), help="fine-tuning epochs per leaf")
-        group.add_argument("--finetune", choices=["inherit", "transfer", "restart"],
-                           help="how leaves start fine-tuning: inherit (weights, optimizer and place in the cosine), "
-                           "transfer (weights; fresh optimizer and cosine: Few-shot NAS) or restart (fresh weights, "
-                           "optimizer and cosine: the NAS-LID release, GM-NAS)")
-        group.add_argument("--fewshot-edge", type=_integer(0),
-                           help="choice point that few-shot NAS splits one child per "
-                           "choice (NB201: edge index 0-5)")
-        group.add_argument("--similarity", choices=["euclidean", "pearson", "cosine"], help="LID profile similarity")
-        group.add_argument("--edge-score", choices=["intra", "max-cross", "min-cross", "gap", "separation-z"],
-                           help="which edge NAS-LID splits: intra (the paper's text), max-cross (the authors' "
-                           "released code), min-cross (GM-NAS's rule), gap (intra - cross) or separation-z (gap over "
-                           "its bootstrap spread across the measurement batches); gm-nas always uses min-cross")
-        group.add_argument("--reliability-resamples", type=_integer(0),
-                           help="bootstrap resamples of the measurement batches behind each split (how often each "
-                           "point would be chosen and its grouping recur; default 200, 0: off)")
-        group.add_argument("--split-batches", type=_integer(1),
-                           help="batches the split similarity is averaged over (the paper: 50)")
-        group.add_argument("--lid-batch-size", type=_integer(1), help="n of each LID estimate (the paper: 128)")
-        group.add_argument("-k", "--k", type=_integer(1), help="neighbours of the LID MLE (the paper: 20)")
-        group.add_argument("--bn-mode", choices=["batch", "eval"], help="BN statistics while measuring splits")
-        group.add_argument("--gm-repeats", type=_integer(1),
-                           help="batches GM-NAS's gradient similarity is averaged over "
-                           "(GM-NAS: 100)")
-        group.add_argument("--lid-batches", choices=["shared", "per-point"],
-                           help="split measurement batches: shared (one set for every edge) or per-point (fresh for "
-                           "each edge: the NAS-LID release)")
-        group.add_argument("--lid-augment", type=_on_off, metavar="{on,off}",
-                           help="draw the split measurement batches with the training augmentation (the NAS-LID "
-                           "release: on)")
-        group.add_argument("--lid-paths", choices=["per-batch", "per-point"],
-                           help="random paths while measuring: per-batch (one shared by every edge: paired) or "
-                           "per-point (fresh per edge and batch: the NAS-LID release)")
         _add_runner_flags(parser)
-    group.add_argument("--valid-fraction", type=_number(0, below=1),
-                       help="share of the training images held out as the valid part "
-                       "(0.5: NB201's 25k/25k; 0: train on all, score on the test part)")
-    group.add_argument("--rotation", type=_number(0, maximum=180),
-                       help="random rotation augmentation in degrees (NAS-LID release: 15)")
-    group.add_argument("--min-lr", type=_number(0), help="the cosine's final learning rate")
-    group.add_argument("--weight-decay", type=_number(0), help="SGD weight decay")
-    group.add_argument("--grad-clip", type=_number(0), help="largest gradient norm (0: no clipping)")
-    group.add_argument("--lr-stepping", choices=["step", "epoch"],
-                       help="learning rate updated every SGD step or once per epoch (the NAS-LID release)")
-    group.add_argument("--lr-period", type=_number(0, above=True),
-                       help="the cosine's period T_max in epochs (default: the schedule's "
-                       "length; the NAS-LID release: 180)")
-    group.add_argument("--off-path-gradients", choices=["none", "zero"],
-                       help="none: ops off the path get no update; zero: zero gradients, so weight decay and momentum "
-                       "still move them (the reference codes)")
-    group.add_argument("--path-sampler", choices=["uniform", "no-repeat"],
-                       help="uniform paths, or never the previous step's choice on a point (the NAS-LID release)")
-    group.add_argument("--init", choices=["default", "kaiming-normal"],
-                       help="weight initialisation: PyTorch's default or kaiming normal (the NAS-LID release)")
-    group.add_argument("--proxy-bn", choices=["recalibrate", "running", "batch"],
-                       help="BN statistics of a proxy score: recalibrated per architecture (default), the supernet's "
-                       "running ones (the NAS-LID release) or each batch's own (GM-NAS, Few-shot NAS)")
-    group.add_argument("--proxy-split", choices=["valid", "test"],
-                       help="the part the proxy scores on: valid (held out of training) or test (the NAS-LID release)")
-    group.add_argument("--calibration-batches", type=_integer(0),
-                       help="BN recalibration batches per evaluated arch (0: off)")
-    group.add_argument("--proxy-images", type=_integer(1), help="held-out images each architecture is scored on")
-    group.add_argument("--budget", type=_integer(1), help="architectures the evolutionary search may evaluate")
     group.add_argument("--device", help="auto (default: CUDA if present), cpu, cuda, cuda:1")
     group.add_argument("--seed", type=_SEED, help="seed of data split, initialisation and sampling")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+
+
+def _add_field_flags(group: argparse._ArgumentGroup, partition: bool) -> None:
+    """One flag per configuration field that declares one (naslid.options.flag); its value lands in
+    `args.<section.field>`, the setting `naslid.runs.configure` applies."""
+    from naslid.runs.configure import run_options
+
+    for setting, cli in run_options(partition=partition):
+        choices = cli.choice_names()
+        metavar = cli.metavar or (None if choices else cli.name.lstrip("-").upper().replace("-", "_"))
+        group.add_argument(*cli.flags, dest=setting, type=cli.parse, choices=choices, metavar=metavar, help=cli.help)
 
 
 def _add_runner_flags(parser: argparse.ArgumentParser) -> None:
@@ -424,10 +268,10 @@ def _add_runner_flags(parser: argparse.ArgumentParser) -> None:
                        "pip install 'naslid[ray]')")
     group.add_argument("--ray-address", help="with --runner ray: 'auto' (the cluster started on this machine with "
                        "`ray start`) or HOST:PORT of a cluster's head (default: a local Ray instance)")
-    group.add_argument("--gpus-per-job", type=_number(0),
+    group.add_argument("--gpus-per-job", type=number(0),
                        help="with --runner ray: GPUs per job, e.g. 1, or 0.25 to pack "
                        "four jobs on one GPU (default: 1 when the cluster has GPUs, else 0)")
-    group.add_argument("--cpus-per-job", type=_number(0), help="with --runner ray: CPUs per job (default 1)")
+    group.add_argument("--cpus-per-job", type=number(0), help="with --runner ray: CPUs per job (default 1)")
 
 
 def _runner(args: argparse.Namespace):
@@ -456,19 +300,18 @@ def _run_config(args: argparse.Namespace):
         config = get_scale(args.scale).apply(config)
     from naslid.runs.configure import SettingError, configure, dataset_settings
 
-    settings = {f"{section}.{field}": getattr(args, dest) for dest, (section, field) in _RUN_FLAGS.items()
-                if getattr(args, dest, None) is not None}
+    settings = {dest: value for dest, value in vars(args).items() if "." in dest and value is not None}
     for dest, name in (("space", "search_space"), ("bn", "network.bn"), ("device", "device"), ("seed", "seed")):
         if getattr(args, dest, None) is not None:
             settings[name] = getattr(args, dest)
     if getattr(args, "rank_device", None) is not None:  # torchrun: this rank's device
         settings["device"] = str(args.rank_device)
-    implied = dataset_settings(getattr(args, "dataset", None), getattr(args, "data_path", None),
+    implied = dataset_settings(getattr(args, "data.dataset", None), getattr(args, "data.path", None),
                                tiny_network=args.preset == "tiny")
     try:
         config = configure(config, settings, implied=implied)
     except SettingError as error:
-        flag = _SETTING_FLAGS.get(error.setting)
+        flag = _setting_flags().get(error.setting)
         if flag is not None and "does not apply" in str(error):
             message = f"{flag} does not apply to the {config.search_space} space"
         elif flag is not None:
@@ -516,19 +359,6 @@ def _print_config(args: argparse.Namespace) -> int:
     return 0
 
 
-# The names the parser offers, written out so that building it imports no torch (`naslid --help` stays fast);
-# tests/test_cli_usability.py checks them against naslid.runs.protocols.PROTOCOLS and SCALES and naslid.nn.SUPERNETS.
-_PROTOCOL_NAMES = ("few-shot-nas", "gm-nas", "nas-lid-release")
-_SCALE_NAMES = ("cpu", "full", "tiny")
-_SPACE_NAMES = ("nb201", "ofa", "proxyless")
-
-
-def _protocol_names() -> list[str]:
-    return list(_PROTOCOL_NAMES)
-
-
-def _scale_names() -> list[str]:
-    return list(_SCALE_NAMES)
 
 
 def _add_tracking_flags(parser: argparse.ArgumentParser, with_benchmark: bool = True) -> None:
@@ -540,7 +370,7 @@ def _add_tracking_flags(parser: argparse.ArgumentParser, with_benchmark: bool = 
     group.add_argument("--track-ranking", metavar="SUBSET",
                        help="score this subset of architectures while training (e.g. random100, top1%%) and record "
                        "Kendall tau against --benchmark; compare: 'none' turns off the preset's tracking")
-    group.add_argument("--track-every", type=_integer(1), help="score after every N epochs (default 1)")
+    group.add_argument("--track-every", type=integer(1), help="score after every N epochs (default 1)")
 
 
 def _tracking_for(args: argparse.Namespace, config):
@@ -578,7 +408,7 @@ def _print_curve(run, args: argparse.Namespace) -> None:
 
 def _add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run_dir", help="run directory (created, or resumed if it holds the same run)")
-    parser.add_argument("--epochs", type=_integer(1), help="training epochs (default: the preset's whole schedule)")
+    parser.add_argument("--epochs", type=integer(1), help="training epochs (default: the preset's whole schedule)")
     parser.add_argument("--subspace", help="JSON file of a sub-space (naslid.subspace/1) to train on")
     _add_run_flags(parser, schedule=False)
     _add_tracking_flags(parser)
@@ -625,7 +455,9 @@ def _history(run_dir: str, checkpoint: str) -> dict:
 
 def _add_partition_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run_dir", help="run directory (created, or resumed if it holds the same run)")
-    parser.add_argument("--method", choices=["nas-lid", "gm-nas", "few-shot", "spos", "random-split"],
+    from naslid.runs.protocols import METHODS
+
+    parser.add_argument("--method", choices=list(METHODS),
                         default="nas-lid", help="split method: nas-lid (LID criterion, default), gm-nas (gradient), "
                         "few-shot (one child per op), spos (no split), random-split (control)")
     parser.add_argument("--no-finetune", action="store_true", help="stop after the last split; run `naslid finetune`")
@@ -682,15 +514,15 @@ def _existing(path):
 def _add_search_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run_dir", help="a finished run directory (naslid partition or train)")
     parser.add_argument("--algorithm", choices=["evolution", "random"], default="evolution")
-    parser.add_argument("--budget", type=_integer(1),
+    parser.add_argument("--budget", type=integer(1),
                         help="architectures to evaluate (default: the run's search config)")
     parser.add_argument("--seed", type=_SEED, help="search seed (default: the run's)")
-    parser.add_argument("--max-mflops", type=_number(0, above=True),
+    parser.add_argument("--max-mflops", type=number(0, above=True),
                         help="only architectures with at most this many million "
                         "multiply-accumulates at the run's input resolution (default: the run's search config)")
-    parser.add_argument("--max-params", type=_number(0, above=True), dest="max_params_m",
+    parser.add_argument("--max-params", type=number(0, above=True), dest="max_params_m",
                         help="only architectures with at most this many million parameters")
-    parser.add_argument("--max-latency-ms", type=_number(0, above=True), help="only architectures whose latency, as "
+    parser.add_argument("--max-latency-ms", type=number(0, above=True), help="only architectures whose latency, as "
                         "--latency-table predicts it, is at most this many milliseconds")
     parser.add_argument("--latency-table", help="latency table JSON (`naslid latency-table`) built for the run's "
                         "network and input resolution: predicts each architecture's latency (reported alone)")
@@ -763,21 +595,21 @@ def _add_latency_table_arguments(parser: argparse.ArgumentParser) -> None:
                         "its cells are DAGs, not a sequence of blocks); or take it from --run")
     parser.add_argument("--run", dest="run_dir", help="a run directory: build the table for its space, network and "
                         "input resolution (what `naslid search --latency-table` checks)")
-    parser.add_argument("--resolution", type=_integer(1), help="input side in pixels (with --run: the run's)")
-    parser.add_argument("--width-mult", type=_number(0, above=True), help="width multiplier (default 1.0)")
-    parser.add_argument("--num-classes", type=_integer(1), help="classifier outputs (default: the network's, 1000; "
+    parser.add_argument("--resolution", type=integer(1), help="input side in pixels (with --run: the run's)")
+    parser.add_argument("--width-mult", type=number(0, above=True), help="width multiplier (default 1.0)")
+    parser.add_argument("--num-classes", type=integer(1), help="classifier outputs (default: the network's, 1000; "
                         "a CIFAR-10 run has 10)")
     parser.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:N: the device to measure on")
-    parser.add_argument("--batch-size", type=_integer(1), default=1, help="images per forward (default 1)")
-    parser.add_argument("--warmup", type=_integer(0), default=10, help="untimed calls per entry (default 10)")
-    parser.add_argument("--repeats", type=_integer(1), default=30, help="timed repeats per entry (default 30)")
+    parser.add_argument("--batch-size", type=integer(1), default=1, help="images per forward (default 1)")
+    parser.add_argument("--warmup", type=integer(0), default=10, help="untimed calls per entry (default 10)")
+    parser.add_argument("--repeats", type=integer(1), default=30, help="timed repeats per entry (default 30)")
     parser.add_argument("--statistic", choices=["min", "median"], default="min",
                         help="what predictions sum per entry: the minimum of the repeats (default; other processes "
                         "only add time) or their median; both are stored")
-    parser.add_argument("--calibration-networks", type=_integer(0), default=8,
+    parser.add_argument("--calibration-networks", type=integer(0), default=8,
                         help="random networks timed end to end to scale the summed blocks by the median ratio "
                         "measured / summed (default 8; 0: no scaling)")
-    parser.add_argument("--threads", type=_integer(1), help="torch CPU threads (default: torch's)")
+    parser.add_argument("--threads", type=integer(1), help="torch CPU threads (default: torch's)")
     parser.add_argument("--out", required=True, help="latency table JSON to write")
 
 
@@ -837,6 +669,8 @@ def _run_latency_table(args: argparse.Namespace) -> int:
 
 
 def _add_compare_arguments(parser: argparse.ArgumentParser) -> None:
+    from naslid.runs.protocols import PROTOCOL_CHOICES
+
     parser.add_argument("run_dir", help="comparison directory (one run folder per method; resumes if present)")
     parser.add_argument("--benchmark", help="NB201 ground truth to rank against (default: the NB201 table shipped "
                         "with naslid; e.g. nb201_merged.csv; 'none' to skip ranking)")
@@ -849,13 +683,13 @@ def _add_compare_arguments(parser: argparse.ArgumentParser) -> None:
                         "variants share the root training, split batches and path samplers where their settings allow")
     parser.add_argument("--control", help="the method (or variant spelling) every other is compared with, paired by "
                         "seed (default: random-split; spos is also reported as a reference)")
-    parser.add_argument("--seeds", type=_epochs_list, help="one comparison per seed, e.g. 0,1,2 (initialisation, "
+    parser.add_argument("--seeds", type=whole_numbers, help="one comparison per seed, e.g. 0,1,2 (initialisation, "
                         "paths, split batches, search; same train/valid split), reported as mean and spread")
     parser.add_argument("--subset", action="append", help="subset to rank on, repeatable (default: the preset's, "
                         "e.g. random1000 and top1%%)")
     parser.add_argument("--no-share-root", action="store_true", help="train every method's root supernet itself "
                         "instead of once for all")
-    parser.add_argument("--protocols", choices=["common", "own"], default="common",
+    parser.add_argument("--protocols", choices=PROTOCOL_CHOICES, default="common",
                         help="common (default): every method on the preset's (and --protocol's) training, only the "
                         "split rules differ; own: each method on its own paper's released protocol (spos, nas-lid, "
                         "random-split: nas-lid-release; gm-nas: gm-nas; few-shot: few-shot-nas) at --scale, keeping "
@@ -950,7 +784,6 @@ _PUBLISHED_ONE_SHOT_TAU = 0.485
 
 
 def _run_demo(args: argparse.Namespace) -> int:
-    import math
     from dataclasses import replace
 
     args.run_dir = args.run_dir_option or args.run_dir  # `--run-dir D`, the old spelling of the positional
@@ -1049,13 +882,13 @@ def _run_export(args: argparse.Namespace) -> int:
 def _add_retrain_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("export_dir", help="a folder written by `naslid export`")
     parser.add_argument("--out", help="output folder (default EXPORT_DIR/retrain; resumes if present)")
-    parser.add_argument("--epochs", type=_integer(1), help="training epochs (default 100)")
-    parser.add_argument("--batch-size", type=_integer(1), help="batch size (default 128)")
-    parser.add_argument("--lr", type=_number(0), dest="learning_rate",
+    parser.add_argument("--epochs", type=integer(1), help="training epochs (default 100)")
+    parser.add_argument("--batch-size", type=integer(1), help="batch size (default 128)")
+    parser.add_argument("--lr", type=number(0), dest="learning_rate",
                         help="initial learning rate (default 0.05, cosine "
                         "to 0)")
-    parser.add_argument("--weight-decay", type=_number(0), help="weight decay (default 4e-5, MobileNet-style)")
-    parser.add_argument("--label-smoothing", type=_number(0, below=1), help="label smoothing (default 0.1)")
+    parser.add_argument("--weight-decay", type=number(0), help="weight decay (default 4e-5, MobileNet-style)")
+    parser.add_argument("--label-smoothing", type=number(0, below=1), help="label smoothing (default 0.1)")
     parser.add_argument("--seed", type=_SEED, help="initialisation and data-order seed (default 0)")
     parser.add_argument("--device", default="auto", help="auto (default), cpu, cuda")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
@@ -1179,7 +1012,13 @@ def _add_global_flags(parser: argparse.ArgumentParser, default: object) -> None:
                        "imported without it)")
 
 
-def build_parser() -> argparse.ArgumentParser:
+_EVERY_COMMAND = "*"
+
+
+def build_parser(command: str | None = _EVERY_COMMAND) -> argparse.ArgumentParser:
+    """The parser of every command, or with `command` only that command's flags (the others' help lines stay):
+    the run commands generate their flags from the library's configuration fields, which imports torch, so
+    `naslid --help` and the light commands build only what they use."""
     from naslid import __version__
 
     parser = _OneLineParser(
@@ -1191,7 +1030,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, help_text, add_arguments, run in COMMANDS:
         command_parser = sub.add_parser(name, help=help_text, description=help_text)
-        add_arguments(command_parser)
+        if command in (_EVERY_COMMAND, name):
+            add_arguments(command_parser)
         _add_global_flags(command_parser, default=argparse.SUPPRESS)
         command_parser.set_defaults(run=run)
     return parser
@@ -1224,8 +1064,21 @@ def _configure_logging(args: argparse.Namespace) -> None:
     logging.getLogger(_EPOCH_LOGGER).setLevel(logging.NOTSET if _terminal() else logging.INFO)
 
 
+def _command_in(argv: Sequence[str]) -> str | None:
+    """The command `argv` names (its first word that is not a global flag or --import's module), if any."""
+    names = {name for name, *_ in COMMANDS}
+    words = iter(argv)
+    for word in words:
+        if word == "--import":
+            next(words, None)
+        elif not word.startswith("-"):
+            return word if word in names else None
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(_command_in(argv))
     try:
         args = parser.parse_args(argv)
     except SystemExit as exit:  # --help or --version (0), or a bad flag already printed as one line (2)

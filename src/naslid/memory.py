@@ -22,7 +22,13 @@ _SIZE_FLAGS = (("channels", "--channels"), ("cells", "--cells"), ("width_mult", 
                ("resolution", "--resolution"), ("batch_size", "--batch-size"), ("num_batches", "--num-batches"),
                ("num_classes", "--num-classes"), ("lid_batch_size", "--lid-batch-size"),
                ("split_batches", "--split-batches"), ("proxy_images", "--proxy-images"),
-               ("train_limit", "--train-limit"))
+               ("train_limit", "--train-limit"),
+               # the run commands' flags land in their dotted settings (naslid.runs.configure.run_options)
+               ("network.channels", "--channels"), ("network.cells_per_stage", "--cells"),
+               ("network.width_mult", "--width-mult"), ("data.resolution", "--resolution"),
+               ("train.batch_size", "--batch-size"), ("split.batch_size", "--lid-batch-size"),
+               ("split.batches", "--split-batches"), ("proxy.evaluation_images", "--proxy-images"),
+               ("data.train_limit", "--train-limit"))
 
 
 class OutOfMemory(MemoryError):

@@ -7,13 +7,14 @@ so a standalone network's state_dict is a subset of the supernet's and weights t
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import torch
 from torch import nn
 
 from naslid.nn.cost import count_flops, count_parameters
 from naslid.nn.ops import ReLUConvBN, create_op
+from naslid.options import flag, integer
 from naslid.spaces import NB201_EDGES, NB201_OPS, NB201Arch, NB201Space
 
 NUM_NODES = 4
@@ -23,8 +24,11 @@ NUM_NODES = 4
 class NB201Config:
     """Shape of the NB201 macro network; defaults are NAS-Bench-201's (C=16, N=5, CIFAR-10)."""
 
-    channels: int = 16  # C: width of the first stage; doubled at each reduction
-    cells_per_stage: int = 5  # N
+    # C: width of the first stage; doubled at each reduction
+    channels: int = field(default=16, metadata=flag(
+        "--channels", parse=integer(1), help="supernet width C (NB201 and the paper: 16)"))
+    cells_per_stage: int = field(default=5, metadata=flag(
+        "--cells", parse=integer(1), help="cells per stage N (NB201 and the paper: 5)"))  # N
     num_classes: int = 10
     in_channels: int = 3
     affine: bool = True  # BN affine in the cell ops (NB201's standalone training uses True)

@@ -39,7 +39,7 @@ it reads the weight layout above.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 
 import torch
@@ -47,6 +47,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from naslid.nn.mobilenet import MobileNet, MobileNetSpec
+from naslid.options import flag, number
 from naslid.spaces.ofa import (
     DEPTHS,
     EXPAND_RATIOS,
@@ -78,7 +79,10 @@ def make_divisible(value: float, divisor: int = 8) -> int:
 class OFAConfig:
     """Shape of the OFA-MobileNetV3 supernet; defaults are OFA's `ofa_mbv3_d234_e346_k357_w1.0` on ImageNet."""
 
-    width_mult: float = 1.0  # OFA publishes 1.0 and 1.2; any positive number works
+    # OFA publishes 1.0 and 1.2; any positive number works
+    width_mult: float = field(default=1.0, metadata=flag(
+        "--width-mult", parse=number(0, above=True),
+        help="MobileNet spaces: width multiplier (1.0; OFA also 1.2)"))
     num_classes: int = 1000
     in_channels: int = 3
     small_input: bool = False  # stem stride 1 instead of 2 (32x32 CIFAR-sized inputs)

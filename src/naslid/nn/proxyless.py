@@ -10,7 +10,7 @@ ReLU6, before pooling), pooling, dropout, `classifier`. Candidates, stem and hea
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import torch
 from torch import nn
@@ -26,6 +26,7 @@ from naslid.nn.mobilenet import (
     layer_parameters,
     make_divisible,
 )
+from naslid.options import flag, number
 from naslid.spaces import ChoiceArch
 from naslid.spaces.proxyless import PROXYLESS_WIDTHS, ZERO, ProxylessSpace, parse_choice
 
@@ -36,7 +37,10 @@ ACTIVATION = "relu6"  # ProxylessNAS uses ReLU6 in every conv layer
 class ProxylessConfig:
     """Shape of the ProxylessNAS network; defaults are ProxylessNAS's ImageNet search (`imagenet_arch_search.py`)."""
 
-    width_mult: float = 1.0  # widths become make_divisible(width * width_mult, 8), as in the source
+    # widths become make_divisible(width * width_mult, 8), as in the source
+    width_mult: float = field(default=1.0, metadata=flag(
+        "--width-mult", parse=number(0, above=True),
+        help="MobileNet spaces: width multiplier (1.0; OFA also 1.2)"))
     num_classes: int = 1000
     in_channels: int = 3
     small_input: bool = False  # stride 1 in the stem and in the first stage (32x32 CIFAR images)

@@ -27,7 +27,7 @@ Measuring never changes the model: BN buffers and train/eval modes are restored,
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import torch
@@ -37,7 +37,8 @@ from torch.nn import functional as F
 from naslid.hooks import capture_outputs
 from naslid.lid import MLE
 from naslid.nn.state import preserved_state
-from naslid.partition.mincut import get_edge_score
+from naslid.options import flag, integer, on_off
+from naslid.partition.mincut import EDGE_SCORES, get_edge_score
 from naslid.spaces import ChoiceArch, SubSpace, path_where_point_matters
 
 Batch = tuple[torch.Tensor, torch.Tensor]
@@ -56,29 +57,62 @@ class SplitConfig:
     """How a split decision is measured (n, k and the batch count as in the NAS-LID authors' code)."""
 
     criterion: str = "lid"  # "lid", "gradient" (GM-NAS) or "random"
-    similarity: str = "euclidean"  # for "lid": euclidean 1/(1+|a-b|) (the paper's best), "pearson" or "cosine"
-    edge_score: str = "intra"  # which edge to split: see partition.mincut (intra, max-cross, min-cross, gap)
-    batches: int = 50  # similarity averaged over this many batches (NAS-LID authors: 50; GM-NAS: 100 repeats)
-    batch_size: int = 128  # n of each LID estimate (the authors' code: 128)
-    k: int = 20  # neighbours of the MLE (NAS-LID: 20)
-    bn_mode: str = "batch"  # "batch": BN on batch statistics as in training, buffers restored; "eval": running
+    similarity: str = field(default="euclidean", metadata=flag(
+        "--similarity", choices=SIMILARITIES, partition=True,
+        help="LID profile similarity"))  # for "lid": euclidean 1/(1+|a-b|) (the paper's best), "pearson" or "cosine"
+    # which edge to split: see partition.mincut (intra, max-cross, min-cross, gap)
+    edge_score: str = field(default="intra", metadata=flag(
+        "--edge-score", choices=EDGE_SCORES, partition=True,
+        help="which point a split takes: intra (the paper's text), max-cross (the authors' released code), "
+        "min-cross (GM-NAS's rule), gap (intra - cross) or separation-z (gap over its bootstrap spread across the "
+        "measurement batches); gm-nas always uses min-cross; naslid.partition.EDGE_SCORES defines each"))
+    # similarity averaged over this many batches (NAS-LID authors: 50; GM-NAS: 100 repeats)
+    batches: int = field(default=50, metadata=flag(
+        "--split-batches", parse=integer(1), partition=True,
+        help="batches the split similarity is averaged over (the paper: 50)"))
+    batch_size: int = field(default=128, metadata=flag(
+        "--lid-batch-size", parse=integer(1), partition=True,
+        help="n of each LID estimate (the paper: 128)"))  # n of each LID estimate (the authors' code: 128)
+    k: int = field(default=20, metadata=flag(
+        "-k", "--k", parse=integer(1), partition=True,
+        help="neighbours of the LID MLE (the paper: 20)"))  # neighbours of the MLE (NAS-LID: 20)
+    # "batch": BN on batch statistics as in training, buffers restored; "eval": running
+    bn_mode: str = field(default="batch", metadata=flag(
+        "--bn-mode", choices=BN_MODES, partition=True,
+        help="BN statistics while measuring splits"))
     seed: int = 0  # draws the shared random paths
     # "gradient" criterion's scope: "reference" (GM-NAS's code in each space: NB201 the cells, MobileNet spaces the
     # whole network), "cells"/"body" (the searchable body only) or "all" (stem and head too)
     gradient_parameters: str = "reference"
-    gradient_batches: int = 100  # "gradient" criterion: batches (GM-NAS's repeats: 100) instead of `batches`
+    # "gradient" criterion: batches (GM-NAS's repeats: 100) instead of `batches`
+    gradient_batches: int = field(default=100, metadata=flag(
+        "--gm-repeats", parse=integer(1), partition=True,
+        help="batches GM-NAS's gradient similarity is averaged over (GM-NAS: 100)"))
     # "shared": one set of batches serves every choice point (naslid); "per-point": each point is measured on its
     # own, freshly drawn batches (the NAS-LID authors draw new batches for every edge); the caller then passes
     # `edge_similarities` a callable batches_for(point)
-    measurement_batches: str = "shared"
-    measurement_augment: bool = False  # whether the run draws those batches augmented (NAS-LID authors: True)
+    measurement_batches: str = field(default="shared", metadata=flag(
+        "--lid-batches", choices=MEASUREMENT_BATCHES, partition=True,
+        help="split measurement batches: shared (one set for every edge) or per-point (fresh for each edge: the "
+        "NAS-LID release)"))
+    # whether the run draws those batches augmented (NAS-LID authors: True)
+    measurement_augment: bool = field(default=False, metadata=flag(
+        "--lid-augment", parse=on_off, metavar="{on,off}",
+        partition=True,
+        help="draw the split measurement batches with the training augmentation (the NAS-LID release: on)"))
     # "per-batch": one random path per batch shared by every point, a paired comparison (naslid; with per-point
     # batches, path i serves batch i of every point); "per-point": a fresh random path for every (point, batch)
     # (the NAS-LID authors' code)
-    measurement_paths: str = "per-batch"
+    measurement_paths: str = field(default="per-batch", metadata=flag(
+        "--lid-paths", choices=MEASUREMENT_PATHS, partition=True,
+        help="random paths while measuring: per-batch (one shared by every edge: paired) or per-point (fresh per "
+        "edge and batch: the NAS-LID release)"))
     # bootstrap resamples of the measurement batches behind every split decision: how often each point would be
     # chosen and its grouping recur (naslid.partition.reliability); 0: no bootstrap (then no separation-z)
-    reliability_resamples: int = 200
+    reliability_resamples: int = field(default=200, metadata=flag(
+        "--reliability-resamples", parse=integer(0), partition=True,
+        help="bootstrap resamples of the measurement batches behind each split (how often each point would be "
+        "chosen and its grouping recur; default 200, 0: off)"))
 
     def __post_init__(self) -> None:
         if self.criterion not in CRITERIA:

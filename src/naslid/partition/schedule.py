@@ -8,7 +8,9 @@ Then every leaf is fine-tuned.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
+
+from naslid.options import flag, integer, whole_numbers
 
 METHODS = ("spos", "few-shot", "split")
 # how a leaf starts its fine-tuning after the last split:
@@ -27,10 +29,21 @@ class ScheduleConfig:
     that inherit (the release restarts them: `finetune="restart"`)."""
 
     method: str = "split"
-    split_epochs: tuple[int, ...] = (20, 40, 60, 80)  # cumulative epochs; each level doubles the leaves
-    finetune_epochs: int = 10  # per leaf after the last split (the authors' config: 10)
-    finetune: str = "inherit"  # one of FINETUNE_MODES: inherit, transfer or restart (see above)
-    fewshot_edge: int = 0  # choice point split one child per choice by few-shot NAS (its NB201 release: 1<-0)
+    split_epochs: tuple[int, ...] = field(default=(20, 40, 60, 80), metadata=flag(
+        "--split-epochs", parse=whole_numbers, partition=True,
+        help="cumulative split epochs, e.g. 20,40,60,80"))  # cumulative epochs; each level doubles the leaves
+    finetune_epochs: int = field(default=10, metadata=flag(
+        "--finetune-epochs", parse=integer(0), partition=True,
+        help="fine-tuning epochs per leaf"))  # per leaf after the last split (the authors' config: 10)
+    finetune: str = field(default="inherit", metadata=flag(
+        "--finetune", choices=FINETUNE_MODES, partition=True,
+        help="how leaves start fine-tuning: inherit (weights, optimizer and place in the cosine), transfer "
+        "(weights; fresh optimizer and cosine: Few-shot NAS) or restart (fresh weights, optimizer and cosine: the "
+        "NAS-LID release, GM-NAS)"))  # one of FINETUNE_MODES: inherit, transfer or restart (see above)
+    # choice point split one child per choice by few-shot NAS (its NB201 release: 1<-0)
+    fewshot_edge: int = field(default=0, metadata=flag(
+        "--fewshot-edge", parse=integer(0), partition=True,
+        help="choice point that few-shot NAS splits one child per choice (NB201: edge index 0-5)"))
 
     def __post_init__(self) -> None:
         if any(isinstance(e, bool) or not isinstance(e, int) for e in self.split_epochs):

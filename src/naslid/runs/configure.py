@@ -14,13 +14,16 @@ from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
-from naslid.nn import network_config_class
+from naslid.nn import SUPERNETS, network_config_class
+from naslid.options import CliFlag
 from naslid.runs.config import RunConfig
 
 # what the native resolution of each dataset is (MobileNet spaces keep small images at their size)
 _NATIVE_RESOLUTION = {"digits": 8, "cifar10": 32}
 # settings that are not a field of one section but set several (see `configure`)
 DERIVED_SETTINGS = ("search_space", "network.bn", "seed", "device")
+# network.bn: "tracked" (BN affine with running statistics) or "batch-stats" (neither: GM-NAS's NB201 supernet)
+BN_CHOICES = ("tracked", "batch-stats")
 
 
 class SettingError(ValueError):
@@ -29,6 +32,27 @@ class SettingError(ValueError):
     def __init__(self, setting: str, message: str) -> None:
         super().__init__(message)
         self.setting = setting
+
+
+def run_options(partition: bool = True) -> list[tuple[str, CliFlag]]:
+    """(dotted setting, flag) of every RunConfig field that declares a command-line flag (`naslid.options.flag`):
+    what the CLI's run flags are generated from. `partition=False` leaves out the split and schedule settings
+    (`CliFlag.partition`). A network flag is listed once for all the spaces whose configurations share it."""
+    sections = {f.name: f.type for f in fields(RunConfig)}
+    classes = {"network": [config_class for config_class, _ in SUPERNETS.values()]}
+    options: dict[str, CliFlag] = {}
+    for section in ("data", "network", "train", "schedule", "split", "proxy", "search"):
+        for config_class in classes.get(section) or [_section_class(section, sections[section])]:
+            for item in fields(config_class):
+                cli = item.metadata.get("cli")
+                if cli is not None and (partition or not cli.partition):
+                    options.setdefault(f"{section}.{item.name}", cli)
+    return list(options.items())
+
+
+def _section_class(section: str, annotation: Any) -> type:
+    default = RunConfig.__dataclass_fields__[section].default_factory
+    return type(default())
 
 
 def with_seed(config: RunConfig, seed: int, *, data: bool = True) -> RunConfig:
@@ -93,7 +117,7 @@ def configure(config: RunConfig, settings: Mapping[str, Any], *, implied: Mappin
         merged["data.path"] = str(Path(os.fspath(merged["data.path"])).expanduser().resolve())
     bn = merged.pop("network.bn", None)
     if bn is not None:
-        if bn not in ("tracked", "batch-stats"):
+        if bn not in BN_CHOICES:
             raise SettingError("network.bn", f"network.bn={bn!r}; expected 'tracked' or 'batch-stats'")
         merged["network.affine"] = merged["network.track_running_stats"] = bn == "tracked"
     seed, device = merged.pop("seed", None), merged.pop("device", None)

@@ -8,7 +8,7 @@ care which it has.
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from itertools import islice
 from pathlib import Path
 
@@ -33,6 +33,7 @@ from naslid.data import (
     save_split,
     split_train_valid,
 )
+from naslid.options import flag, integer, number
 
 logger = logging.getLogger(__name__)
 
@@ -71,24 +72,43 @@ class DataConfig:
     """Which data a run trains and evaluates on; the valid half is the proxy's held-out split."""
 
     # "cifar10" (needs `path`), "digits" (bundled with scikit-learn, no download) or "imagefolder" (needs `path`)
-    dataset: str = "cifar10"
-    path: str | None = None  # cifar10: the packed npz or a cifar-10-batches-py folder; imagefolder: ROOT (train/, val/)
-    train_limit: int | None = None  # use a seeded class-balanced subset of the train set (None: all)
+    dataset: str = field(default="cifar10", metadata=flag(
+        "--dataset", choices=DATASETS,
+        help="training data (imagefolder: ROOT/train/CLASS/*.jpg and ROOT/val/CLASS/*.jpg, streamed)"))
+    # cifar10: the packed npz or a cifar-10-batches-py folder; imagefolder: ROOT (train/, val/)
+    path: str | None = field(default=None, metadata=flag(
+        "--data-path",
+        help="CIFAR-10: the packed npz or a cifar-10-batches-py folder; imagefolder: ROOT"))
+    # use a seeded class-balanced subset of the train set (None: all)
+    train_limit: int | None = field(default=None, metadata=flag(
+        "--train-limit", parse=integer(1),
+        help="use a class-balanced subset of this many training images"))
     test_limit: int | None = None
     # NB201: 25k train / 25k valid of CIFAR-10's 50k; 0: train on every training image (no valid part: the
     # proxy must then score on the test part, `ProxyConfig.split="test"`)
-    valid_fraction: float = 0.5
+    valid_fraction: float = field(default=0.5, metadata=flag(
+        "--valid-fraction", parse=number(0, below=1),
+        help="share of the training images held out as the valid part (0.5: NB201's 25k/25k; 0: train on all, "
+        "score on the test part)"))
     crop_padding: int = 4  # NB201 augmentation: pad-4 random crop and horizontal flip
     horizontal_flip: bool = True
-    cutout: int = 0
-    rotation: float = 0.0  # random rotation in [-r, r] degrees after crop and flip (the NAS-LID release: 15)
+    cutout: int = field(default=0, metadata=flag(
+        "--cutout", parse=integer(0), help="cutout square side in pixels (0: off)"))
+    # random rotation in [-r, r] degrees after crop and flip (the NAS-LID release: 15)
+    rotation: float = field(default=0.0, metadata=flag(
+        "--rotation", parse=number(0, maximum=180),
+        help="random rotation augmentation in degrees (NAS-LID release: 15)"))
     cache_dir: str | None = None  # where decoded CIFAR-10 arrays are cached (None: no cache)
     # cifar10/digits: resize images to this many pixels a side by area averaging (None: as stored);
     # imagefolder: side of the training crops and evaluation centre crops (None: IMAGEFOLDER_RESOLUTION, 224)
-    resolution: int | None = None
+    resolution: int | None = field(default=None, metadata=flag(
+        "--resolution", parse=integer(1),
+        help="resize images to this many pixels a side (e.g. 16); imagefolder: crop side (default 224)"))
     seed: int = 0
     # imagefolder: decoding processes (None: min(8, CPU cores)); a machine setting like the device, so not saved
-    workers: int | None = None
+    workers: int | None = field(default=None, metadata=flag(
+        "--data-workers", parse=integer(0),
+        help="imagefolder: decoding processes (default min(8, CPU cores))"))
 
     def __post_init__(self) -> None:
         if self.dataset not in DATASETS:

@@ -11,10 +11,11 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
+from naslid.options import flag, integer
 from naslid.search._evaluation import BatchObjective, EvaluationCallback, Evaluator, Objective
 from naslid.search.result import Evaluation, SearchResult
 from naslid.search.union import SubSpaceUnion, draw_unvisited
@@ -36,7 +37,9 @@ class SearchConfig:
     population_size: int = 50
     generations: int = 100
     # most distinct architectures to evaluate; None: only `generations` bounds the run (at most 50 x 100)
-    budget: int | None = None
+    budget: int | None = field(default=None, metadata=flag(
+        "--budget", parse=integer(1),
+        help="architectures the evolutionary search may evaluate"))
     num_parents: int = 10  # top-k of all evaluations so far
     num_mutations: int = 25  # mutation children wanted per generation
     num_crossovers: int = 25  # crossover children wanted per generation

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 
 from naslid.nn.state import batchnorm_layers, preserved_state
+from naslid.options import flag, integer
 from naslid.spaces import ChoiceArch
 from naslid.train import autocast_for
 
@@ -40,11 +41,24 @@ class ProxyConfig:
     candidates on CIFAR-10's test set); the run picks the batches.
     """
 
-    calibration_batches: int = 4  # BN recalibration batches per architecture; 0 keeps the supernet's statistics
-    evaluation_images: int | None = None  # class-balanced subset of the held-out split to score on; None: all
+    # BN recalibration batches per architecture; 0 keeps the supernet's statistics
+    calibration_batches: int = field(default=4, metadata=flag(
+        "--calibration-batches", parse=integer(0),
+        help="BN recalibration batches per evaluated arch (0: off)"))
+    # class-balanced subset of the held-out split to score on; None: all
+    evaluation_images: int | None = field(default=None, metadata=flag(
+        "--proxy-images", parse=integer(1),
+        help="held-out images each architecture is scored on"))
     precision: str = "auto"  # "auto": bf16 on CUDA, fp32 elsewhere; or "fp32", "bf16"
-    batchnorm: str = "recalibrate"  # "recalibrate" (naslid), "running" (NAS-LID authors), "batch" (GM-NAS, Few-shot)
-    split: str = "valid"  # held-out part scored: "valid" (naslid) or "test" (NAS-LID authors); the run reads it
+    # "recalibrate" (naslid), "running" (NAS-LID authors), "batch" (GM-NAS, Few-shot)
+    batchnorm: str = field(default="recalibrate", metadata=flag(
+        "--proxy-bn", choices=BATCHNORM_MODES,
+        help="BN statistics of a proxy score: recalibrated per architecture (default), the supernet's running "
+        "ones (the NAS-LID release) or each batch's own (GM-NAS, Few-shot NAS)"))
+    # held-out part scored: "valid" (naslid) or "test" (NAS-LID authors); the run reads it
+    split: str = field(default="valid", metadata=flag(
+        "--proxy-split", choices=SPLITS,
+        help="the part the proxy scores on: valid (held out of training) or test (the NAS-LID release)"))
 
     def __post_init__(self) -> None:
         for name in ("calibration_batches", "evaluation_images"):

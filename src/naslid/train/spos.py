@@ -21,10 +21,11 @@ import torch
 from torch import nn
 
 from naslid.nn.init import INIT_SCHEMES
+from naslid.options import flag, integer, memory_format, number
 from naslid.spaces import ChoiceArch, SubSpace
 from naslid.train.checkpoint import load_checkpoint, non_finite_tensors, save_checkpoint
 from naslid.train.distributed import DataParallel, barrier, global_batchnorm
-from naslid.train.steps import TRAIN_STEPS, TrainStep
+from naslid.train.steps import PRECISIONS, TRAIN_STEPS, TrainStep
 
 logger = logging.getLogger(__name__)
 # one line per epoch; the CLI shows it without -v when stderr is not a terminal (in place of progress bars)
@@ -47,50 +48,82 @@ class EpochLoader(Protocol):
     def epoch(self, epoch_index: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]: ...
 
 
+LR_STEPPINGS = ("step", "epoch")
+OFF_PATH_GRADIENTS = ("none", "zero")
+PATH_SAMPLERS = ("uniform", "no-repeat")
+
+
 @dataclass
 class TrainConfig:
     """SPOS training settings (SGD, Nesterov, cosine to `min_learning_rate`)."""
 
     epochs: int = 100  # length of the cosine schedule; NAS-LID splits at 20/40/60/80 of 100
-    batch_size: int = 64  # the NAS-LID release's (GM-NAS and Few-shot NAS run 48: naslid.runs.protocols)
-    learning_rate: float = 0.025  # GM-NAS's NB201 value, which it runs at batch 48 (the NAS-LID release: 0.001)
-    min_learning_rate: float = 0.001  # GM-NAS's NB201 value
+    # the NAS-LID release's (GM-NAS and Few-shot NAS run 48: naslid.runs.protocols)
+    batch_size: int = field(default=64, metadata=flag(
+        "--batch-size", parse=integer(1), help="training batch size"))
+    # GM-NAS's NB201 value, which it runs at batch 48 (the NAS-LID release: 0.001)
+    learning_rate: float = field(default=0.025, metadata=flag(
+        "--lr", parse=number(0), help="initial learning rate (cosine schedule)"))
+    min_learning_rate: float = field(default=0.001, metadata=flag(
+        "--min-lr", parse=number(0), help="the cosine's final learning rate"))  # GM-NAS's NB201 value
     warmup_epochs: float = 0.0
     momentum: float = 0.9
     nesterov: bool = True
-    weight_decay: float = 5e-4
-    grad_clip: float = 5.0  # max gradient norm; 0 disables
+    weight_decay: float = field(default=5e-4, metadata=flag(
+        "--weight-decay", parse=number(0), help="SGD weight decay"))
+    grad_clip: float = field(default=5.0, metadata=flag(
+        "--grad-clip", parse=number(0), help="largest gradient norm (0: no clipping)"))  # max gradient norm; 0 disables
     label_smoothing: float = 0.0
-    precision: str = "auto"  # "auto" (bf16 on CUDA, fp32 elsewhere), "fp32" or "bf16"
-    channels_last: bool | None = None  # None: on (see `channels_last_for`); False: NCHW everywhere
+    # "auto" (bf16 on CUDA, fp32 elsewhere), "fp32" or "bf16"
+    precision: str = field(default="auto", metadata=flag(
+        "--precision", choices=PRECISIONS, help="auto: bf16 on CUDA, fp32 on CPU"))
+    # None: on (see `channels_last_for`); False: NCHW everywhere
+    channels_last: bool | None = field(default=None, metadata=flag(
+        "--memory-format", parse=memory_format, metavar="{channels-last,contiguous}",
+        help="layout of images and weights: channels-last (default; faster on CUDA and on the CPU) or contiguous "
+        "(NCHW; the CPU's BatchNorm then sums more exactly, a difference of float rounding)"))
     seed: int = 0  # seeds the path sampler
     # "module": one module per op, only the path's run (fast eagerly, the CPU's choice); "fixed-kernels": the
     # same step with a path-independent kernel sequence, captured once as a CUDA graph on CUDA (same result)
-    step: str = "module"
+    step: str = field(default="module", metadata=flag(
+        "--train-step", choices=TRAIN_STEPS,
+        help="module (default): one module per op; fixed-kernels: the same SPOS step with a path-independent "
+        "kernel sequence, replayed as one CUDA graph on a GPU"))
     # Options that reproduce how reference codes train their supernets (REFERENCE-PROTOCOLS.md); the defaults
     # keep naslid's protocol.
     # "step": the rate follows the cosine at every SGD step; "epoch": constant within an epoch, the value at the
     # epoch's start (torch's CosineAnnealingLR stepped once per epoch, as the NAS-LID authors' code does)
-    lr_stepping: str = "step"
+    lr_stepping: str = field(default="step", metadata=flag(
+        "--lr-stepping", choices=LR_STEPPINGS,
+        help="learning rate updated every SGD step or once per epoch (the NAS-LID release)"))
     # the cosine's period T_max in epochs; None: `epochs`. The NAS-LID release uses T_max 180 while training far
     # less, so its rate never reaches the minimum. Past the period the rate stays at the minimum (torch's
     # CosineAnnealingLR would rise again).
-    lr_period_epochs: float | None = None
+    lr_period_epochs: float | None = field(default=None, metadata=flag(
+        "--lr-period", parse=number(0, above=True),
+        help="the cosine's period T_max in epochs (default: the schedule's length; the NAS-LID release: 180)"))
     # "none": off-path weights keep grad None, so weight decay and momentum skip them; "zero": they get a zero
     # gradient, so SGD's decay and momentum still move them (the reference codes' `optimizer.zero_grad()`)
-    off_path_gradients: str = "none"
+    off_path_gradients: str = field(default="none", metadata=flag(
+        "--off-path-gradients", choices=OFF_PATH_GRADIENTS,
+        help="none: ops off the path get no update; zero: zero gradients, so weight decay and momentum still move "
+        "them (the reference codes)"))
     # "uniform": each point drawn uniformly and independently; "no-repeat": each point avoids the choice it took
     # at the previous step when it allows another (the NAS-LID authors' sampler; a 2-choice point alternates)
-    path_sampler: str = "uniform"
+    path_sampler: str = field(default="uniform", metadata=flag(
+        "--path-sampler", choices=PATH_SAMPLERS,
+        help="uniform paths, or never the previous step's choice on a point (the NAS-LID release)"))
     # weight initialisation of a freshly built supernet (applied by whoever builds it, with `initialise_weights`):
     # "default": PyTorch's; "kaiming-normal": the NAS-LID authors' hyperbox rule for NB201 (see naslid.nn.init)
-    init: str = "default"
+    init: str = field(default="default", metadata=flag(
+        "--init", choices=INIT_SCHEMES,
+        help="weight initialisation: PyTorch's default or kaiming normal (the NAS-LID release)"))
 
     def __post_init__(self) -> None:
         # (name, allowed values): one line per string option
-        options = (("step", tuple(TRAIN_STEPS)), ("lr_stepping", ("step", "epoch")),
-                   ("off_path_gradients", ("none", "zero")), ("path_sampler", ("uniform", "no-repeat")),
-                   ("init", INIT_SCHEMES))
+        options = (("step", tuple(TRAIN_STEPS)), ("lr_stepping", LR_STEPPINGS),
+                   ("off_path_gradients", OFF_PATH_GRADIENTS), ("path_sampler", PATH_SAMPLERS),
+                   ("init", INIT_SCHEMES), ("precision", PRECISIONS))
         for name, allowed in options:
             value = getattr(self, name)
             if value not in allowed:
@@ -103,8 +136,6 @@ class TrainConfig:
         if period is not None and (isinstance(period, bool) or not isinstance(period, int | float)
                                    or not 0 < period < math.inf):
             raise ValueError(f"lr_period_epochs={period!r}; expected None or a finite number > 0")
-        if self.precision not in ("auto", "fp32", "bf16"):
-            raise ValueError(f"precision={self.precision!r}; expected 'auto', 'fp32' or 'bf16'")
         for name in ("epochs", "batch_size"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:

@@ -17,6 +17,8 @@ from torch import nn
 from naslid.nn.nb201_step import FixedKernelStep
 from naslid.train.distributed import DataParallel
 
+PRECISIONS = ("auto", "fp32", "bf16")  # "auto": bf16 on CUDA, fp32 elsewhere (`autocast_for`)
+
 
 class TrainStep(Protocol):
     """One SPOS step on a given path; `forward` may already update (then `update` does nothing)."""
