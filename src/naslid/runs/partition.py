@@ -8,7 +8,6 @@ and reaches the same tree and weights as an uninterrupted one.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import replace
@@ -21,24 +20,21 @@ from naslid.data import save_split
 from naslid.memory import out_of_memory_named, run_flags
 from naslid.nn import build_supernet_for, initialise_weights
 from naslid.partition import (
-    CRITERIA,
     JobRunner,
     PartitionNode,
     PartitionTree,
     SequentialRunner,
     SplitRecord,
-    choose_edge,
-    choose_edge_with_reliability,
-    edge_similarity_samples,
-    mean_over_batches,
-    partition_ops,
+    candidate_points,
+    decide_split,
+    few_shot_split,
 )
 from naslid.runs.config import TRAINING_SECTIONS, RunConfig, config_digest, resolve_device, with_resolved_paths
 from naslid.runs.datasets import RunData, prepare_data
 from naslid.runs.lock import lock_run_directory, release_run_directory
 from naslid.runs.results import METRICS_FILE, RANKING_CURVE_FILE, epoch_rows, write_jsonl
 from naslid.runs.tracking import TRACKING_FILE, EpochScorer, Tracking, ranking_curve, tracked_scores
-from naslid.spaces import ChoiceArch, SubSpace, point_matters
+from naslid.spaces import ChoiceArch, SubSpace
 from naslid.train import (
     TrainState,
     channels_last_for,
@@ -441,22 +437,18 @@ class PartitionRun:
         return str(path.relative_to(self.run_dir))
 
     def candidate_edges(self, node: PartitionNode) -> list[int]:
-        """Edges not yet split on the way from the root (DESIGN: 'every edge not yet split'); once every
-        edge has been split, the edges that still hold more than one op."""
-        root = self.tree.root.subspace
-        splittable = [e for e in node.subspace.splittable_edges() if point_matters(node.subspace, e)]
-        fresh = [e for e in splittable if node.subspace.allowed[e] == root.allowed[e]]
-        if not fresh:
+        """The points `node` may split (`naslid.partition.candidate_points`)."""
+        points = candidate_points(node.subspace, self.tree.root.subspace)
+        if not any(node.subspace.allowed[p] == self.tree.root.subspace.allowed[p] for p in points):
             logger.info("node %d: every edge was split already; considering re-splitting edges", node.id)
-        return fresh or splittable
+        return points
 
     def decide_split(self, node: PartitionNode) -> SplitRecord:
-        """Measure the criterion on every splittable edge and pick the edge and groups to split."""
+        """`node`'s split: Few-shot NAS's fixed point, or the criterion measured on the node's own network on
+        batches drawn for it (`naslid.partition.decide_split`)."""
         schedule, split_cfg = self.cfg.schedule, self.cfg.split
         if schedule.method == "few-shot":
-            edge = schedule.fewshot_edge
-            return SplitRecord(edge=edge, groups=[[op] for op in node.subspace.allowed[edge]], criterion="few-shot",
-                               edge_scores={}, similarities={}, point_name=node.subspace.point_name(edge))
+            return few_shot_split(node.subspace, schedule.fewshot_edge)
         net = self.load_network(node)
         seed = _node_seed(split_cfg.seed, node.id)
         augmented = split_cfg.measurement_augment
@@ -468,37 +460,8 @@ class PartitionRun:
         else:
             batches = self.data.batches(split_cfg.measured_batches, split_cfg.batch_size, seed=seed % (2**31),
                                         augmented=augmented)
-        if self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)
-            torch.cuda.reset_peak_memory_stats(self.device)
-        baseline = torch.cuda.memory_allocated(self.device) if self.device.type == "cuda" else 0
-        start = time.perf_counter()
-        edges = self.candidate_edges(node)
-        samples = edge_similarity_samples(net, node.subspace, batches, replace(split_cfg, seed=seed), edges=edges,
-                                          progress=self.progress)
-        seconds = time.perf_counter() - start
-        peak = torch.cuda.max_memory_allocated(self.device) - baseline if self.device.type == "cuda" else None
-        matrices = {edge: mean_over_batches(s) for edge, s in samples.items()}
-        partitions = {edge: partition_ops(m, node.subspace.allowed[edge]) for edge, m in matrices.items()}
-        names = {edge: node.subspace.point_name(edge) for edge in matrices}
-        reliability = None
-        # resamples the measured batches (no new forward pass); the random control's matrices are noise by design
-        if split_cfg.reliability_resamples and CRITERIA[split_cfg.criterion].measures:
-            best, bootstrap = choose_edge_with_reliability(
-                samples, {e: node.subspace.allowed[e] for e in samples}, split_cfg.edge_score,
-                resamples=split_cfg.reliability_resamples, seed=seed % (2**32))
-            scores = {edge: _finite_or_none(bootstrap.edges[edge].score) for edge in partitions}
-            reliability = bootstrap.to_json(names)
-        else:
-            scores = {edge: p.score(split_cfg.edge_score) for edge, p in partitions.items()}
-            best = choose_edge(partitions, split_cfg.edge_score)
-        return SplitRecord(
-            edge=best, groups=[list(g) for g in partitions[best].groups], criterion=split_cfg.criterion,
-            edge_scores={names[e]: s for e, s in scores.items()},
-            similarities={names[e]: {"ops": list(node.subspace.allowed[e]), "matrix": m.tolist()}
-                          for e, m in matrices.items()},
-            seconds=seconds, peak_memory_bytes=peak, point_name=names[best], reliability=reliability,
-        )
+        return decide_split(net, node.subspace, batches, replace(split_cfg, seed=seed), self.candidate_edges(node),
+                            progress=self.progress)
 
     def split_node(self, node: PartitionNode) -> None:
         """Split `node`; each child starts from a copy of the parent's checkpoint with its own path sampler."""
@@ -566,11 +529,6 @@ class PartitionRun:
         state = new_train_state(net, cfg)
         state.sampler.bit_generator.state = inherited["sampler"]
         return net, state
-
-
-def _finite_or_none(value: float | None) -> float | None:
-    """A score for JSON: infinite or undefined ones (a zero bootstrap spread) as None."""
-    return value if value is not None and np.isfinite(value) else None
 
 
 class NodeJob:
