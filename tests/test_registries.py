@@ -113,3 +113,16 @@ def test_training_steps_are_chosen_by_name(restored_registries):
         TrainConfig(step="graph")
     TRAIN_STEPS["graph"] = TRAIN_STEPS["module"]
     assert TrainConfig(step="graph").step == "graph"
+
+
+def test_an_imported_module_registers_an_edge_score_the_cli_offers(restored_registries, tmp_path, capsys):
+    from naslid.cli import main
+
+    module = tmp_path / "my_scores.py"
+    module.write_text("from naslid.partition import EdgeScore, register_edge_score\n"
+                      "register_edge_score(EdgeScore('least-gap', 'minus the gap', lambda p: p.cross - p.intra))\n")
+    argv = ["partition", str(tmp_path / "run"), "--edge-score", "least-gap", "--print-config"]
+    assert main(argv) == 2  # not registered without the import: argparse refuses the choice
+    assert "invalid choice: 'least-gap'" in capsys.readouterr().err
+    assert main(["--import", str(module), *argv]) == 0
+    assert json.loads(capsys.readouterr().out)["config"]["split"]["edge_score"] == "least-gap"

@@ -1006,7 +1006,8 @@ def _add_global_flags(parser: argparse.ArgumentParser, default: object) -> None:
     group = parser.add_argument_group("global options") if default is argparse.SUPPRESS else parser
     group.add_argument("--debug", action="store_true", default=default, help="show full tracebacks for errors")
     group.add_argument("-v", "--verbose", action="store_true", default=default, help="log progress details")
-    group.add_argument("--import", dest="imports", action="append", metavar="MODULE", default=default,
+    group.add_argument("--import", dest="imports", action="append", metavar="MODULE",
+                       default=None if default is False else default,  # a list once given (False cannot grow)
                        help="import MODULE (a dotted name or a .py file) before the command runs, e.g. one that "
                        "registers a search space of your own (repeatable; installed naslid.spaces entry points are "
                        "imported without it)")
@@ -1076,9 +1077,31 @@ def _command_in(argv: Sequence[str]) -> str | None:
     return None
 
 
+def _imports_in(argv: Sequence[str]) -> list[str]:
+    """The modules `argv` asks to import (--import MODULE or --import=MODULE, anywhere)."""
+    imports, words = [], iter(argv)
+    for word in words:
+        if word == "--import":
+            imports.append(next(words, ""))
+        elif word.startswith("--import="):
+            imports.append(word.partition("=")[2])
+    return [name for name in imports if name]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser(_command_in(argv))
+    command = _command_in(argv)
+    if command is not None:  # entry points and --import first: what they register is offered as a flag's choice
+        from naslid.plugins import load_plugins
+
+        try:
+            load_plugins(_imports_in(argv))
+        except ValueError as error:
+            if "--debug" in argv:
+                raise
+            print(f"naslid {command}: error: {_one_line(error)}", file=sys.stderr)
+            return 2
+    parser = build_parser(command)
     try:
         args = parser.parse_args(argv)
     except SystemExit as exit:  # --help or --version (0), or a bad flag already printed as one line (2)
@@ -1090,9 +1113,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     from naslid.runs.lock import RunDirectoryBusy
 
     try:
-        from naslid.plugins import load_plugins
-
-        load_plugins(getattr(args, "imports", None) or ())
         if getattr(args, "print_config", False):
             return _print_config(args)
         _join_torchrun(args)
