@@ -46,8 +46,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from naslid.nn.mobilenet import MobileNet, MobileNetSpec
-from naslid.options import flag, number
+from naslid.nn.mobilenet import WIDTH_MULT_FLAG, MobileNet, MobileNetSpec
 from naslid.spaces.ofa import (
     DEPTHS,
     EXPAND_RATIOS,
@@ -80,9 +79,7 @@ class OFAConfig:
     """Shape of the OFA-MobileNetV3 supernet; defaults are OFA's `ofa_mbv3_d234_e346_k357_w1.0` on ImageNet."""
 
     # OFA publishes 1.0 and 1.2; any positive number works
-    width_mult: float = field(default=1.0, metadata=flag(
-        "--width-mult", parse=number(0, above=True),
-        help="MobileNet spaces: width multiplier (1.0; OFA also 1.2)"))
+    width_mult: float = field(default=1.0, metadata=WIDTH_MULT_FLAG)
     num_classes: int = 1000
     in_channels: int = 3
     small_input: bool = False  # stem stride 1 instead of 2 (32x32 CIFAR-sized inputs)

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from naslid.nn.mobilenet import (
+    WIDTH_MULT_FLAG,
     ConvBNAct,
     LayerArgs,
     MobileBlock,
@@ -26,7 +27,6 @@ from naslid.nn.mobilenet import (
     layer_parameters,
     make_divisible,
 )
-from naslid.options import flag, number
 from naslid.spaces import ChoiceArch
 from naslid.spaces.proxyless import PROXYLESS_WIDTHS, ZERO, ProxylessSpace, parse_choice
 
@@ -38,9 +38,7 @@ class ProxylessConfig:
     """Shape of the ProxylessNAS network; defaults are ProxylessNAS's ImageNet search (`imagenet_arch_search.py`)."""
 
     # widths become make_divisible(width * width_mult, 8), as in the source
-    width_mult: float = field(default=1.0, metadata=flag(
-        "--width-mult", parse=number(0, above=True),
-        help="MobileNet spaces: width multiplier (1.0; OFA also 1.2)"))
+    width_mult: float = field(default=1.0, metadata=WIDTH_MULT_FLAG)
     num_classes: int = 1000
     in_channels: int = 3
     small_input: bool = False  # stride 1 in the stem and in the first stage (32x32 CIFAR images)

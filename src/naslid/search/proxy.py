@@ -19,7 +19,7 @@ from torch import nn
 from naslid.nn.state import batchnorm_layers, preserved_state
 from naslid.options import flag, integer
 from naslid.spaces import ChoiceArch
-from naslid.train import autocast_for
+from naslid.train import PRECISIONS, autocast_for
 
 logger = logging.getLogger(__name__)
 
@@ -69,8 +69,8 @@ class ProxyConfig:
             raise ValueError(f"evaluation_images={self.evaluation_images}; expected a positive count or None")
         if self.calibration_batches < 0:
             raise ValueError(f"calibration_batches={self.calibration_batches}; expected >= 0")
-        if self.precision not in ("auto", "fp32", "bf16"):
-            raise ValueError(f"precision={self.precision!r}; expected 'auto', 'fp32' or 'bf16'")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision={self.precision!r}; expected one of {list(PRECISIONS)}")
         if self.batchnorm not in BATCHNORM_MODES:
             raise ValueError(f"batchnorm={self.batchnorm!r}; expected one of {list(BATCHNORM_MODES)}")
         if self.split not in SPLITS:

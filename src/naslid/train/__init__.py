@@ -15,10 +15,10 @@ from naslid.train.spos import (
     restore_train_state,
     train_supernet,
 )
-from naslid.train.steps import TRAIN_STEPS, ModuleStep, TrainStep, autocast_for
+from naslid.train.steps import PRECISIONS, TRAIN_STEPS, ModuleStep, TrainStep, autocast_for
 
 __all__ = [
-    "CHECKPOINT_SCHEMA", "DataParallel", "FixedKernelStep", "ModuleStep", "TRAIN_STEPS", "TrainStep",
+    "CHECKPOINT_SCHEMA", "DataParallel", "FixedKernelStep", "ModuleStep", "PRECISIONS", "TRAIN_STEPS", "TrainStep",
     "TrainConfig", "TrainState", "TrainingDiverged",
     "autocast_for", "channels_last_for", "checkpoint_dict", "create_optimizer", "global_batchnorm",
     "init_from_environment", "is_main_process", "load_checkpoint", "lr_at", "masked_sgd_", "new_train_state",
