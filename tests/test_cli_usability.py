@@ -93,8 +93,11 @@ def test_every_flagged_field_is_a_flag_that_sets_it_and_errors_name_it():
     by_dest = {action.dest: action for action in parser._actions}
     for setting, flag in run_options():
         assert flag.name in by_dest[setting].option_strings, setting
-    # a value the flag parses but the configuration refuses names the flag
+    # a setting the configuration refuses is named by its flag, derived settings too
+    from naslid.runs.configure import DERIVED_SETTINGS
+
     assert cli._setting_flags()["split.k"] == "--k" and cli._setting_flags()["network.bn"] == "--bn"
+    assert set(DERIVED_SETTINGS) <= set(cli._setting_flags())
 
 
 def _subparser(parser: argparse.ArgumentParser, name: str) -> argparse.ArgumentParser:

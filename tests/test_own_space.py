@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -72,3 +73,20 @@ def test_bad_imports_and_unknown_spaces_are_one_line(tmp_path):
     assert failed.returncode == 2 and "RuntimeError: boom" in failed.stderr and failed.stderr.count("\n") == 1
     unknown = _naslid("train", tmp_path / "r", "--space", "nope", "--print-config")
     assert unknown.returncode == 2 and "search space 'nope'" in unknown.stderr and "--import MODULE" in unknown.stderr
+
+
+def test_worker_processes_load_the_imported_modules(tmp_path):
+    """`--runner processes:N` spawns fresh workers: they import what the command imported before any job runs."""
+    script = textwrap.dedent(f"""
+        import functools
+        from naslid.partition import ProcessPoolRunner
+        from naslid.plugins import load_plugins
+        from naslid.spaces import get_space
+        load_plugins([{str(EXAMPLE)!r}])
+        spaces = ProcessPoolRunner(2).run([functools.partial(get_space, "chain")] * 2)
+        print([space.name for space in spaces])
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "['chain', 'chain']"

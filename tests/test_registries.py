@@ -126,3 +126,5 @@ def test_an_imported_module_registers_an_edge_score_the_cli_offers(restored_regi
     assert "invalid choice: 'least-gap'" in capsys.readouterr().err
     assert main(["--import", str(module), *argv]) == 0
     assert json.loads(capsys.readouterr().out)["config"]["split"]["edge_score"] == "least-gap"
+    assert main([*argv, "--imp", str(module)]) == 0  # an abbreviation argparse accepts, after the command
+    assert json.loads(capsys.readouterr().out)["config"]["split"]["edge_score"] == "least-gap"

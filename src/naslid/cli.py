@@ -107,7 +107,7 @@ def _run_score(args: argparse.Namespace) -> int:
     # one column per registered metric, one per k for a per-k metric: (title, metric, k)
     columns = [(metric.title(k), metric, k) for metric in RANKING_METRICS.values()
                for k in (ks if metric.per_k else [None])]
-    widths = [max(len(title) + 2, 8) for title, _, _ in columns]
+    widths = [metric.width or max(len(title) + 2, 8) for title, metric, _ in columns]
     titles = "".join(f"{title:>{width}}" for (title, _, _), width in zip(columns, widths, strict=True))
     print(f"{'subset':<14}{'n':>7}{titles}")
     for result in report.results:
@@ -357,8 +357,6 @@ def _print_config(args: argparse.Namespace) -> int:
         document["compare_plan"] = _compare_plan(args, plan).to_dict()
     print(json.dumps(document, indent=1))
     return 0
-
-
 
 
 def _add_tracking_flags(parser: argparse.ArgumentParser, with_benchmark: bool = True) -> None:
@@ -699,7 +697,6 @@ def _add_compare_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _run_compare(args: argparse.Namespace) -> int:
-
     from naslid.runs.compare import compare_methods
 
     config, plan = _run_config(args)
@@ -1070,20 +1067,25 @@ def _command_in(argv: Sequence[str]) -> str | None:
     names = {name for name, *_ in COMMANDS}
     words = iter(argv)
     for word in words:
-        if word == "--import":
+        if _is_import_flag(word):
             next(words, None)
         elif not word.startswith("-"):
             return word if word in names else None
     return None
 
 
+def _is_import_flag(word: str) -> bool:
+    """--import or an abbreviation argparse takes for it (--imp, --impo, ...), without its =VALUE."""
+    return len(word) >= 4 and "--import".startswith(word)
+
+
 def _imports_in(argv: Sequence[str]) -> list[str]:
     """The modules `argv` asks to import (--import MODULE or --import=MODULE, anywhere)."""
     imports, words = [], iter(argv)
     for word in words:
-        if word == "--import":
+        if _is_import_flag(word):
             imports.append(next(words, ""))
-        elif word.startswith("--import="):
+        elif "=" in word and _is_import_flag(word.partition("=")[0]):
             imports.append(word.partition("=")[2])
     return [name for name in imports if name]
 
@@ -1091,11 +1093,12 @@ def _imports_in(argv: Sequence[str]) -> list[str]:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     command = _command_in(argv)
+    preloaded = _imports_in(argv) if command is not None else []
     if command is not None:  # entry points and --import first: what they register is offered as a flag's choice
         from naslid.plugins import load_plugins
 
         try:
-            load_plugins(_imports_in(argv))
+            load_plugins(preloaded)
         except ValueError as error:
             if "--debug" in argv:
                 raise
@@ -1113,6 +1116,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     from naslid.runs.lock import RunDirectoryBusy
 
     try:
+        missed = [name for name in getattr(args, "imports", None) or () if name not in preloaded]
+        if missed:  # a spelling the scan above did not know: imported now (its entries were not offered as choices)
+            from naslid.plugins import load_plugins
+
+            load_plugins(missed)
         if getattr(args, "print_config", False):
             return _print_config(args)
         _join_torchrun(args)

@@ -22,13 +22,11 @@ _SIZE_FLAGS = (("channels", "--channels"), ("cells", "--cells"), ("width_mult", 
                ("resolution", "--resolution"), ("batch_size", "--batch-size"), ("num_batches", "--num-batches"),
                ("num_classes", "--num-classes"), ("lid_batch_size", "--lid-batch-size"),
                ("split_batches", "--split-batches"), ("proxy_images", "--proxy-images"),
-               ("train_limit", "--train-limit"),
-               # the run commands' flags land in their dotted settings (naslid.runs.configure.run_options)
-               ("network.channels", "--channels"), ("network.cells_per_stage", "--cells"),
-               ("network.width_mult", "--width-mult"), ("data.resolution", "--resolution"),
-               ("train.batch_size", "--batch-size"), ("split.batch_size", "--lid-batch-size"),
-               ("split.batches", "--split-batches"), ("proxy.evaluation_images", "--proxy-images"),
-               ("data.train_limit", "--train-limit"))
+               ("train_limit", "--train-limit"))
+# the run commands' size settings: their flags set these dotted settings (naslid.runs.configure.run_options)
+_SIZE_SETTINGS = ("network.channels", "network.cells_per_stage", "network.width_mult", "data.resolution",
+                  "train.batch_size", "split.batch_size", "split.batches", "proxy.evaluation_images",
+                  "data.train_limit")
 
 
 class OutOfMemory(MemoryError):
@@ -99,4 +97,10 @@ def run_flags(cfg: object) -> str:
 
 def command_flags(args: argparse.Namespace) -> str:
     """The size flags given on a command line (unset ones are left out), for a command's catch-all message."""
-    return flag_list([(flag, getattr(args, name, None)) for name, flag in _SIZE_FLAGS])
+    pairs = [(flag, getattr(args, name, None)) for name, flag in _SIZE_FLAGS]
+    if any(getattr(args, setting, None) is not None for setting in _SIZE_SETTINGS):
+        from naslid.runs.configure import run_options
+
+        flags = dict(run_options())
+        pairs += [(flags[setting].name, getattr(args, setting, None)) for setting in _SIZE_SETTINGS]
+    return flag_list(pairs)

@@ -1,7 +1,7 @@
 """Command-line options declared on the configuration fields they set: one flag-to-config mapping.
 
 A configuration dataclass marks a field that has a flag with `field(..., metadata=flag("--edge-score", help))`.
-`naslid.runs.options.run_options()` collects them over a run's sections, and the CLI generates its run flags
+`naslid.runs.configure.run_options()` collects them over a run's sections, and the CLI generates its run flags
 from that list: the flag, its parser (`integer`, `number`, `on_off`, `whole_numbers`), its choices (a
 library registry or tuple, read when the parser is built, so a registered entry is offered) and its help.
 An error in a setting (`naslid.runs.configure.SettingError`) is mapped back to the same flag.

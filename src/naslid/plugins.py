@@ -21,6 +21,8 @@ from pathlib import Path
 from types import ModuleType
 
 ENTRY_POINT_GROUP = "naslid.spaces"
+_IMPORTED: list[str] = []  # the --import modules this process loaded, in order (worker processes load them too)
+_ENTRY_POINTS: list[str] | None = None  # the entry points' names once loaded (once per process)
 
 
 def import_module(name: str) -> ModuleType:
@@ -51,7 +53,11 @@ def import_module(name: str) -> ModuleType:
 
 
 def load_entry_points() -> list[str]:
-    """Import (and call, when it is a callable) every installed ``naslid.spaces`` entry point; their names."""
+    """Import (and call, when it is a callable) every installed ``naslid.spaces`` entry point, once per process;
+    their names."""
+    global _ENTRY_POINTS
+    if _ENTRY_POINTS is not None:
+        return list(_ENTRY_POINTS)
     loaded = []
     for point in entry_points(group=ENTRY_POINT_GROUP):
         try:
@@ -62,7 +68,8 @@ def load_entry_points() -> list[str]:
             raise ValueError(f"the {ENTRY_POINT_GROUP} entry point {point.name!r} ({point.value}) failed: "
                              f"{type(error).__name__}: {error}") from error
         loaded.append(point.name)
-    return loaded
+    _ENTRY_POINTS = loaded
+    return list(loaded)
 
 
 def load_plugins(modules: list[str] | tuple[str, ...] = ()) -> list[str]:
@@ -71,4 +78,12 @@ def load_plugins(modules: list[str] | tuple[str, ...] = ()) -> list[str]:
     for name in modules:
         import_module(name)
         loaded.append(name)
+        if name not in _IMPORTED:
+            _IMPORTED.append(name)
     return loaded
+
+
+def imported_modules() -> tuple[str, ...]:
+    """The modules `load_plugins` imported in this process: what a fresh worker process loads first
+    (`naslid.partition.ProcessPoolRunner`), so that the spaces, criteria and scores they register exist there."""
+    return tuple(_IMPORTED)

@@ -37,6 +37,7 @@ class RankingMetric:
     per_k: bool = False
     label: str = ""  # a short column title ("{k}" filled in per k); the name when empty
     column: str = ""  # its column in tables such as compare.csv ("{k}" filled in); the name ("{name}_{k}") when empty
+    width: int = 0  # characters of its column in `naslid score`'s table; 0: from the title
 
     def title(self, k: int | None = None) -> str:
         return (self.label or self.name).format(k=k)
@@ -57,13 +58,15 @@ def register_ranking_metric(metric: RankingMetric) -> RankingMetric:
 
 for _metric in (
     RankingMetric("kendall_tau_b", "Kendall tau-b (tie-corrected) between proxy and ground truth", kendall_tau_b,
-                  label="tau-b"),
-    RankingMetric("spearman", "Spearman rank correlation, average ranks for ties", spearman),
-    RankingMetric("pearson", "Pearson linear correlation", pearson),
+                  label="tau-b", width=9),
+    RankingMetric("spearman", "Spearman rank correlation, average ranks for ties", spearman, width=10),
+    RankingMetric("pearson", "Pearson linear correlation", pearson, width=9),
     RankingMetric("precision_at_k", "|top-k by proxy & top-k by ground truth| / k; exactly k each, ties to the "
-                  "lower index", precision_at_k, per_k=True, label="P@{k}", column="precision_at_{k}"),
+                  "lower index", precision_at_k, per_k=True, label="P@{k}", column="precision_at_{k}",
+                  width=8),
     RankingMetric("top_k_kendall", "Kendall tau-b over the archs >= the k-th best ground truth (ties at the cut "
-                  "included)", top_k_kendall, per_k=True, label="tau@top{k}", column="tau_at_top{k}"),
+                  "included)", top_k_kendall, per_k=True, label="tau@top{k}", column="tau_at_top{k}",
+                  width=12),
 ):
     register_ranking_metric(_metric)
 

@@ -41,8 +41,6 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from naslid.options import flag, number
-
 MOBILENET_SPEC_SCHEMA = "naslid.mobilenet_spec/1"
 
 # spec activation names -> modules; block strings use timm's codes (ACTIVATION_CODES)
@@ -52,10 +50,6 @@ ACTIVATIONS: dict[str, type[nn.Module]] = {
 ACTIVATION_CODES: dict[str, str] = {"re": "relu", "r6": "relu6", "hs": "hard_swish", "sw": "swish", "mi": "mish"}
 _CODE_OF_ACTIVATION = {name: code for code, name in ACTIVATION_CODES.items()}
 BLOCK_TYPES = ("ir", "ds")
-
-# the flag of the MobileNet spaces' width multiplier (ProxylessConfig.width_mult, OFAConfig.width_mult)
-WIDTH_MULT_FLAG = flag("--width-mult", parse=number(0, above=True),
-                       help="MobileNet spaces: width multiplier (1.0; OFA also 1.2)")
 
 
 def make_divisible(value: float, divisor: int = 8, min_value: int | None = None, round_limit: float = 0.9) -> int:

@@ -46,7 +46,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from naslid.nn.mobilenet import WIDTH_MULT_FLAG, MobileNet, MobileNetSpec
+from naslid.nn.mobilenet import MobileNet, MobileNetSpec
+from naslid.nn.supernet import WIDTH_MULT_FLAG
 from naslid.spaces.ofa import (
     DEPTHS,
     EXPAND_RATIOS,

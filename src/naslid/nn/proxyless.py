@@ -16,7 +16,6 @@ import torch
 from torch import nn
 
 from naslid.nn.mobilenet import (
-    WIDTH_MULT_FLAG,
     ConvBNAct,
     LayerArgs,
     MobileBlock,
@@ -27,6 +26,7 @@ from naslid.nn.mobilenet import (
     layer_parameters,
     make_divisible,
 )
+from naslid.nn.supernet import WIDTH_MULT_FLAG
 from naslid.spaces import ChoiceArch
 from naslid.spaces.proxyless import PROXYLESS_WIDTHS, ZERO, ProxylessSpace, parse_choice
 

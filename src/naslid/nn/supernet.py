@@ -16,7 +16,12 @@ from typing import Any, Protocol, runtime_checkable
 import torch
 from torch import nn
 
+from naslid.options import flag, number
 from naslid.spaces import ChoiceArch, SearchSpace
+
+# the flag of the MobileNet spaces' width multiplier (ProxylessConfig.width_mult, OFAConfig.width_mult)
+WIDTH_MULT_FLAG = flag("--width-mult", parse=number(0, above=True),
+                       help="MobileNet spaces: width multiplier (1.0; OFA also 1.2)")
 
 
 @runtime_checkable

@@ -40,7 +40,9 @@ def _call(job: Callable[[], Result]) -> Result:
 
 
 class ProcessPoolRunner:
-    """Runs picklable jobs in `workers` fresh (spawned) processes; results come back in job order."""
+    """Runs picklable jobs in `workers` fresh (spawned) processes; results come back in job order. Each worker
+    first loads what this process loaded with `naslid.plugins` (entry points and --import modules), so a space,
+    criterion or score registered there exists in the worker too."""
 
     def __init__(self, workers: int = 2) -> None:
         if workers < 1:
@@ -54,8 +56,11 @@ class ProcessPoolRunner:
     def run(self, jobs: Sequence[Callable[[], Result]]) -> list[Result]:
         if len(jobs) <= 1:
             return [job() for job in jobs]
+        from naslid.plugins import imported_modules, load_plugins
+
         context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(min(self.workers, len(jobs)), mp_context=context) as pool:
+        with ProcessPoolExecutor(min(self.workers, len(jobs)), mp_context=context, initializer=load_plugins,
+                                 initargs=(imported_modules(),)) as pool:
             return list(pool.map(_call, jobs))
 
 

@@ -37,8 +37,9 @@ class OpPartition:
 
 @dataclass(frozen=True)
 class EdgeScore:
-    """A rule for which point to split: higher wins. `of_partition` scores a point's best grouping; None for a
-    score that needs the per-batch similarity matrices (computed by `naslid.partition.reliability`)."""
+    """A rule for which point to split: higher wins. `of_partition` scores a point's best grouping. It is None
+    only for the built-in "separation-z", which needs the per-batch similarity matrices and is computed by
+    `naslid.partition.reliability`; a registered score must give `of_partition`."""
 
     name: str
     definition: str  # what it computes, and whose rule it is
@@ -50,6 +51,9 @@ EDGE_SCORES: dict[str, EdgeScore] = {}
 
 def register_edge_score(score: EdgeScore) -> EdgeScore:
     """Add `score` to `EDGE_SCORES`: `SplitConfig.edge_score`, `--edge-score` and method variants accept it."""
+    if score.of_partition is None and score.name != "separation-z":
+        raise ValueError(f"edge score {score.name!r} has no of_partition; only the built-in separation-z is "
+                         "computed from the bootstrap (naslid.partition.reliability)")
     EDGE_SCORES[score.name] = score
     return score
 

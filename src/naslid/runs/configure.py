@@ -38,11 +38,10 @@ def run_options(partition: bool = True) -> list[tuple[str, CliFlag]]:
     """(dotted setting, flag) of every RunConfig field that declares a command-line flag (`naslid.options.flag`):
     what the CLI's run flags are generated from. `partition=False` leaves out the split and schedule settings
     (`CliFlag.partition`). A network flag is listed once for all the spaces whose configurations share it."""
-    sections = {f.name: f.type for f in fields(RunConfig)}
     classes = {"network": [config_class for config_class, _ in SUPERNETS.values()]}
     options: dict[str, CliFlag] = {}
     for section in ("data", "network", "train", "schedule", "split", "proxy", "search"):
-        for config_class in classes.get(section) or [_section_class(section, sections[section])]:
+        for config_class in classes.get(section) or [_section_class(section)]:
             for item in fields(config_class):
                 cli = item.metadata.get("cli")
                 if cli is not None and (partition or not cli.partition):
@@ -50,9 +49,9 @@ def run_options(partition: bool = True) -> list[tuple[str, CliFlag]]:
     return list(options.items())
 
 
-def _section_class(section: str, annotation: Any) -> type:
-    default = RunConfig.__dataclass_fields__[section].default_factory
-    return type(default())
+def _section_class(section: str) -> type:
+    """The dataclass of a RunConfig section (the type its default holds)."""
+    return type(RunConfig.__dataclass_fields__[section].default_factory())
 
 
 def with_seed(config: RunConfig, seed: int, *, data: bool = True) -> RunConfig:

@@ -282,8 +282,8 @@ def register_space(name: str, space_class: type) -> None:
 def resolve_space(space: SearchSpace | str) -> SearchSpace:
     """A space object from a space or a registered name; there is no default space."""
     if space is None:
-        raise TypeError("no search space given: pass the space or its registered name (naslid.spaces.SPACES); "
-                        "naslid has no default space")
+        raise ValueError("no search space given: pass the space or its registered name (naslid.spaces.SPACES); "
+                         "naslid has no default space")
     return get_space(space) if isinstance(space, str) else space
 
 

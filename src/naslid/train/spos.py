@@ -123,7 +123,7 @@ class TrainConfig:
         # (name, allowed values): one line per string option
         options = (("step", tuple(TRAIN_STEPS)), ("lr_stepping", LR_STEPPINGS),
                    ("off_path_gradients", OFF_PATH_GRADIENTS), ("path_sampler", PATH_SAMPLERS),
-                   ("init", INIT_SCHEMES), ("precision", PRECISIONS))
+                   ("init", INIT_SCHEMES))
         for name, allowed in options:
             value = getattr(self, name)
             if value not in allowed:
@@ -136,6 +136,8 @@ class TrainConfig:
         if period is not None and (isinstance(period, bool) or not isinstance(period, int | float)
                                    or not 0 < period < math.inf):
             raise ValueError(f"lr_period_epochs={period!r}; expected None or a finite number > 0")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision={self.precision!r}; expected one of {list(PRECISIONS)}")
         for name in ("epochs", "batch_size"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
