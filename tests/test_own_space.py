@@ -90,3 +90,22 @@ def test_worker_processes_load_the_imported_modules(tmp_path):
                           env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "['chain', 'chain']"
+
+
+@pytest.mark.slow
+def test_ray_workers_load_the_imported_modules(tmp_path):
+    """`--runner ray` workers import the same modules before they unpickle a job."""
+    script = textwrap.dedent(f"""
+        import functools
+        from naslid.partition.ray_runner import RayRunner
+        from naslid.plugins import load_plugins
+        from naslid.spaces import get_space
+        load_plugins([{str(EXAMPLE)!r}])
+        runner = RayRunner(num_cpus=1)
+        print([space.name for space in runner.run([functools.partial(get_space, "chain")] * 2)])
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path,
+                          env={**os.environ, "OMP_NUM_THREADS": "1", "RAY_ENABLE_UV_RUN_RUNTIME_ENV": "0"},
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip().splitlines()[-1] == "['chain', 'chain']"

@@ -29,8 +29,16 @@ def _import_ray() -> Any:
     return ray
 
 
-def _call(job: Callable[[], Result]) -> Result:
-    return job()
+def _call(job: bytes, modules: tuple[str, ...]) -> Result:
+    """Run a pickled job in a Ray worker, after importing what the driver imported (`naslid.plugins`): the job is
+    unpickled only then, so a space, criterion or score registered by those modules exists for it."""
+    if modules:
+        from naslid.plugins import load_plugins
+
+        load_plugins(modules)
+    from ray import cloudpickle
+
+    return cloudpickle.loads(job)()
 
 
 class RayRunner:
@@ -105,7 +113,10 @@ class RayRunner:
                 num_cpus=self.cpus_per_job, num_gpus=self._gpus(), max_retries=self.max_retries,
                 retry_exceptions=True,
             )
-        references = [self._task.remote(job) for job in jobs]
+        from naslid.plugins import imported_modules
+
+        modules = imported_modules()
+        references = [self._task.remote(ray.cloudpickle.dumps(job), modules) for job in jobs]
         try:
             return ray.get(references)
         except ray.exceptions.RayTaskError as error:
