@@ -212,3 +212,15 @@ def test_search_under_a_cost_budget_stays_within_it(toy_space):
     with pytest.raises(ValueError, match="no architecture of the union met the constraint"):
         SubSpaceUnion(SubSpace(None, toy_space), CostConstraint(lambda a: {"mflops": 1.0}, max_mflops=0.5)).sample(
             np.random.default_rng(0))
+
+
+def test_there_is_no_default_space():
+    from naslid.partition import PartitionTree
+
+    with pytest.raises(ValueError, match="no default space"):
+        SubSpace()
+    with pytest.raises(ValueError, match="no default space"):
+        SubSpace([["a"]])
+    with pytest.raises(TypeError, match="root is a SubSpace"):
+        PartitionTree(None)
+    assert PartitionTree(SubSpace(None, "nb201")).root.subspace.space.name == "nb201"

@@ -71,7 +71,7 @@ class SubSpace:
     NAS-LID or Few-shot NAS is a sub-space where some points allow fewer choices.
     """
 
-    def __init__(self, allowed: Sequence[Sequence[str]] | None = None, space: SearchSpace | str = None) -> None:
+    def __init__(self, allowed: Sequence[Sequence[str]] | None = None, space: SearchSpace | str | None = None) -> None:
         self.space: SearchSpace = resolve_space(space)
         points, choices = self.space.points, self.space.choices
         if allowed is None:
@@ -279,7 +279,7 @@ def register_space(name: str, space_class: type) -> None:
     _INSTANCES.pop(name, None)
 
 
-def resolve_space(space: SearchSpace | str) -> SearchSpace:
+def resolve_space(space: SearchSpace | str | None) -> SearchSpace:
     """A space object from a space or a registered name; there is no default space."""
     if space is None:
         raise ValueError("no search space given: pass the space or its registered name (naslid.spaces.SPACES); "
