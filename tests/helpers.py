@@ -50,3 +50,16 @@ def tiny_run_config(*, train_limit: int = 600, split: Mapping | None = None, pro
         search=SearchConfig(**(search or {})),
         device="cpu",
     )
+
+
+def tiny_nb201_and_batches(seed: int = 0, batches: int = 2, n: int = 24):
+    """A seeded 4-channel, one-cell NB201 supernet (5 classes) and `batches` random (images, labels) batches of
+    `n` 8x8 images: what the split-criterion tests measure on."""
+    from naslid.nn import NB201SuperNet
+
+    torch.manual_seed(seed)
+    net = NB201SuperNet(channels=4, cells_per_stage=1, num_classes=5)
+    generator = torch.Generator().manual_seed(seed)
+    data = [(torch.randn(n, 3, 8, 8, generator=generator), torch.randint(0, 5, (n,), generator=generator))
+            for _ in range(batches)]
+    return net, data

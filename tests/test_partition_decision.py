@@ -1,10 +1,8 @@
 """The split decision as a library function (`naslid.partition.decide_split`): a run is not needed to split."""
 
 import numpy as np
-import torch
-from helpers import NB201_ALL
+from helpers import NB201_ALL, tiny_nb201_and_batches
 
-from naslid.nn import NB201SuperNet
 from naslid.partition import (
     SplitConfig,
     candidate_points,
@@ -17,12 +15,7 @@ from naslid.partition import (
 
 
 def _net_and_batches(seed=0, batches=3, n=24):
-    torch.manual_seed(seed)
-    net = NB201SuperNet(channels=4, cells_per_stage=1, num_classes=5)
-    generator = torch.Generator().manual_seed(seed)
-    data = [(torch.randn(n, 3, 8, 8, generator=generator), torch.randint(0, 5, (n,), generator=generator))
-            for _ in range(batches)]
-    return net, data
+    return tiny_nb201_and_batches(seed, batches, n)
 
 
 def test_decide_split_picks_the_point_the_averaged_matrices_choose_and_keeps_the_evidence():

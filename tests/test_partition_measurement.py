@@ -3,10 +3,9 @@
 import numpy as np
 import pytest
 import torch
-from helpers import NB201_ALL
+from helpers import NB201_ALL, tiny_nb201_and_batches
 from torch.nn import functional as F
 
-from naslid.nn import NB201SuperNet
 from naslid.partition.criteria import SplitConfig, edge_similarities, lid_profile, similarity_matrix
 from naslid.spaces import NB201_OPS, NB201Arch, path_where_point_matters
 
@@ -14,12 +13,7 @@ EDGES = [0, 3, 5]
 
 
 def _net_and_batches(seed=0, batches=2, n=24):
-    torch.manual_seed(seed)
-    net = NB201SuperNet(channels=4, cells_per_stage=1, num_classes=5)
-    generator = torch.Generator().manual_seed(seed)
-    data = [(torch.randn(n, 3, 8, 8, generator=generator), torch.randint(0, 5, (n,), generator=generator))
-            for _ in range(batches)]
-    return net, data
+    return tiny_nb201_and_batches(seed, batches, n)
 
 
 def _config(criterion="lid", **changes):
