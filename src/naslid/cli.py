@@ -1062,38 +1062,23 @@ def _configure_logging(args: argparse.Namespace) -> None:
     logging.getLogger(_EPOCH_LOGGER).setLevel(logging.NOTSET if _terminal() else logging.INFO)
 
 
-def _command_in(argv: Sequence[str]) -> str | None:
-    """The command `argv` names (its first word that is not a global flag or --import's module), if any."""
+def _scan(argv: Sequence[str]) -> tuple[str | None, list[str]]:
+    """The command `argv` names (its first word that is not a flag or --import's module), if any, and the modules
+    it asks to import (--import MODULE, --import=MODULE or an abbreviation argparse takes, anywhere)."""
     names = {name for name, *_ in COMMANDS}
-    words = iter(argv)
+    command, imports, words = None, [], iter(argv)
     for word in words:
-        if _is_import_flag(word):
-            next(words, None)
-        elif not word.startswith("-"):
-            return word if word in names else None
-    return None
-
-
-def _is_import_flag(word: str) -> bool:
-    """--import or an abbreviation argparse takes for it (--imp, --impo, ...), without its =VALUE."""
-    return len(word) >= 4 and "--import".startswith(word)
-
-
-def _imports_in(argv: Sequence[str]) -> list[str]:
-    """The modules `argv` asks to import (--import MODULE or --import=MODULE, anywhere)."""
-    imports, words = [], iter(argv)
-    for word in words:
-        if _is_import_flag(word):
-            imports.append(next(words, ""))
-        elif "=" in word and _is_import_flag(word.partition("=")[0]):
-            imports.append(word.partition("=")[2])
-    return [name for name in imports if name]
+        flag, equals, value = word.partition("=")
+        if len(flag) >= 4 and "--import".startswith(flag):  # --imp, --impo, ... as argparse abbreviates
+            imports.append(value if equals else next(words, ""))
+        elif command is None and not word.startswith("-"):
+            command = word if word in names else ""
+    return command or None, [name for name in imports if name]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    command = _command_in(argv)
-    preloaded = _imports_in(argv) if command is not None else []
+    command, preloaded = _scan(argv)
     if command is not None:  # entry points and --import first: what they register is offered as a flag's choice
         from naslid.plugins import load_plugins
 

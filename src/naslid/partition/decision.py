@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 import torch
 from torch import nn
@@ -78,23 +79,18 @@ def decide_split(net: nn.Module, subspace: SubSpace, batches: Sequence[Batch] | 
     )
 
 
-class _peak_memory:  # noqa: N801 (used as a context manager, like torch's)
+@contextmanager
+def _peak_memory(device: torch.device) -> Iterator[dict[str, int | None]]:
     """On CUDA, the peak allocation inside the block above the allocation before it (`bytes`); None elsewhere."""
-
-    def __init__(self, device: torch.device) -> None:
-        self.device = device
-        self.result: dict[str, int | None] = {"bytes": None}
-
-    def __enter__(self) -> dict[str, int | None]:
-        if self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)
-            torch.cuda.reset_peak_memory_stats(self.device)
-            self.baseline = torch.cuda.memory_allocated(self.device)
-        return self.result
-
-    def __exit__(self, *exc_info: object) -> None:
-        if self.device.type == "cuda":
-            self.result["bytes"] = torch.cuda.max_memory_allocated(self.device) - self.baseline
+    result: dict[str, int | None] = {"bytes": None}
+    if device.type != "cuda":
+        yield result
+        return
+    torch.cuda.synchronize(device)
+    torch.cuda.reset_peak_memory_stats(device)
+    baseline = torch.cuda.memory_allocated(device)
+    yield result
+    result["bytes"] = torch.cuda.max_memory_allocated(device) - baseline
 
 
 def _finite_or_none(value: float | None) -> float | None:
