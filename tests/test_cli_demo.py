@@ -30,16 +30,17 @@ def small_cpu_preset(monkeypatch):
     monkeypatch.setitem(presets.PRESETS, "cpu", small)
 
 
-def test_demo_with_cifar10_ranks_spos_and_nas_lid_and_says_how_far_from_chance(tmp_path, capsys, shared_data,
-                                                                             small_cpu_preset):
+def test_demo_with_cifar10_ranks_spos_and_nas_lid_beside_the_floor(tmp_path, capsys, shared_data, small_cpu_preset):
     run_dir = tmp_path / "demo"
     assert main(["demo", "--run-dir", str(run_dir), "--data-path", str(shared_data / "cifar10"),
                  "--no-progress"]) == 0
     out = capsys.readouterr().out
     assert "SPOS and NAS-LID on CIFAR-10 at 16x16" in out
-    lines = [line for line in out.splitlines() if "standard deviations from chance" in line]
-    assert [line.split(":")[0].strip() for line in lines] == ["spos", "nas-lid"]
-    assert "random order gives 0 ± 0.030" in out  # tau's spread for a random order of 500 archs
+    assert "against the floor (params: a parameter count, no training; tau " in out
+    verdicts = {line.split(":")[0].strip(): line for line in out.splitlines()[out.splitlines().index(next(
+        line for line in out.splitlines() if line.startswith("against the floor"))) + 1:] if "floor" in line}
+    assert set(verdicts) == {"spos", "nas-lid", "flops"}
+    assert all("the floor (one seed)" in line for line in verdicts.values())
     assert sorted(p.name for p in (run_dir / "plots").iterdir()) == [
-        "lid_profiles.png", "proxy_vs_truth.png", "separability.png", "split_reliability.png",
+        "lid_profiles.png", "paired_vs_floor.png", "proxy_vs_truth.png", "separability.png", "split_reliability.png",
         "tau_while_training.png"]

@@ -56,8 +56,15 @@ def test_compare_tiny_preset_writes_table_json_and_plots(tmp_path, capsys):
     assert main(["compare", str(out_dir), "--preset", "tiny", "--no-progress"]) == 0
     printed = capsys.readouterr().out
     results = json.loads((out_dir / "compare.json").read_text())
-    assert results["schema"] == "naslid.compare/2"
-    assert list(results["methods"]) == ["spos", "few-shot", "gm-nas", "nas-lid", "random-split"]
+    assert results["schema"] == "naslid.compare/3"
+    # the five methods, then the floor: a parameter count and FLOPs, which train nothing
+    assert list(results["methods"]) == ["spos", "few-shot", "gm-nas", "nas-lid", "random-split", "params", "flops"]
+    assert {m: s["kind"] for m, s in results["methods"].items()} == {
+        **{m: "trained" for m in ("spos", "few-shot", "gm-nas", "nas-lid", "random-split")},
+        "params": "training-free", "flops": "training-free"}
+    assert results["paired"]["floor"] == "params"
+    assert set(results["paired"]["against_floor"]) == {"spos", "few-shot", "gm-nas", "nas-lid", "random-split",
+                                                       "flops"}
     assert [s["name"] for s in results["protocol"]["ranking_subsets"]] == ["random150", "top1%"]
     assert results["protocol"]["benchmark"] == str(packaged_table_path())
     table = load_benchmark()
@@ -79,6 +86,7 @@ def test_compare_tiny_preset_writes_table_json_and_plots(tmp_path, capsys):
         assert (out_dir / "plots" / name).stat().st_size > 10_000
     table = (out_dir / "compare.md").read_text()
     assert "| nas-lid | ours | 4 |" in table and "tau random150" in table
+    assert "## Against the floor: `params`" in table and "against the floor (params" in printed
     # digits-trained supernets ranked against CIFAR-10 accuracies: said in the json, the report and the output
     assert "bundled 8x8 digits" in results["protocol"]["ranking_caveat"]
     assert f"**Caveat: {results['protocol']['ranking_caveat']}.**" in table

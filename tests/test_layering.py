@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-ROOMS = ["spaces", "nn", "data", "lid", "partition", "train", "search", "bench", "runs", "cli"]
+ROOMS = ["spaces", "nn", "data", "lid", "partition", "train", "search", "rankers", "bench", "runs", "cli"]
 PACKAGE = Path(__file__).parents[1] / "src" / "naslid"
 # lid must profile any model, so it imports no other room at all
 ISOLATED = {"lid", "data"}

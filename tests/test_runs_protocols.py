@@ -205,7 +205,8 @@ def test_compare_own_protocols_runs_every_method_on_its_own_protocol(tmp_path, c
     results = json.loads((out / "compare.json").read_text())
     protocols = results["protocol"]["method_protocols"]
     assert {m: p["protocol"] for m, p in protocols.items()} == {
-        "spos": "nas-lid-release", "few-shot": "few-shot-nas", "gm-nas": "gm-nas", "nas-lid": "nas-lid-release"}
+        "spos": "nas-lid-release", "few-shot": "few-shot-nas", "gm-nas": "gm-nas", "nas-lid": "nas-lid-release",
+        "params": "training-free", "flops": "training-free"}  # the floor: beside every comparison
     assert protocols["gm-nas"]["batch_size"] == 48 and protocols["nas-lid"]["batch_size"] == 64
     assert protocols["few-shot"]["training_images"] > protocols["gm-nas"]["training_images"]  # all vs half
     assert protocols["nas-lid"]["finetune"] == "restart" and protocols["few-shot"]["finetune"] == "transfer"
@@ -216,7 +217,8 @@ def test_compare_own_protocols_runs_every_method_on_its_own_protocol(tmp_path, c
     report = (out / "compare.md").read_text()
     assert "## Protocols" in report and "`few-shot-nas`" in report and "SGD steps total" in report
     for method, entry in protocols.items():
-        assert entry["sgd_steps_total"] == entry["supernet_epochs"] * entry["steps_per_epoch"], method
+        if entry["protocol"] != "training-free":
+            assert entry["sgd_steps_total"] == entry["supernet_epochs"] * entry["steps_per_epoch"], method
 
 
 def test_cli_protocol_flags_and_their_errors(tmp_path, capsys):

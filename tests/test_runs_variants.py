@@ -80,8 +80,8 @@ def test_variants_that_differ_in_the_edge_rule_share_root_and_split_batches(tmp_
     splits = {m: next(n for n in trees[m]["nodes"] if n["id"] == 0)["split"] for m in methods}
     for method in methods[1:]:  # the same batches and paths measured the same matrices; only the rule differs
         assert splits[method]["similarities"] == splits[methods[0]]["similarities"]
-    assert list(results["methods"]) == list(methods)
-    assert set(results["paired"]["against_control"]) == set(methods[1:])
+    assert list(results["methods"]) == [*methods, "params", "flops"]  # the floor follows the trained methods
+    assert set(results["paired"]["against_control"]) == set(methods[1:]) | {"params", "flops"}
     assert (tmp_path / "cmp" / "nas-lid[edge-score=max-cross]" / "partition_tree.json").is_file()
     assert "nas-lid[edge-score=max-cross]" in (tmp_path / "cmp" / "compare.md").read_text()
 
@@ -101,4 +101,4 @@ def test_variants_on_another_protocol_train_their_own_shared_root(tmp_path):
     assert protocols["nas-lid[protocol=nas-lid-release]"]["protocol"] == "nas-lid-release"
     assert protocols["nas-lid"]["protocol"] == "ours" and results["methods"]["nas-lid[protocol=nas-lid-release]"][
         "leaves"] == 16
-    assert set(results["paired"]["against_control"]) == set(methods[:3])
+    assert set(results["paired"]["against_control"]) == set(methods[:3]) | {"params", "flops"}

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import math
 import re
 import sys
 from collections.abc import Callable, Sequence
@@ -510,8 +509,13 @@ def _existing(path):
 
 
 def _add_search_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("run_dir", help="a finished run directory (naslid partition or train)")
+    parser.add_argument("run_dir", help="a finished run directory (naslid partition or train); with a training-free "
+                        "--objective, any folder to write the result in")
     parser.add_argument("--algorithm", choices=["evolution", "random"], default="evolution")
+    parser.add_argument("--objective", help="what the search maximises: proxy (default: each architecture's "
+                        "accuracy with its leaf's weights; needs a run) or any ranker (naslid rank --help), e.g. "
+                        "naswot or agg[params,naswot]; a training-free one needs no run (the flags below say the "
+                        "network and images)")
     parser.add_argument("--budget", type=integer(1),
                         help="architectures to evaluate (default: the run's search config)")
     parser.add_argument("--seed", type=_SEED, help="search seed (default: the run's)")
@@ -529,6 +533,7 @@ def _add_search_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", help="search result JSON (default RUN_DIR/search_<algorithm>.json)")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
     _add_runner_flags(parser)
+    _add_context_flags(parser.add_argument_group("a training-free --objective without a run: the network and images"))
 
 
 def _run_search(args: argparse.Namespace) -> int:
@@ -536,33 +541,61 @@ def _run_search(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from naslid.bench import load_benchmark
+    from naslid.rankers import get_ranker
+    from naslid.runs import rank
     from naslid.runs.config import RunConfig
     from naslid.runs.partition import CONFIG_FILE, PartitionRun
-    from naslid.runs.search import search_file, search_run
+    from naslid.runs.search import ranker_search, search_file, search_run
+    from naslid.search import SearchConfig
+    from naslid.spaces import get_space
 
     _check_output(args.out)
-    config = RunConfig.load(_existing(Path(args.run_dir) / CONFIG_FILE))
-    run = PartitionRun(args.run_dir, config, runner=_runner(args))
-    nb201 = config.search_space == "nb201"  # the only space with a ground-truth table
+    objective = get_ranker(args.objective) if args.objective else None
+    settings = _overrides(args, ["budget", "seed", "max_mflops", "max_params_m", "max_latency_ms"])
+    has_run = (Path(args.run_dir) / CONFIG_FILE).is_file()
+    if not has_run and objective is not None and not objective.needs_run and objective.name != "proxy":
+        context = _fresh_context(args, objective, settings.get("seed", 0))
+        space_name, dataset, run, search = context.space_name, args.dataset, None, SearchConfig(**settings)
+        if not objective.needs_images:
+            dataset = None
+    else:
+        if not has_run and objective is not None:
+            raise ValueError(f"--objective {objective.spelling} scores with a trained supernet, but {args.run_dir} "
+                             f"holds no run ({CONFIG_FILE} not found); give a run directory")
+        config = RunConfig.load(_existing(Path(args.run_dir) / CONFIG_FILE))
+        _refuse_context_flags(args, args.run_dir)
+        run = PartitionRun(args.run_dir, config, runner=_runner(args))
+        space_name, dataset, search = config.search_space, config.data.dataset, replace(config.search, **settings)
+        context = None
+    nb201 = space_name == "nb201"  # the only space with a ground-truth table
     benchmark = None if args.benchmark == "none" or not nb201 else load_benchmark(args.benchmark)
-    search = replace(config.search, **_overrides(args, ["budget", "seed", "max_mflops", "max_params_m",
-                                                        "max_latency_ms"]))
     if search.max_latency_ms is not None and not args.latency_table:
         raise ValueError(f"a latency budget ({search.max_latency_ms} ms) needs --latency-table FILE (build one with "
-                         f"`naslid latency-table --run {args.run_dir} --out FILE`)")
+                         f"`naslid latency-table --space {space_name} ... --out FILE`)")
     table = _load_latency_table(args.latency_table) if args.latency_table else None
-    result = search_run(run, args.algorithm, search, latency_table=table, progress=_bars(args))
+    if run is not None and (objective is None or objective.name == "proxy"):
+        result = search_run(run, args.algorithm, search, latency_table=table, progress=_bars(args))
+        leaf = f"sub-supernet (leaf) {run.tree.leaf_for(result.best_arch).id}, "
+        score = f"proxy accuracy {result.best_score:.2f}%"
+    else:
+        if run is not None:
+            context = rank.run_context(run, seed=search.seed)
+        result = ranker_search(objective, context, args.algorithm, search, latency_table=table,
+                                    subspaces=[leaf.subspace for leaf in run.tree.leaves()] if run else None,
+                                    progress=_bars(args))
+        leaf = f"sub-supernet (leaf) {run.tree.leaf_for(result.best_arch).id}, " if run is not None else ""
+        score = f"{objective.spelling} score {result.best_score:.4g}"
     best, best_cost = result.best_arch, result.protocol["best_costs"]
     evaluator_proxy = result.protocol["proxy"]
+    Path(args.run_dir).mkdir(parents=True, exist_ok=True)
     out = result.save(args.out or search_file(args.run_dir, args.algorithm))
-    space = run.tree.root.subspace.space
-    side = run.input_resolution()
+    space = get_space(space_name)
+    side = result.protocol["input_resolution"]
     reason = {"budget": f"the budget of {result.settings.get('budget')} evaluations was spent",
               "generations": f"all {result.settings.get('generations')} generations ran",
               "exhausted": "no unvisited architecture was left"}.get(result.stopped_by, "")
     print(f"{args.algorithm}: {result.num_evaluations} architectures evaluated ({reason}); best {space.format(best)}")
-    print(f"  sub-supernet (leaf) {run.tree.leaf_for(best).id}, proxy accuracy {result.best_score:.2f}% "
-          f"({evaluator_proxy}); {best_cost['mflops']:.2f} MFLOPs, {best_cost['params_m']:.3f} M "
+    print(f"  {leaf}{score} ({evaluator_proxy}); {best_cost['mflops']:.2f} MFLOPs, {best_cost['params_m']:.3f} M "
           f"params at {side}x{side}" + (f", {best_cost['latency_ms']:.2f} ms predicted on {table['device_name']} "
                                         f"({table['device']}, {table['threads']} threads)" if table else ""))
     if result.cache_hits:
@@ -572,7 +605,7 @@ def _run_search(args: argparse.Namespace) -> int:
 
         for column in benchmark.columns:
             print(f"  {column}: {benchmark.value(best, column):.2f}")
-        caveat = ranking_caveat(config.data.dataset, benchmark.column_info().column)  # said once, for the default
+        caveat = ranking_caveat(dataset, benchmark.column_info().column) if dataset else None  # said once
         if caveat:
             print(f"  caveat: {caveat}")
     print(f"wrote {out}")
@@ -749,17 +782,39 @@ def _benchmark_path(flag: str | None) -> str | None:
 
 
 def _print_compare(results: dict, run_dir: str) -> None:
+    width = max(12, *(len(method) for method in results["methods"]))
     for method, summary in results["methods"].items():
         ranking = ", ".join(f"tau {r['subset']} {_format_score(r['kendall_tau_b'], 6).strip()}"
                             for r in summary["ranking"]) or "no benchmark: no ranking"
         search = summary["search"]
-        print(f"{method:>12}: {summary['leaves']:>2} leaves, {ranking}; EA best {search['best_arch']} "
-              f"proxy {search['proxy_score']:.2f}%")
+        if summary.get("kind") == "training-free":
+            kind, score = "training-free", f"score {search['proxy_score']:.4g}"
+        else:
+            kind, score = f"{summary['leaves']:>2} leaves", f"proxy {search['proxy_score']:.2f}%"
+        print(f"{method:>{width}}: {kind}, {ranking}; EA best {search['best_arch']} {score}")
+    _print_floor(results)
     caveat = results["protocol"].get("ranking_caveat")
     if caveat:
         print(f"caveat: {caveat}")
     print(f"wrote {run_dir}/compare.md, {run_dir}/compare.json and plots in {run_dir}/plots/ "
           f"({results['seconds']['total']:.0f} s)")
+
+
+def _print_floor(results: dict) -> None:
+    """Each method against the floor (params), on the first ranked subset: tau, difference and verdict."""
+    from naslid.runs.compare import floor_verdicts
+
+    rows = floor_verdicts(results)
+    if not rows:
+        return
+    first = rows[0]["subset"]
+    rows = [row for row in rows if row["subset"] == first]
+    print(f"against the floor ({rows[0]['floor']}: a parameter count, no training; tau {rows[0]['floor_tau']:.3f} on "
+          f"{first}), paired by seed:")
+    width = max(12, *(len(row["method"]) for row in rows))
+    for row in rows:
+        interval = (f" [{row['interval'][0]:+.3f}, {row['interval'][1]:+.3f}]" if row["interval"] is not None else "")
+        print(f"  {row['method']:>{width}}: tau {row['tau']:.3f}, {row['difference']:+.3f}{interval}: {row['verdict']}")
 
 
 def _add_demo_arguments(parser: argparse.ArgumentParser) -> None:
@@ -773,11 +828,6 @@ def _add_demo_arguments(parser: argparse.ArgumentParser) -> None:
                         "architectures")
     parser.add_argument("--device", help="auto (default), cpu or cuda")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
-
-
-# Kendall tau on all 15,625 NB201 archs of the Few-shot NAS authors' released one-shot supernet (their
-# predictions in shared/data/fewshot-nas-supernets, scored against their own ground truth)
-_PUBLISHED_ONE_SHOT_TAU = 0.485
 
 
 def _run_demo(args: argparse.Namespace) -> int:
@@ -807,18 +857,6 @@ def _run_demo(args: argparse.Namespace) -> int:
     print(f"ranking against: {benchmark or 'nothing (--benchmark none)'}")
     results = compare_methods(args.run_dir, config, plan, benchmark, progress=_bars(args))
     _print_compare(results, args.run_dir)
-    if benchmark is None:
-        return 0
-    subset = results["protocol"]["ranking_subsets"][0]
-    n = subset["n"]
-    chance = math.sqrt(2 * (2 * n + 5) / (9 * n * (n - 1)))  # standard deviation of tau for a random order
-    print(f"how far from chance and from a published one-shot supernet (Kendall tau on {subset['name']}; a random "
-          f"order gives 0 ± {chance:.3f}; the Few-shot NAS authors' released one-shot supernet: "
-          f"{_PUBLISHED_ONE_SHOT_TAU} on all 15,625 at 32x32, C=16, N=5):")
-    for method, summary in results["methods"].items():
-        tau = summary["ranking"][0]["kendall_tau_b"]
-        print(f"  {method:>12}: tau {tau:+.3f} = {tau / chance:+.1f} standard deviations from chance, "
-              f"{tau - _PUBLISHED_ONE_SHOT_TAU:+.3f} from the published one-shot figure")
     if data_path is None:
         print("note: 8x8 digits for a few epochs cannot rank CIFAR-10 architectures; with CIFAR-10 (--data-path) "
               "the demo trains the 'cpu' preset instead")
@@ -906,6 +944,172 @@ def _run_retrain(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_rank_arguments(parser: argparse.ArgumentParser) -> None:
+    from naslid.ranker_names import AGGREGATE, TRAINING_FREE, WITH_A_RUN
+
+    parser.add_argument("--ranker", default="params", help=f"what scores the architectures (default params): one of "
+                        f"{', '.join(TRAINING_FREE)}; with --run also {', '.join(WITH_A_RUN)} (and rankers an "
+                        f"--import module registers); settings as name[key=value] (naswot[batch-size=32]); an "
+                        f"aggregate of ranks as {AGGREGATE}[params,naswot,lid-init] (docs/ranking.md)")
+    parser.add_argument("--subset", action="append", help="architectures to rank, repeatable: all, unique, top1%%, "
+                        "random1000, list:FILE (default: random1000 and top1%% on NB201, random1000 elsewhere)")
+    parser.add_argument("--run", dest="run_dir", help="a finished run directory (naslid partition or train): its "
+                        "network, data and trained leaves (for proxy and lid-supernet)")
+    parser.add_argument("--seed", type=_SEED, default=0, help="initialisation, image batch and random<N> seed "
+                        "(default 0)")
+    _add_context_flags(parser.add_argument_group("without --run: the network and images rankers score with"))
+    parser.add_argument("--share-isomorphic", action="store_true", help="score architectures the space counts as "
+                        "one network (NB201's isomorphic cells) once (not params, flops or a run's rankers)")
+    parser.add_argument("--benchmark", help="ground truth to rank against (NB201; default: the table shipped with "
+                        "naslid; 'none' to skip)")
+    parser.add_argument("--column", help="ground-truth column (default c10_test_acc_200)")
+    parser.add_argument("--out", help="predictions file to write (default ./rank_<ranker>.json); `naslid score FILE "
+                        "--subset all` ranks it again")
+    parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+
+
+def _add_context_flags(parser) -> None:
+    """The flags that say which freshly initialised network (space, size) and which images a ranker scores with."""
+    parser.add_argument("--space", help="search space (default nb201)")
+    parser.add_argument("--dataset", choices=["cifar10", "digits", "imagefolder"], help="images for the rankers that "
+                        "need a batch (default cifar10, found as `naslid demo` finds it)")
+    parser.add_argument("--data-path", help="CIFAR-10 (packed npz or cifar-10-batches-py folder) or an imagefolder "
+                        "ROOT")
+    parser.add_argument("--resolution", type=integer(4), help="image side in pixels (default: the data's, 32 for "
+                        "CIFAR-10)")
+    parser.add_argument("--channels", type=integer(1), help="NB201 width C (default 16, the benchmark's)")
+    parser.add_argument("--cells", type=integer(1), help="NB201 cells per stage N (default 5, the benchmark's)")
+    parser.add_argument("--width-mult", type=number(0, above=True), help="MobileNet spaces: width multiplier")
+    parser.add_argument("--device", help="cpu (default), cuda, cuda:N")
+
+
+_CONTEXT_FLAGS = (("--space", "space"), ("--dataset", "dataset"), ("--data-path", "data_path"),
+                  ("--resolution", "resolution"), ("--channels", "channels"), ("--cells", "cells"),
+                  ("--width-mult", "width_mult"), ("--device", "device"))
+
+
+def _fresh_context(args: argparse.Namespace, ranker, seed: int):
+    """The training-free scoring context the context flags describe."""
+    from naslid.runs import rank
+
+    if ranker.needs_run:
+        raise ValueError(f"ranker {ranker.spelling} scores with a trained supernet: give a run directory")
+    space_name = args.space or "nb201"
+    data = _rank_data(args) if ranker.needs_images else None
+    network, resolution = _rank_network(args, space_name, data)
+    return rank.fresh_context(space_name, network, resolution, data, seed=seed, device=args.device or "cpu")
+
+
+def _refuse_context_flags(args: argparse.Namespace, run_dir: str) -> None:
+    for flag, name in _CONTEXT_FLAGS:
+        if getattr(args, name, None) is not None:
+            raise ValueError(f"{flag}: the run {run_dir} fixes the space, network and data; leave {flag} unset")
+
+
+def _run_rank(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from naslid.rankers import get_ranker
+    from naslid.runs import rank
+
+    ranker = get_ranker(args.ranker)
+    out = args.out or f"rank_{re.sub(r'[^A-Za-z0-9._=,-]+', '_', ranker.spelling)[:80]}.json"
+    _check_output(out)
+    if args.run_dir:
+        from naslid.runs.config import RunConfig
+        from naslid.runs.partition import CONFIG_FILE, PartitionRun
+
+        _refuse_context_flags(args, args.run_dir)
+        config = RunConfig.load(_existing(Path(args.run_dir) / CONFIG_FILE))
+        run = PartitionRun(args.run_dir, config, lock=False)
+        context = rank.run_context(run, seed=args.seed)
+        space_name, dataset = config.search_space, config.data.dataset
+    else:
+        context = _fresh_context(args, ranker, args.seed)
+        space_name, dataset = context.space_name, (args.dataset or "cifar10") if ranker.needs_images else None
+    benchmark, column = _rank_benchmark(args, space_name)
+    subsets, archs = rank.select_architectures(space_name, args.subset or (["random1000", "top1%"] if benchmark
+                                                                          else ["random1000"]),
+                                               args.seed, benchmark, column)
+    truth = benchmark.ground_truth(column) if benchmark is not None else None
+    result = rank.rank_space(ranker, context, subsets, archs, out, truth=truth,
+                             share_isomorphic=args.share_isomorphic, progress=_bars(args))
+    print(f"ranked {len(archs):,} {space_name} architectures with {ranker.spelling} in {result.seconds:.1f} s "
+          f"({context.data}; seed {args.seed})")
+    if result.rankings:
+        from naslid.runs.datasets import ranking_caveat
+
+        print(f"against {truth.info.column}, beside the floor (params: a parameter count, no training):")
+        print(f"  {'subset':<14}{'n':>6}{'tau-b':>9}{'Spearman':>10}{'params tau-b':>14}  ")
+        for ranking, floor in zip(result.rankings, result.floor, strict=True):
+            verdict = _versus_floor(ranking.kendall_tau_b, floor.kendall_tau_b)
+            print(f"  {ranking.subset:<14}{ranking.n:>6}{_format_score(ranking.kendall_tau_b, 9)}"
+                  f"{_format_score(ranking.spearman, 10)}{_format_score(floor.kendall_tau_b, 14)}  {verdict}")
+        caveat = ranking_caveat(dataset, truth.info.column) if dataset else None
+        if caveat:
+            print(f"caveat: {caveat}")
+    print(f"wrote {result.out} (`naslid score {result.out} --subset all` ranks it again)")
+    return 0
+
+
+def _versus_floor(tau: float, floor: float) -> str:
+    if tau != tau or floor != floor:
+        return ""
+    if abs(tau - floor) < 0.005:
+        return "level with the floor"
+    return "above the floor" if tau > floor else "below the floor"
+
+
+def _rank_data(args: argparse.Namespace):
+    """The DataConfig the rankers' image batch comes from (CIFAR-10 found as the demo finds it, unless set)."""
+    from naslid.data import default_cifar10_path
+    from naslid.runs.datasets import DataConfig
+
+    dataset = args.dataset or "cifar10"
+    path = args.data_path
+    if dataset == "cifar10" and path is None:
+        if not default_cifar10_path().exists():
+            raise ValueError("no CIFAR-10 found for the rankers' image batch: pass --data-path, or --dataset digits "
+                             "(the bundled 8x8 digits), or a ranker that needs no images (params, flops, synflow)")
+        path = str(default_cifar10_path())
+    return DataConfig(dataset=dataset, path=path if dataset != "digits" else None, resolution=args.resolution)
+
+
+def _rank_network(args: argparse.Namespace, space: str, data) -> tuple[object, int]:
+    """The network configuration and input side a fresh ranking context builds."""
+    from dataclasses import fields
+
+    from naslid.nn import network_config_class
+
+    resolution = args.resolution or (8 if data is not None and data.dataset == "digits" else 32)
+    config_class = network_config_class(space)
+    names = {item.name for item in fields(config_class)}
+    settings = {key: value for key, value in (("channels", args.channels), ("cells_per_stage", args.cells),
+                                              ("width_mult", args.width_mult)) if value is not None}
+    unknown = sorted(set(settings) - names)
+    if unknown:
+        flags = {"channels": "--channels", "cells_per_stage": "--cells", "width_mult": "--width-mult"}
+        raise ValueError(f"{', '.join(flags[name] for name in unknown)}: the {space} network has no such setting")
+    if data is not None and data.dataset == "digits" and "in_channels" in names:
+        settings["in_channels"] = 1
+    if data is not None and data.dataset in ("cifar10", "digits") and "num_classes" in names:
+        settings["num_classes"] = 10  # the classifier's outputs follow the data, as in a run
+    if "small_input" in names:
+        settings["small_input"] = resolution < 64
+    return config_class(**settings), resolution
+
+
+def _rank_benchmark(args: argparse.Namespace, space: str):
+    if space != "nb201" or args.benchmark == "none":
+        if args.benchmark not in (None, "none"):
+            raise ValueError(f"--benchmark: ground truth exists for nb201 only, not for the {space} space")
+        return None, None
+    from naslid.bench import load_benchmark
+
+    benchmark = load_benchmark(args.benchmark)
+    return benchmark, benchmark.column_info(args.column).column
+
+
 def _add_check_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run_dir", help="a run directory (naslid train, partition or one method's folder of compare)")
 
@@ -976,6 +1180,8 @@ COMMANDS: list[Command] = [
      _run_partition),
     ("finetune", "fine-tune the leaves of a partition run", _add_finetune_arguments, _run_finetune),
     ("search", "evolutionary or random search with a run's (sub-)supernets", _add_search_arguments, _run_search),
+    ("rank", "score architectures with any ranker (params, flops, naswot, ..., a run's proxy, an aggregate) and "
+     "rank them against the benchmark beside the floor", _add_rank_arguments, _run_rank),
     ("latency-table", "measure a MobileNet space's per-block latency table on this device (for latency budgets)",
      _add_latency_table_arguments, _run_latency_table),
     ("export", "export an architecture: JSON spec, standalone network with inherited weights (torch.export)",

@@ -180,10 +180,37 @@ class NB201SuperNet(_MacroNetwork):
 
     def arch_costs(self, arch: NB201Arch, resolution: int) -> dict[str, float]:
         """MFLOPs (multiply-accumulates, NAS-Bench-201's convention) and millions of parameters of `arch` at
-        `resolution` x `resolution` inputs, counted on its standalone network."""
+        `resolution` x `resolution` inputs, as counted on its standalone network (`standalone_costs`).
+
+        Both are sums over the edges (an edge's op costs the same whatever the other edges hold), so they are read
+        from a table of 25 standalone networks per resolution: the all-`none` cell, and each edge with each op.
+        """
+        base, table = self._cost_table(resolution)
+        flops, params = base
+        for edge, op in enumerate(arch.ops):
+            flops, params = flops + table[edge][op][0], params + table[edge][op][1]
+        return {"mflops": flops / 1e6, "params_m": params / 1e6}
+
+    def standalone_costs(self, arch: NB201Arch, resolution: int) -> tuple[int, int]:
+        """(multiply-accumulates, parameters) counted on `arch`'s standalone network at `resolution`."""
         network = NB201Network(arch, config=self.config)
-        flops = count_flops(network, (self.config.in_channels, resolution, resolution))
-        return {"mflops": flops / 1e6, "params_m": count_parameters(network) / 1e6}
+        return count_flops(network, (self.config.in_channels, resolution, resolution)), count_parameters(network)
+
+    def _cost_table(self, resolution: int) -> tuple[tuple[int, int], list[dict[str, tuple[int, int]]]]:
+        tables = self.__dict__.setdefault("_cost_tables", {})
+        if resolution not in tables:
+            empty = ("none",) * len(NB201_EDGES)
+            base = self.standalone_costs(NB201Arch(empty), resolution)
+            table = []
+            for edge in range(len(NB201_EDGES)):
+                row = {}
+                for op in NB201_OPS:
+                    flops, params = self.standalone_costs(NB201Arch(empty[:edge] + (op,) + empty[edge + 1:]),
+                                                          resolution)
+                    row[op] = (flops - base[0], params - base[1])
+                table.append(row)
+            tables[resolution] = (base, table)
+        return tables[resolution]
 
 
 class FixedPath(nn.Module):

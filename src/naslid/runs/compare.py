@@ -25,24 +25,29 @@ from naslid.bench import Benchmark, load_benchmark, rank_metrics, select_subset
 from naslid.bench.paired import paired_difference
 from naslid.bench.predictions import PROXY_SCORES_SCHEMA
 from naslid.partition import JobRunner, runner_slots, separability
+from naslid.rankers import ScoringContext, get_ranker
 from naslid.runs import configure
-from naslid.runs.config import RunConfig
-from naslid.runs.datasets import ranking_caveat
+from naslid.runs.config import RunConfig, resolve_device
+from naslid.runs.datasets import prepare_data, ranking_caveat
 from naslid.runs.evaluate import RunEvaluator
 from naslid.runs.lock import lock_run_directory, release_run_directory
 from naslid.runs.partition import TREE_FILE, PartitionRun, memory_named, remove_stale_temporaries
 from naslid.runs.presets import ComparePlan
 from naslid.runs.protocols import PROTOCOLS, get_scale, method_config, method_protocol_name
+from naslid.runs.rank import data_context
 from naslid.runs.results import COMPARE_CSV_FILE, compare_csv
-from naslid.runs.search import COMPARE_SEARCH_FILE, search_run
+from naslid.runs.search import COMPARE_SEARCH_FILE, ranker_search, search_run
 from naslid.runs.tracking import Tracking, select_tracking, tracking_overhead
-from naslid.search import load_search_result
+from naslid.search import SearchConfig, load_search_result
 from naslid.spaces import NB201Arch, NB201Space, format_arch, parse_arch
 from naslid.train import load_checkpoint
 
 logger = logging.getLogger(__name__)
 
-COMPARE_SCHEMA = "naslid.compare/2"  # 2: per-method protocols and steps per epoch, paired, split_reliability
+# 2: per-method protocols and steps per epoch, paired, split_reliability; 3: training-free rankers as methods (each
+# summary's "kind"), the floor (params, flops) beside every comparison and every method paired against params
+COMPARE_SCHEMA = "naslid.compare/3"
+
 
 
 @dataclass
@@ -50,7 +55,7 @@ class MethodOutcome:
     """What one method produced."""
 
     method: str
-    run: PartitionRun
+    run: PartitionRun | None  # None for a training-free ranker
     seconds: dict[str, float] = field(default_factory=dict)
     scores: dict[NB201Arch, float] = field(default_factory=dict)
     ranking: list[dict] = field(default_factory=list)
@@ -58,6 +63,8 @@ class MethodOutcome:
     reused_root: dict | None = None  # the shared root training this run started from
     curve: list[dict] = field(default_factory=list)  # tau while training (tracked subset)
     tracking_overhead: dict = field(default_factory=dict)
+    folder: Path | None = None  # where its results are (a ranker's; a trained method's is its run directory)
+    context: dict | None = None  # a ranker's scoring context (data, seed, network)
 
 
 def _write_json(path: Path, data: dict) -> None:
@@ -211,7 +218,7 @@ def compare_methods(
     run_dir = Path(run_dir)
     start = time.perf_counter()
     plan.check()  # names are checked before any work (the plan may have been changed since it was built)
-    for method in plan.methods:  # and every variant's values, before anything is written
+    for method in plan.trained_methods():  # and every variant's values, before anything is written
         method_config(config, method, plan.protocols, plan.scale)
     took_lock = lock_run_directory(run_dir)  # one writer: the method folders are locked by their runs too
     runs: list[dict] = []  # filled as the seeds run: their runs are closed whatever happens
@@ -221,7 +228,8 @@ def compare_methods(
     finally:
         for run in runs:
             for outcome in run["outcomes"]:
-                outcome.run.close()
+                if outcome.run is not None:
+                    outcome.run.close()
             for shared in run["shared"]:
                 shared.run.close()
         if took_lock:
@@ -240,13 +248,13 @@ def _compare_locked(run_dir: Path, config: RunConfig, plan: ComparePlan, benchma
     for seed in seeds:
         seed_dir = run_dir if len(seeds) == 1 else run_dir / f"seed{seed}"
         seed_config = with_seed(config, seed)
-        configs = {m: method_config(seed_config, m, plan.protocols, plan.scale) for m in plan.methods}
+        configs = {m: method_config(seed_config, m, plan.protocols, plan.scale) for m in plan.trained_methods()}
         roots = _shared_roots(seed_dir, configs, plan, loaded, tracking, progress)
         outcomes: list[MethodOutcome] = []
         shared_roots = list({id(r): r for r in roots.values()}.values())
         entry = {"seed": seed, "outcomes": outcomes, "shared": shared_roots}
         runs.append(entry)  # before the methods run, so that a failure still closes what they opened
-        for method in plan.methods:
+        for method in plan.trained_methods():
             cfg = configs[method]
             shared = roots.get(method)
             reused = shared.start(seed_dir / method, cfg) if shared is not None else None
@@ -262,15 +270,26 @@ def _compare_locked(run_dir: Path, config: RunConfig, plan: ComparePlan, benchma
                 outcome.curve = run.ranking_curve(truth.values, histories)
                 run.write_ranking_curve(outcome.curve)
                 outcome.tracking_overhead = tracking_overhead(histories)
+        if plan.ranker_methods():
+            context = _ranking_context(seed_config, loaded, seed)
+            for spelling in plan.ranker_methods():
+                outcome = MethodOutcome(spelling, None, folder=seed_dir / spelling, context=context.to_json())
+                outcomes.append(outcome)
+                _rank_method(outcome, context, archs, subsets, truth, benchmark, seed_config.search, progress)
         entry["shared_root_seconds"] = sum(_shared_seconds(r) for r in shared_roots)
-    first = runs[0]["outcomes"][0].run
+    trained_outcomes = [o for o in runs[0]["outcomes"] if o.run is not None]
+    first = trained_outcomes[0].run if trained_outcomes else None
+    device = first.device if first is not None else resolve_device(config.device)
     results = {
         "schema": COMPARE_SCHEMA,
         "protocol": {
             "methods": list(plan.methods),
             "data": config.data.to_dict(),
             "train_split": "train part of the seeded class-balanced split (split.json in each method's folder)",
-            "proxy": first.cfg.proxy.__dict__ | {"evaluated_on": "valid part of that split"},
+            "proxy": (first.cfg.proxy if first is not None else config.proxy).__dict__
+            | {"evaluated_on": "valid part of that split"},
+            "floor": {"rankers": list(plan.floor), "paired_against": _floor_name(plan),
+                      "what": "training-free rankers every comparison reports: what a user gets with no training"},
             "ranking_subsets": [{"name": s.name, "rule": s.rule, "n": len(s)} for s in subsets],
             "ground_truth": truth.info.to_json() if truth else None,
             "ranking_caveat": ranking_caveat(config.data.dataset, truth.info.column) if truth else None,
@@ -280,11 +299,12 @@ def _compare_locked(run_dir: Path, config: RunConfig, plan: ComparePlan, benchma
                            f"split is the same for every seed (data seed {config.data.seed})",
             "lid": {"n": config.split.batch_size, "k": config.split.k, "similarity": config.split.similarity,
                     "edge_score": config.split.edge_score, "batches": config.split.batches},
-            "steps_per_epoch": {o.method: len(o.run.data.train_loader) for o in runs[0]["outcomes"]},
+            "steps_per_epoch": {o.method: len(o.run.data.train_loader) for o in trained_outcomes},
             "protocols": plan.protocols,
             "scale": get_scale(plan.scale).to_json() if plan.protocols == "own" else None,
-            "method_protocols": {o.method: _method_protocol(o.method, o.run.cfg, len(o.run.data.train_loader), plan,
-                                                            common_protocol)
+            "method_protocols": {o.method: (_method_protocol(o.method, o.run.cfg, len(o.run.data.train_loader), plan,
+                                                             common_protocol) if o.run is not None
+                                            else _ranker_protocol(o))
                                  for o in runs[0]["outcomes"]},
             "tracking": tracking.to_json() | {"archs": len(tracking.archs)} if tracking else None,
             "shared_root": plan.share_root and len(plan.methods) > 1,
@@ -292,32 +312,100 @@ def _compare_locked(run_dir: Path, config: RunConfig, plan: ComparePlan, benchma
             "config": config.to_dict(),
             "plan": plan.to_dict(),
         },
-        "environment": _environment(first.device),
+        "environment": _environment(device),
         "runs": [{"seed": r["seed"], "shared_root_seconds": r["shared_root_seconds"],
                   "methods": {o.method: _method_summary(o) for o in r["outcomes"]},
                   "separability": _separability(r["outcomes"]),
                   "split_reliability": _reliability(r["outcomes"])} for r in runs],
     }
-    results["methods"] = _aggregate(results["runs"], plan.methods)
+    results["methods"] = _aggregate(results["runs"], plan.all_methods())
     results["separability"] = results["runs"][0]["separability"]
-    results["paired"] = _paired(results["methods"], [s.name for s in subsets], list(seeds), plan.control)
-    from naslid.runs import plots as plotting
-
+    results["paired"] = _paired(results["methods"], [s.name for s in subsets], list(seeds), plan.control,
+                                _floor_name(plan))
     plot_start = time.perf_counter()
-    outcomes = runs[0]["outcomes"]
-    results["plots"] = plotting.write_compare_plots(run_dir / "plots", outcomes, truth, plan, results["separability"],
-                                                   subsets, curves={m: s.get("curve") for m, s in
-                                                                    results["methods"].items()})
-    paired_plot = plotting.write_paired_plot(run_dir / "plots" / "paired_differences.png", results["paired"],
-                                             results["protocol"].get("ranking_caveat"))
-    reliability_plot = plotting.write_reliability_plot(run_dir / "plots" / "split_reliability.png",
-                                                       results["runs"][0]["split_reliability"])
-    results["plots"] += [path for path in (paired_plot, reliability_plot) if path is not None]
+    results["plots"] = _write_plots(run_dir, runs[0]["outcomes"], truth, plan, results, subsets) if plan.plots else []
     results["seconds"] = {"plots": time.perf_counter() - plot_start, "total": time.perf_counter() - start}
     _write_json(run_dir / "compare.json", results)
     write_text(run_dir / "compare.md", markdown_table(results))
     write_text(run_dir / COMPARE_CSV_FILE, compare_csv(results))
     return results
+
+
+def _write_plots(run_dir: Path, outcomes: list[MethodOutcome], truth, plan: ComparePlan, results: dict,
+                 subsets: list) -> list[str]:
+    from naslid.runs import plots as plotting
+
+    paths = plotting.write_compare_plots(run_dir / "plots", outcomes, truth, plan, results["separability"],
+                                         subsets, curves={m: s.get("curve") for m, s in results["methods"].items()})
+    paired_plot = plotting.write_paired_plot(run_dir / "plots" / "paired_differences.png", results["paired"],
+                                             results["protocol"].get("ranking_caveat"))
+    floor_plot = plotting.write_paired_plot(run_dir / "plots" / "paired_vs_floor.png", results["paired"],
+                                            results["protocol"].get("ranking_caveat"), role="against_floor")
+    reliability_plot = plotting.write_reliability_plot(run_dir / "plots" / "split_reliability.png",
+                                                       results["runs"][0]["split_reliability"])
+    return paths + [path for path in (paired_plot, floor_plot, reliability_plot) if path is not None]
+
+
+def _floor_name(plan: ComparePlan) -> str | None:
+    """The ranker every method is paired against (params: the free floor), as spelled in the results."""
+    return get_ranker(plan.floor[0]).spelling if plan.floor else None
+
+
+def _ranking_context(config: RunConfig, loaded: dict, seed: int) -> ScoringContext:
+    """The training-free rankers' context for one seed: the comparison's network freshly initialised from `seed`,
+    and a batch of unaugmented training images of the comparison's split (its methods' data, loaded once)."""
+    key = _data_key(config)
+    data = loaded.get(key) or next(iter(loaded.values()), None)
+    if data is None:
+        data = prepare_data(config.data, config.train.batch_size, resolve_device(config.device))
+        loaded[key] = data
+    return data_context(config.search_space, config.network, data, seed, str(resolve_device(config.device)))
+
+
+def _ranker_protocol(outcome: MethodOutcome) -> dict:
+    ranker = get_ranker(outcome.method)
+    return {"protocol": "training-free", "ranker": ranker.to_json(), "context": outcome.context,
+            "supernet_epochs": 0, "sgd_steps_per_leaf_path": 0, "sgd_steps_total": 0}
+
+
+def _rank_method(outcome: MethodOutcome, context: ScoringContext, archs, subsets, truth, benchmark,
+                 search_config: SearchConfig, progress: bool) -> None:
+    """A training-free ranker as a compared method: it scores the ranked subsets and searches the whole space with
+    the comparison's search settings (no training, nothing shared). Scores and search are kept in its folder."""
+    ranker = get_ranker(outcome.method)
+    folder = outcome.folder
+    timings = _Timings(folder / "timings.json")
+    tick = time.perf_counter()
+    cache = _ScoreCache(folder / "proxy_scores.json", {"proxy": f"ranker {ranker.spelling}: {ranker.definition}",
+                                                       "ranker": ranker.to_json(), "context": outcome.context})
+    if ranker.relative:  # ranks among the scored architectures: all of them at once, never in part
+        if any(arch not in cache.scores for arch in archs):
+            for arch, score in zip(archs, ranker.score_many(archs, context), strict=True):
+                cache.scores[arch] = score
+    else:
+        missing = [arch for arch in archs if arch not in cache.scores]
+        for start in range(0, len(missing), cache.every):
+            part = missing[start:start + cache.every]
+            for arch, score in zip(part, ranker.score_many(part, context), strict=True):
+                cache.add(arch, score)
+    cache.save()
+    timings.add("rank", time.perf_counter() - tick)
+    outcome.scores = {arch: cache.scores[arch] for arch in archs}
+    for subset in subsets:
+        result = rank_metrics(cache.scores, truth, subset, proxy_description=f"ranker {ranker.spelling}")
+        outcome.ranking.append(result.to_json())
+    tick = time.perf_counter()
+    search_path = folder / COMPARE_SEARCH_FILE
+    if search_path.is_file():
+        result = load_search_result(search_path)
+    else:
+        result = ranker_search(ranker, context, "evolution", search_config, progress=progress)
+        result.save(search_path)
+    timings.add("search", time.perf_counter() - tick)
+    outcome.seconds = dict(timings.seconds)
+    best = result.best_arch
+    outcome.search = {"best_arch": format_arch(best), "proxy_score": result.best_score, "leaf": None,
+                      "evaluations": result.num_evaluations, "ground_truth": _all_columns(benchmark, best)}
 
 
 def _data_key(cfg: RunConfig) -> str:
@@ -462,10 +550,16 @@ def _all_columns(benchmark: Benchmark | None, arch: NB201Arch) -> dict | None:
 
 def _method_summary(outcome: MethodOutcome) -> dict:
     run = outcome.run
+    if run is None:
+        return {"kind": "training-free", "leaves": 0, "supernet_epochs": 0, "criterion": "training-free",
+                "seconds": outcome.seconds, "split_decisions": 0, "split_seconds_mean": None,
+                "split_peak_memory_mib_max": None, "ranking": outcome.ranking, "search": outcome.search,
+                "run_dir": str(outcome.folder), "reused_root": None, "curve": [], "tracking_overhead": None}
     splits = [node.split for node in run.tree.nodes.values() if node.split is not None]
     decisions = [s for s in splits if s.criterion not in ("few-shot",)]
     peaks = [s.peak_memory_bytes for s in decisions if s.peak_memory_bytes is not None]
     return {
+        "kind": "trained",
         "leaves": len(run.tree.leaves()),
         "supernet_epochs": run.cfg.schedule.supernet_epochs(),
         "criterion": run.cfg.split.criterion if run.cfg.schedule.method == "split" else run.cfg.schedule.method,
@@ -527,13 +621,19 @@ def _mean_curve(curves: list[list[dict]]) -> list[dict]:
     return out
 
 
-def _paired(methods: dict, subsets: list[str], seeds: list[int], control: str) -> dict:
-    """Every method's Kendall tau minus the control's and minus SPOS's (the reference), paired by seed, per
-    subset: mean, 95% bootstrap interval over seeds and the seeds better (naslid.bench.paired)."""
+PAIRED_ROLES = ("against_control", "against_reference", "against_floor")
+
+
+def _paired(methods: dict, subsets: list[str], seeds: list[int], control: str, floor: str | None = None) -> dict:
+    """Every method's Kendall tau minus the control's, minus SPOS's (the reference) and minus the floor's (params,
+    no training), paired by seed, per subset: mean, 95% bootstrap interval over seeds and the seeds better
+    (naslid.bench.paired)."""
     out: dict = {"control": control if control in methods else None,
                  "reference": "spos" if "spos" in methods and control != "spos" else None,
-                 "against_control": {}, "against_reference": {}}
-    for role, baseline in (("against_control", out["control"]), ("against_reference", out["reference"])):
+                 "floor": floor if floor in methods else None,
+                 "against_control": {}, "against_reference": {}, "against_floor": {}}
+    for role, baseline in (("against_control", out["control"]), ("against_reference", out["reference"]),
+                           ("against_floor", out["floor"])):
         if baseline is None:
             continue
         for method in methods:
@@ -553,6 +653,8 @@ def _reliability(outcomes: list[MethodOutcome]) -> dict:
     measurement batches choose it and recur its grouping, and every point's share (naslid.partition.reliability)."""
     table = {}
     for outcome in outcomes:
+        if outcome.run is None:
+            continue
         rows = []
         for node in sorted(outcome.run.tree.nodes.values(), key=lambda n: n.id):
             record = node.split
@@ -574,6 +676,8 @@ def _separability(outcomes: list[MethodOutcome]) -> dict:
     """Per edge, the separability of each criterion's similarity matrices at the root (same supernet)."""
     table: dict[str, dict[str, float]] = {}
     for outcome in outcomes:
+        if outcome.run is None:
+            continue
         root = outcome.run.tree.root.split
         if root is None or not root.similarities or root.criterion == "random":  # the control's are noise
             continue
@@ -601,6 +705,32 @@ def _tau_cell(entry: dict, key: str = "kendall_tau_b") -> str:
     return _fmt(entry[key])
 
 
+def floor_verdicts(results: dict) -> list[dict]:
+    """Each method's Kendall tau beside the floor's (params: a parameter count, no training) on every subset: the
+    paired difference and a verdict, "above", "below" or "no difference we can see" (its 95% interval over seeds
+    decides; with one seed the sign, said as one seed)."""
+    paired = results.get("paired") or {}
+    floor = paired.get("floor")
+    rows = []
+    for method, subsets in (paired.get("against_floor") or {}).items():
+        for subset, row in subsets.items():
+            if row.get("mean") is None:
+                continue
+            if row.get("interval") is None:
+                verdict = ("above" if row["mean"] > 0 else "below" if row["mean"] < 0 else "level with") + \
+                    " the floor (one seed)"
+            else:
+                low, high = row["interval"]
+                verdict = "above the floor" if low > 0 else "below the floor" if high < 0 else \
+                    "no difference from the floor we can see"
+            mine = next(r for r in results["methods"][method]["ranking"] if r["subset"] == subset)
+            theirs = next(r for r in results["methods"][floor]["ranking"] if r["subset"] == subset)
+            rows.append({"method": method, "subset": subset, "tau": mine["kendall_tau_b"],
+                         "floor_tau": theirs["kendall_tau_b"], "difference": row["mean"], "interval": row["interval"],
+                         "seeds": row["n"], "verdict": verdict, "floor": floor})
+    return rows
+
+
 def markdown_table(results: dict) -> str:
     """The comparison as a markdown report."""
     protocol = results["protocol"]
@@ -621,8 +751,8 @@ def markdown_table(results: dict) -> str:
     for name in subset_names:
         header += [f"tau {name}", f"rho {name}"]
     column = truth["column"] if truth else None
-    header += ["best arch (EA, first seed)", "proxy %", f"GT {column} %" if column else "GT %", "split s",
-               "split peak MiB"]
+    header += ["best arch (EA, first seed)", "proxy % (ranker: score)", f"GT {column} %" if column else "GT %",
+               "split s", "split peak MiB"]
     lines.append("| " + " | ".join(header) + " |")
     lines.append("|" + "---|" * len(header))
     method_protocols = protocol.get("method_protocols", {})
@@ -648,6 +778,12 @@ def markdown_table(results: dict) -> str:
               "candidate edges); split peak MiB: CUDA peak over the decision (n/a on the CPU).", ""]
     for subset in protocol["ranking_subsets"]:
         lines.append(f"- subset `{subset['name']}` ({subset['n']} archs): {subset['rule']}")
+    verdicts = floor_verdicts(results)
+    if verdicts:
+        lines += ["", f"## Against the floor: `{verdicts[0]['floor']}` (a parameter count: no data, no training)", "",
+                  "| method | subset | tau | floor tau | difference | verdict |", "|---|---|---|---|---|---|"]
+        lines += [f"| {row['method']} | `{row['subset']}` | {_fmt(row['tau'])} | {_fmt(row['floor_tau'])} | "
+                  f"{row['difference']:+.3f} | {row['verdict']} |" for row in verdicts]
     lines += _protocol_lines(protocol)
     shared = [run.get("shared_root_seconds", 0.0) for run in results.get("runs", [])]
     if protocol.get("shared_root"):
@@ -685,6 +821,11 @@ def _protocol_lines(protocol: dict) -> list[str]:
     described = set()
     for method, entry in per_method.items():
         name = entry.get("protocol", "ours")
+        if name == "training-free":
+            context = entry.get("context") or {}
+            lines.append(f"- {method}: training-free, {entry['ranker']['definition']}; network initialised from seed "
+                         f"{context.get('seed')} on {context.get('data')}")
+            continue
         lines.append(f"- {method}: `{name}`, batch {entry.get('batch_size')} on {entry.get('training_images'):,} "
                      f"training images ({entry.get('steps_per_epoch')} steps per epoch), leaves start "
                      f"`{entry.get('finetune') or 'n/a'}`")
@@ -699,14 +840,18 @@ def _protocol_lines(protocol: dict) -> list[str]:
 
 
 def _paired_lines(paired: dict, caveat: str | None = None) -> list[str]:
-    if not paired or not (paired.get("against_control") or paired.get("against_reference")):
+    if not paired or not any(paired.get(role) for role in PAIRED_ROLES):
         return []
     lines = []
-    for role, baseline in (("against_control", paired.get("control")), ("against_reference", paired.get("reference"))):
+    titles = {"against_control": "the control", "against_reference": "SPOS (reference)",
+              "against_floor": "the floor (a parameter count, no training)"}
+    for role in PAIRED_ROLES:
+        baseline = paired.get({"against_control": "control", "against_reference": "reference",
+                               "against_floor": "floor"}[role])
         rows = paired.get(role) or {}
         if not rows:
             continue
-        title = "the control" if role == "against_control" else "SPOS (reference)"
+        title = titles[role]
         lines += ["", f"## Paired by seed: Kendall tau minus {title}, `{baseline}`", "",
                   "Same seed, data and (where the protocols allow) root training and split batches; mean over seeds, "
                   "95% percentile-bootstrap interval of the mean over seeds, seeds where the method is above. With "

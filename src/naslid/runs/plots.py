@@ -102,8 +102,10 @@ def write_compare_plots(folder: Path, outcomes: list, truth: GroundTruth | None,
     if curves:
         marks = splits if splits is not None else split_epochs_of(outcomes)
         paths.append(_save(tau_curves_figure(curves, plan, marks), folder / "tau_while_training.png"))
-    profiled = next((o for o in reversed(outcomes) if o.method == "nas-lid"), outcomes[-1])
-    paths.append(_profiles(folder / "lid_profiles.png", profiled, truth, plan))
+    trained = [o for o in outcomes if getattr(o, "run", None) is not None]  # training-free rankers have no leaves
+    if trained:
+        profiled = next((o for o in reversed(trained) if o.method == "nas-lid"), trained[-1])
+        paths.append(_profiles(folder / "lid_profiles.png", profiled, truth, plan))
     if separability:
         paths.append(_save(separability_figure(separability), folder / "separability.png"))
     return [str(p) for p in paths]
@@ -447,21 +449,30 @@ def separability_figure(table: dict) -> Figure:
     return figure
 
 
-def write_paired_plot(path: Path, paired: dict, caveat: str | None = None) -> str | None:
-    """Each method's tau minus the control's, paired by seed: the mean, its 95% interval and every seed's
-    difference, one panel per subset, the zero line marked; None when nothing is paired. A `caveat` (the ranking
-    cannot speak for the method, `ranking_caveat`) is printed under the title."""
-    figure = paired_figure(paired, caveat)
+# each paired role of a comparison: the key naming its baseline, and how the figure names it
+PAIRED_BASELINES = {"against_control": ("control", "the control"),
+                    "against_reference": ("reference", "the reference"),
+                    "against_floor": ("floor", "the floor: no training")}
+
+
+def write_paired_plot(path: Path, paired: dict, caveat: str | None = None, role: str = "against_control"
+                      ) -> str | None:
+    """Each method's tau minus a baseline's (the control's, or with `role` the reference's or the floor's), paired
+    by seed: the mean, its 95% interval and every seed's difference, one panel per subset, the zero line marked;
+    None when nothing is paired. A `caveat` (the ranking cannot speak for the method, `ranking_caveat`) is printed
+    under the title."""
+    figure = paired_figure(paired, caveat, role)
     if figure is None:
         return None
     path.parent.mkdir(parents=True, exist_ok=True)
     return str(_save(figure, path))
 
 
-def paired_figure(paired: dict, caveat: str | None = None) -> Figure | None:
+def paired_figure(paired: dict, caveat: str | None = None, role: str = "against_control") -> Figure | None:
     """The figure of `write_paired_plot` (None when nothing is paired); each method's mean and interval in its
     colour."""
-    rows = paired.get("against_control") or {}
+    key, described = PAIRED_BASELINES[role]
+    rows = paired.get(role) or {}
     if not rows:
         return None
     subsets = list(next(iter(rows.values())))
@@ -481,11 +492,11 @@ def paired_figure(paired: dict, caveat: str | None = None) -> Figure | None:
             axis.plot(row["differences"], [position] * len(row["differences"]), "x", color="black", markersize=5)
         axis.axvline(0.0, color="tab:red", linewidth=1)
         axis.set_title(f"`{subset}`", fontsize=9)
-        axis.set_xlabel(f"Kendall tau-b minus {paired['control']}'s\n(the control)", fontsize=8)
+        axis.set_xlabel(f"Kendall tau-b minus {paired[key]}'s\n({described})", fontsize=8)
         axis.grid(axis="x", alpha=0.3)
     axes[0][0].set_yticks(range(len(methods)), methods, fontsize=8)
     axes[0][0].set_ylim(-0.7, len(methods) - 0.3)
-    title = "Paired by seed: each method's Kendall tau-b rank correlation minus the control's"
+    title = f"Paired by seed: each method's Kendall tau-b rank correlation minus {described.split(':')[0]}'s"
     if caveat:
         title += "\n" + textwrap.fill(f"Caveat: {caveat}", 110)
     figure.suptitle(title, fontsize=9, color="black" if not caveat else "tab:red")

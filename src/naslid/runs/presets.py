@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from naslid.data import default_cifar10_path
 from naslid.nn import NB201Config
 from naslid.partition import ScheduleConfig, SplitConfig
+from naslid.rankers import get_ranker, is_ranker
 from naslid.runs.config import RunConfig
 from naslid.runs.datasets import DataConfig
 from naslid.runs.protocols import METHODS, PROTOCOL_CHOICES, SCALES, get_protocol, method_config, parse_method
@@ -34,6 +35,10 @@ class ComparePlan:
     scale: str = "full"  # the size own protocols run at (naslid.runs.protocols.SCALES)
     # every method's tau minus this one's, paired by seed (a name of `methods`; skipped when it is absent)
     control: str = "random-split"
+    # training-free rankers ranked beside every comparison (the free floor); every method is also paired against
+    # the first, params
+    floor: tuple[str, ...] = ("params", "flops")
+    plots: bool = True  # write plots/ (a study that appends seed by seed leaves them out)
 
     def __post_init__(self) -> None:
         self.check()
@@ -41,8 +46,9 @@ class ComparePlan:
     def check(self) -> None:
         """Refuse unknown or repeated methods and bad seeds, naming them."""
         if not self.methods:
-            raise ValueError(f"no method to compare; expected a comma-separated subset of {list(METHODS)}")
-        spellings = [parse_method(method).spelling for method in self.methods]  # refuses bad spellings
+            raise ValueError(f"no method to compare; expected a comma-separated subset of {list(METHODS)} or "
+                             "training-free rankers (naslid rank --help)")
+        spellings = [method_spelling(method) for method in self.methods]  # refuses bad spellings
         if len(set(spellings)) != len(spellings):
             raise ValueError(f"methods {list(self.methods)} name a method twice")
         if len(set(self.seeds)) != len(self.seeds) or any(s < 0 for s in self.seeds):
@@ -54,8 +60,35 @@ class ComparePlan:
         if self.scale not in SCALES:
             raise ValueError(f"scale={self.scale!r}; expected one of {sorted(SCALES)}")
 
+    def trained_methods(self) -> tuple[str, ...]:
+        """The methods that train supernets (spos, nas-lid, ... and their variants), in the plan's order."""
+        return tuple(method for method in self.methods if not is_ranker(method))
+
+    def ranker_methods(self) -> tuple[str, ...]:
+        """The training-free rankers the comparison scores: those named among `methods`, then the floor's."""
+        listed = [method_spelling(method) for method in self.methods if is_ranker(method)]
+        return tuple(listed + [spelling for spelling in (method_spelling(f) for f in self.floor) if spelling not in
+                               listed])
+
+    def all_methods(self) -> tuple[str, ...]:
+        """Every row of the comparison: the trained methods, then the rankers."""
+        return self.trained_methods() + self.ranker_methods()
+
     def to_dict(self) -> dict:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in self.__dict__.items()}
+
+
+def method_spelling(text: str) -> str:
+    """The canonical spelling of a compared method: a trained method or variant (`parse_method`), or a training-free
+    ranker (`naslid.rankers.get_ranker`); rankers that need a trained run are refused (each trained method's
+    ranking is its run's proxy already)."""
+    if is_ranker(text):
+        ranker = get_ranker(text)
+        if ranker.needs_run:
+            raise ValueError(f"{ranker.spelling} scores with a trained run; a comparison ranks each trained method by "
+                             "its proxy already (score a run with `naslid rank --run RUN_DIR --ranker ...`)")
+        return ranker.spelling
+    return parse_method(text).spelling
 
 
 @dataclass

@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
+from naslid.rankers import get_ranker, is_ranker
 from naslid.runs.config import RunConfig
 
 SECTIONS = ("data", "network", "train", "schedule", "split", "proxy", "search")
@@ -527,7 +528,12 @@ def split_methods(text: str) -> tuple[str, ...]:
         else:
             current += char
     parts.append(current)
-    return tuple(parse_method(part).spelling for part in parts if part.strip())
+    return tuple(_spelling(part) for part in parts if part.strip())
+
+
+def _spelling(text: str) -> str:
+    """A method's canonical spelling, or a training-free ranker's (`naslid.rankers`)."""
+    return get_ranker(text).spelling if is_ranker(text) else parse_method(text).spelling
 
 
 def _variant_field(spelling: str, key: str, config: RunConfig) -> tuple[str, str]:

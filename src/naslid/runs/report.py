@@ -698,6 +698,11 @@ def _compare_page(folder: Path, truth: _Truth) -> str:
         if not method_dir.is_dir():
             body.append(_section(anchor, f"Method {method}", _missing(f"{method_dir} not found")))
             continue
+        if methods[method].get("kind") == "training-free":  # a ranker: no supernet, no tree
+            described = (protocol.get("method_protocols", {}).get(method, {}).get("ranker") or {}).get("definition")
+            body.append(_section(anchor, f"Method {method}", _p(f"Training-free ranker: {described}. Its scores "
+                                                                 f"are in {method_dir.relative_to(folder)}/.")))
+            continue
         run = _Run(method_dir)
         note = _p(f"Folder {method_dir.relative_to(folder)}" + (f" (seed {seeds[0]})" if len(seeds) > 1 else "") + ".")
         body.append(_section(anchor, f"Method {method}", note, _tag("h3", "Leaves"), *_leaves(run, truth),
@@ -773,7 +778,8 @@ def _spread(entry: dict, key: str) -> str:
 
 def _paired(paired: dict) -> list[_Html]:
     rows = []
-    for role, baseline in (("against_control", paired.get("control")), ("against_reference", paired.get("reference"))):
+    for role, baseline in (("against_control", paired.get("control")), ("against_reference", paired.get("reference")),
+                           ("against_floor", paired.get("floor"))):
         for method, subsets in (paired.get(role) or {}).items():
             for subset, row in subsets.items():
                 interval = row.get("interval")
@@ -836,6 +842,7 @@ _COMPARE_FIGURES = (
     ("separability.png", "How well each criterion tells the ops of a point apart (root supernet)"),
     ("split_reliability.png", "How sure the first split is: share of bootstrap resamples choosing each point"),
     ("paired_differences.png", "Kendall tau minus the control's, paired by seed"),
+    ("paired_vs_floor.png", "Kendall tau minus the floor's (params: a parameter count, no training), paired by seed"),
 )
 
 
