@@ -39,6 +39,7 @@ from naslid.lid import MLE
 from naslid.nn.state import preserved_state
 from naslid.options import flag, integer, on_off
 from naslid.partition.mincut import EDGE_SCORES, get_edge_score
+from naslid.registry import register
 from naslid.spaces import ChoiceArch, SubSpace, path_where_point_matters
 
 Batch = tuple[torch.Tensor, torch.Tensor]
@@ -342,10 +343,10 @@ class SplitCriterion:
 CRITERIA: dict[str, SplitCriterion] = {}
 
 
-def register_criterion(criterion: SplitCriterion) -> SplitCriterion:
+def register_criterion(criterion: SplitCriterion, *, replace: bool = False) -> SplitCriterion:
     """Add `criterion` to `CRITERIA`: `SplitConfig.criterion` and method variants (`nas-lid[criterion=...]`)
-    accept it."""
-    CRITERIA[criterion.name] = criterion
+    accept it. A name registered already with another criterion is a ValueError unless `replace`."""
+    register(CRITERIA, criterion.name, criterion, replace=replace, kind="split criterion")
     return criterion
 
 
