@@ -4,7 +4,9 @@ config) are refused the same way, and `naslid check` lists their problems."""
 
 import hashlib
 import json
+import os
 import shutil
+import stat
 
 import pytest
 import torch
@@ -147,24 +149,68 @@ CASES = [
     ("retrain {tmp}/e --batch-size -2", "--batch-size -2: expected an integer >= 1"),
     # check
     ("check {tmp}/missing", "has 1 problem"),
+    # issue 33: inputs read with a bound, special files refused, counts bounded, long values cut
+    ("train {tmp}/t --config /dev/zero", "--config /dev/zero is a character device; expected a regular file"),
+    ("train {tmp}/t --config {tmp}/fifo", "--config {tmp}/fifo is a FIFO; expected a regular file"),
+    ("compare {tmp}/c --config {tmp}/huge.json", "--config {tmp}/huge.json is larger than 16 MiB"),
+    ("train {tmp}/t --subspace /dev/zero --print-config", "--subspace /dev/zero is a character device"),
+    ("score {tmp}/junk.json", "predictions file {tmp}/junk.json is not UTF-8 text (byte 0x9f at offset 2); "
+     "expected a text file such as JSON or CSV"),
+    ("score {tmp}/fifo.csv", "predictions file {tmp}/fifo.csv is a FIFO; expected a regular file"),
+    ("report {run} --out /dev/full", "--out /dev/full is a character device, not a regular file"),
+    ("report {run} --out {tmp}/fifo", "--out {tmp}/fifo is a FIFO, not a regular file"),
+    ("score {tmp}/p.json --out /dev/full", "--out /dev/full is a character device"),
+    ("latency-table --space proxyless --resolution 32 --repeats 1000000000000 --out {tmp}/l.json",
+     "--repeats 1000000000000: expected an integer >= 1 and <= 10,000"),
+    ("latency-table --space proxyless --resolution 32 --warmup 99999 --out {tmp}/l.json",
+     "--warmup 99999: expected an integer >= 0 and <= 10,000"),
+    ("latency-table --space proxyless --resolution 32 --calibration-networks 5000 --out {tmp}/l.json",
+     "--calibration-networks 5000: expected an integer >= 0 and <= 1,000"),
+    ("partition {tmp}/p --reliability-resamples 10000000", "--reliability-resamples 10000000: expected an integer "
+     ">= 0 and <= 100,000"),
+    ("search {run} --latency-table {tmp}/negative_latency.json", "entry 'stem' has min_ms=-2304.0; expected a finite "
+     "number of milliseconds > 0; build it again with `naslid latency-table`"),
+    ("search {run} --latency-table {tmp}/nan_scale_latency.json", "its calibration scale is nan; expected a finite "
+     "number > 0"),
+    ("compare {tmp}/c --methods nas-lid[similarity=" + "x" * 100_000 + "]",
+     "characters]...xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx'; expected one of ['euclidean', 'pearson'"),
+    ("train {tmp}/t --seed " + "9" * 100_000, "characters]...9999999999999999999999999999999999999999999999999: expected an integer >= 0"),
 ]
 
 
-@pytest.mark.parametrize("command, message", CASES, ids=[command for command, _ in CASES])
+def _hostile_files(folder) -> None:
+    """Files the table's inputs name: binary junk, FIFOs, an oversized config, latency tables with bad times."""
+    (folder / "junk.json").write_bytes(b"{\"\x9f\xff\x00junk")
+    os.mkfifo(folder / "fifo")
+    os.mkfifo(folder / "fifo.csv")
+    with open(folder / "huge.json", "wb") as handle:
+        handle.truncate(17 * 2**20)  # sparse: 17 MiB of zeros
+    table = {"schema": "naslid.latency_table/1", "space": "nb201", "resolution": 8, "entries": {
+        "stem": {"kind": "stem", "min_ms": -2304.0, "median_ms": 1.0, "spread_ms": 0.0}}, "calibration": {"scale": 1.0}}
+    (folder / "negative_latency.json").write_text(json.dumps(table))
+    table["entries"]["stem"]["min_ms"] = 1.0
+    table["calibration"]["scale"] = float("nan")
+    (folder / "nan_scale_latency.json").write_text(json.dumps(table))
+
+
+@pytest.mark.parametrize("command, message", CASES, ids=[command[:120] for command, _ in CASES])
 def test_a_bad_input_is_one_line_exit_2_and_leaves_the_run_unchanged(finished, tmp_path, capsys, command, message):
     before = _hashes(finished)
+    _hostile_files(tmp_path)
     argv = [part.format(run=finished, tmp=tmp_path) for part in command.split()]
     code, out, err = _call(argv, capsys)
-    assert code == 2, (command, out, err)
+    assert code == 2, (command, out[-2000:], err[-2000:])
     assert err.count("\n") == 1 and err.endswith("\n"), err
-    assert "Traceback" not in out + err and message in err, err
+    assert "Traceback" not in out + err and message.format(tmp=tmp_path) in err, err
+    assert len(err) < 2_500, f"{len(err)} characters"  # a long value is cut, never echoed whole
     assert _hashes(finished) == before
+    assert stat.S_ISCHR(os.stat("/dev/full").st_mode)  # never replaced by a file
 
 
 def test_the_table_covers_every_command_and_sixty_inputs():
     commands = {command.split()[0] for command, _ in CASES}
     assert commands == {"train", "partition", "finetune", "search", "compare", "demo", "score", "profile", "export",
-                        "retrain", "check", "latency-table"}
+                        "retrain", "check", "latency-table", "report"}
     assert len(CASES) + len(TAMPERED) >= 60
 
 

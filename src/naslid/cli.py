@@ -32,7 +32,7 @@ class _OneLineParser(argparse.ArgumentParser):
         match = re.fullmatch(r"argument (?:\S+/)?(\S+): (\S*: expected .*)", message, flags=re.DOTALL)
         if match:
             message = f"{match[1]} {match[2]}"
-        self.exit(2, f"{self.prog}: error: {' '.join(message.split())}\n")
+        self.exit(2, f"{self.prog}: error: {_shortened(' '.join(message.split()))}\n")
 
 
 def _overrides(args: argparse.Namespace, names: Sequence[str]) -> dict:
@@ -123,10 +123,13 @@ def _run_score(args: argparse.Namespace) -> int:
 
 def _check_output(path: str | None) -> None:
     """An output path that cannot be written fails before any work, not after the results are printed."""
-    from pathlib import Path
+    from naslid.atomic import check_target
 
-    if path is not None and Path(path).is_dir():
-        raise ValueError(f"--out {path} is a directory; expected a file path such as {Path(path) / 'out.json'}")
+    if path is not None:
+        try:
+            check_target(path)
+        except ValueError as error:
+            raise ValueError(f"--out {error}") from None
 
 
 def _add_profile_arguments(parser: argparse.ArgumentParser) -> None:
@@ -331,15 +334,12 @@ def _run_config(args: argparse.Namespace):
 
 def _config_document(path: str) -> dict:
     """The run configuration in `path`: a config.json, or the "config" part of what --print-config writes."""
-    import json
-    from pathlib import Path
+    from naslid.reading import read_json
 
     try:
-        document = json.loads(Path(path).read_text())
+        document = read_json(path, what="--config")
     except FileNotFoundError:
         raise ValueError(f"--config {path}: no such file") from None
-    except json.JSONDecodeError as error:
-        raise ValueError(f"--config {path}: not valid JSON ({error})") from None
     if isinstance(document, dict) and "config" in document and "schema" not in document:
         document = document["config"]
     return document
@@ -413,7 +413,6 @@ def _add_train_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _run_train(args: argparse.Namespace) -> int:
-    import json
     from dataclasses import replace
 
     from naslid.runs.partition import PartitionRun
@@ -426,9 +425,11 @@ def _run_train(args: argparse.Namespace) -> int:
     schedule = replace(config.schedule, method="spos", split_epochs=(epochs,), finetune_epochs=0)
     config = replace(config, schedule=schedule)
     if args.subspace:
+        from naslid.reading import read_json
+
+        document = read_json(args.subspace, what="--subspace")
         try:
-            with open(args.subspace) as handle:
-                subspace = SubSpace.from_json(json.load(handle))
+            subspace = SubSpace.from_json(document)
         except (ValueError, KeyError, TypeError, AttributeError) as error:
             raise ValueError(f"--subspace {args.subspace} is not a naslid.subspace/1 JSON file ({error})") from None
         config = replace(config, space=[list(ops) for ops in subspace.allowed])
@@ -588,6 +589,11 @@ def _load_latency_table(path: str) -> dict:
     return {**load_latency_table(path), "path": str(Path(path).resolve())}
 
 
+# each timed repeat runs for about 2 ms (naslid.nn.latency): 10,000 of them take 20 s for each of the table's entries
+_MOST_REPEATS = 10_000
+_MOST_CALIBRATION_NETWORKS = 1_000
+
+
 def _add_latency_table_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--space", metavar="SPACE", help="search space: proxyless or ofa (NB201 has no table: "
                         "its cells are DAGs, not a sequence of blocks); or take it from --run")
@@ -599,12 +605,14 @@ def _add_latency_table_arguments(parser: argparse.ArgumentParser) -> None:
                         "a CIFAR-10 run has 10)")
     parser.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:N: the device to measure on")
     parser.add_argument("--batch-size", type=integer(1), default=1, help="images per forward (default 1)")
-    parser.add_argument("--warmup", type=integer(0), default=10, help="untimed calls per entry (default 10)")
-    parser.add_argument("--repeats", type=integer(1), default=30, help="timed repeats per entry (default 30)")
+    parser.add_argument("--warmup", type=integer(0, _MOST_REPEATS), default=10,
+                        help=f"untimed calls per entry (default 10, at most {_MOST_REPEATS:,})")
+    parser.add_argument("--repeats", type=integer(1, _MOST_REPEATS), default=30,
+                        help=f"timed repeats per entry (default 30, at most {_MOST_REPEATS:,})")
     parser.add_argument("--statistic", choices=["min", "median"], default="min",
                         help="what predictions sum per entry: the minimum of the repeats (default; other processes "
                         "only add time) or their median; both are stored")
-    parser.add_argument("--calibration-networks", type=integer(0), default=8,
+    parser.add_argument("--calibration-networks", type=integer(0, _MOST_CALIBRATION_NETWORKS), default=8,
                         help="random networks timed end to end to scale the summed blocks by the median ratio "
                         "measured / summed (default 8; 0: no scaling)")
     parser.add_argument("--threads", type=integer(1), help="torch CPU threads (default: torch's)")
@@ -1167,7 +1175,26 @@ def _one_line(error: BaseException) -> str:
         message = f"{error.filename}: {error.strerror}"
     else:
         message = str(error) or type(error).__name__
-    return " ".join(message.split())
+    return _shortened(" ".join(message.split()))
+
+
+_LONGEST_WORD = 120  # characters of one value an error line repeats; a longer one is cut in the middle
+_LONGEST_LINE = 2000
+
+
+def _shortened(message: str) -> str:
+    """`message` with every overlong word (a pasted value, a file's contents) cut to its two ends and its length,
+    and the whole line kept under `_LONGEST_LINE` characters (its start and its end, where the advice is)."""
+    def cut(word: str) -> str:
+        if len(word) <= _LONGEST_WORD:
+            return word
+        half = _LONGEST_WORD // 2 - 10
+        return f"{word[:half]}...[{len(word):,} characters]...{word[-half:]}"
+
+    message = " ".join(cut(word) for word in message.split(" "))
+    if len(message) > _LONGEST_LINE:
+        message = f"{message[:_LONGEST_LINE // 2]} ...[{len(message):,} characters]... {message[-_LONGEST_LINE // 4:]}"
+    return message
 
 
 if __name__ == "__main__":

@@ -111,7 +111,7 @@ class SplitConfig:
     # bootstrap resamples of the measurement batches behind every split decision: how often each point would be
     # chosen and its grouping recur (naslid.partition.reliability); 0: no bootstrap (then no separation-z)
     reliability_resamples: int = field(default=200, metadata=flag(
-        "--reliability-resamples", parse=integer(0), partition=True,
+        "--reliability-resamples", parse=integer(0, 100_000), partition=True,
         help="bootstrap resamples of the measurement batches behind each split (how often each point would be "
         "chosen and its grouping recur; default 200, 0: off)"))
 

@@ -22,7 +22,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from naslid.atomic import write_text
+from naslid.atomic import check_target, write_text
 
 REPORT_FILE = "report.html"
 COMPARE_FILE = "compare.json"
@@ -48,6 +48,10 @@ def write_report(run_or_compare_dir: str | Path, out: str | Path | None = None, 
     target = folder / REPORT_FILE if out is None else Path(out)
     if target.is_dir():
         raise ValueError(f"--out {target} is a directory; expected a file path such as {target / REPORT_FILE}")
+    try:
+        check_target(target)  # before the work: a device or a FIFO is never replaced by the page
+    except ValueError as error:
+        raise ValueError(f"--out {error}") from None
     if (folder / COMPARE_FILE).is_file():
         page = _compare_page(folder, _Truth(benchmark, column, _read_json(folder / COMPARE_FILE)))
     elif (folder / TREE_FILE).is_file() or (folder / CONFIG_FILE).is_file():
