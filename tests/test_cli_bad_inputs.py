@@ -111,6 +111,13 @@ CASES = [
     ("compare {tmp}/c --methods bogus", "unknown method 'bogus'"),
     ("compare {tmp}/c --track-every 0", "--track-every 0: expected an integer >= 1"),
     ("compare {tmp}/c --budget -3", "--budget -3: expected an integer >= 1"),
+    ("compare {tmp}/c --methods spos,nas-lid --control few-shot", "--control few-shot: not among the compared "
+     "methods; expected one of ['spos', 'nas-lid']"),
+    ("compare {tmp}/c --methods nas-lid[k=5],nas-lid[split.k=5]", "methods ['nas-lid[k=5]', 'nas-lid[k=5]'] name a "
+     "method twice"),
+    ("compare {tmp}/c --methods nas-lid[k=-5] --print-config", "nas-lid[k=-5]: k=-5; expected an integer >= 2"),
+    ("compare {tmp}/c --methods nas-lid[split-epochs=3:2] --print-config", "nas-lid[split-epochs=3:2]: "
+     "split_epochs=(3, 2); expected strictly increasing cumulative epochs"),
     ("compare {tmp}/c --channels 100000 --cells 1 --methods spos,nas-lid --no-progress",
      "out of memory while building the supernet (--channels 100000, --cells 1, --batch-size 64); asked for"),
     ("demo --run-dir {tmp}/d --device nonsense", "device 'nonsense' is not a torch device"),
@@ -174,7 +181,8 @@ CASES = [
      "number > 0"),
     ("compare {tmp}/c --methods nas-lid[similarity=" + "x" * 100_000 + "]",
      "characters]...xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx'; expected one of ['euclidean', 'pearson'"),
-    ("train {tmp}/t --seed " + "9" * 100_000, "characters]...9999999999999999999999999999999999999999999999999: expected an integer >= 0"),
+    ("train {tmp}/t --seed " + "9" * 100_000, "characters]...9999999999999999999999999999999999999999999999999: "
+     "expected an integer >= 0"),
 ]
 
 

@@ -346,15 +346,20 @@ def _config_document(path: str) -> dict:
 
 
 def _print_config(args: argparse.Namespace) -> int:
-    """--print-config: the configuration a command would run, as JSON on stdout; nothing is written."""
+    """--print-config: the configuration the command would run (built and checked as the command builds and checks
+    it: the method, the epochs, every compared variant), as JSON on stdout; nothing is written."""
     import json
 
-    config, plan = _run_config(args)
+    plan = None
+    if args.command == "compare":
+        config, plan = _compare_setup(args)
+    else:
+        config = {"train": _train_config, "partition": _partition_config}[args.command](args)
     document = {"preset": args.preset, "config": config.to_dict()}
     if args.config_file:
         document["config_file"] = args.config_file
-    if args.command == "compare":
-        document["compare_plan"] = _compare_plan(args, plan).to_dict()
+    if plan is not None:
+        document["compare_plan"] = plan.to_dict()
     print(json.dumps(document, indent=1))
     return 0
 
@@ -413,9 +418,27 @@ def _add_train_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _run_train(args: argparse.Namespace) -> int:
+    from naslid.runs.partition import PartitionRun
+
+    config = _train_config(args)
+    run = PartitionRun(args.run_dir, config, progress=_bars(args), tracking=_tracking_for(args, config))
+    tree = run.run()
+    root = tree.root
+    history = _history(args.run_dir, root.checkpoint)
+    print(f"trained a supernet on {root.subspace.size()} architectures for {root.trained_epochs} epochs "
+          f"({config.data.dataset}); last epoch: loss {history['loss']:.3f}, "
+          f"accuracy {100 * history['accuracy']:.1f}%, "
+          f"{history['images_per_second']:.0f} images/s")
+    print(f"checkpoint: {args.run_dir}/{root.checkpoint}")
+    _print_curve(run, args)
+    return 0
+
+
+def _train_config(args: argparse.Namespace):
+    """What `naslid train` runs: the configuration, single-path for --epochs (default: the schedule's), on the
+    --subspace when given."""
     from dataclasses import replace
 
-    from naslid.runs.partition import PartitionRun
     from naslid.spaces import SubSpace
 
     if args.epochs is not None and args.epochs < 1:
@@ -433,17 +456,7 @@ def _run_train(args: argparse.Namespace) -> int:
         except (ValueError, KeyError, TypeError, AttributeError) as error:
             raise ValueError(f"--subspace {args.subspace} is not a naslid.subspace/1 JSON file ({error})") from None
         config = replace(config, space=[list(ops) for ops in subspace.allowed])
-    run = PartitionRun(args.run_dir, config, progress=_bars(args), tracking=_tracking_for(args, config))
-    tree = run.run()
-    root = tree.root
-    history = _history(args.run_dir, root.checkpoint)
-    print(f"trained a supernet on {root.subspace.size()} architectures for {root.trained_epochs} epochs "
-          f"({config.data.dataset}); last epoch: loss {history['loss']:.3f}, "
-          f"accuracy {100 * history['accuracy']:.1f}%, "
-          f"{history['images_per_second']:.0f} images/s")
-    print(f"checkpoint: {args.run_dir}/{root.checkpoint}")
-    _print_curve(run, args)
-    return 0
+    return config
 
 
 def _history(run_dir: str, checkpoint: str) -> dict:
@@ -457,8 +470,9 @@ def _add_partition_arguments(parser: argparse.ArgumentParser) -> None:
     from naslid.runs.protocols import METHODS
 
     parser.add_argument("--method", choices=list(METHODS),
-                        default="nas-lid", help="split method: nas-lid (LID criterion, default), gm-nas (gradient), "
-                        "few-shot (one child per op), spos (no split), random-split (control)")
+                        help="split method: nas-lid (LID criterion; the default, except with --config, whose own "
+                        "method stands), gm-nas (gradient), few-shot (one child per op), spos (no split), random-split "
+                        "(control)")
     parser.add_argument("--no-finetune", action="store_true", help="stop after the last split; run `naslid finetune`")
     _add_run_flags(parser)
     _add_tracking_flags(parser)
@@ -466,15 +480,23 @@ def _add_partition_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _run_partition(args: argparse.Namespace) -> int:
     from naslid.runs.partition import PartitionRun
-    from naslid.runs.protocols import method_config
 
-    config, _ = _run_config(args)
-    config = method_config(config, args.method)
+    config = _partition_config(args)
     run = PartitionRun(args.run_dir, config, progress=_bars(args), runner=_runner(args),
                        tracking=_tracking_for(args, config))
     _print_tree(run.run(finetune=not args.no_finetune), args.run_dir)
     _print_curve(run, args)
     return 0
+
+
+def _partition_config(args: argparse.Namespace):
+    """What `naslid partition` runs: the configuration set up for --method; with --config and no --method, the
+    file's own method (a run's config.json reproduces that run)."""
+    from naslid.runs.protocols import method_config
+
+    config, _ = _run_config(args)
+    method = args.method or (None if args.config_file else "nas-lid")
+    return config if method is None else method_config(config, method)
 
 
 def _print_tree(tree, run_dir) -> None:
@@ -707,11 +729,7 @@ def _add_compare_arguments(parser: argparse.ArgumentParser) -> None:
 def _run_compare(args: argparse.Namespace) -> int:
     from naslid.runs.compare import compare_methods
 
-    config, plan = _run_config(args)
-    if config.search_space != "nb201":
-        raise ValueError(f"compare ranks against NAS-Bench-201 ground truth, which the {config.search_space} space has "
-                         "none of; partition with each --method, then `naslid search` and `naslid export`")
-    plan = _compare_plan(args, plan)
+    config, plan = _compare_setup(args)
     benchmark = _benchmark_path(args.benchmark)
     if args.track_ranking and benchmark is None:
         raise ValueError("--track-ranking needs ground truth: leave --benchmark unset or name a table")
@@ -724,16 +742,34 @@ def _run_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _compare_setup(args: argparse.Namespace):
+    """What `naslid compare` runs: the configuration and the plan, every method's settings checked as the
+    comparison checks them before it writes anything (`naslid.runs.compare.check_comparison`)."""
+    from naslid.runs.compare import check_comparison
+
+    config, plan = _run_config(args)
+    if config.search_space != "nb201":
+        raise ValueError(f"compare ranks against NAS-Bench-201 ground truth, which the {config.search_space} space has "
+                         "none of; partition with each --method, then `naslid search` and `naslid export`")
+    plan = _compare_plan(args, plan)
+    check_comparison(config, plan)
+    return config, plan
+
+
 def _compare_plan(args: argparse.Namespace, plan):
-    """The preset's ComparePlan with compare's flags applied."""
+    """The preset's ComparePlan with compare's flags applied; --control must name one of the methods."""
     from dataclasses import replace
 
-    if args.methods:
-        from naslid.runs.protocols import split_methods
+    from naslid.runs.protocols import parse_method, split_methods
 
+    if args.methods:
         plan = replace(plan, methods=split_methods(args.methods))
     if args.control is not None:
-        plan = replace(plan, control=args.control)
+        control = parse_method(args.control).spelling
+        if control not in plan.methods:
+            raise ValueError(f"--control {args.control}: not among the compared methods; expected one of "
+                             f"{list(plan.methods)}")
+        plan = replace(plan, control=control)
     if args.seeds:
         plan = replace(plan, seeds=tuple(args.seeds))
     if args.subset:

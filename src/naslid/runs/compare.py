@@ -32,7 +32,7 @@ from naslid.runs.evaluate import RunEvaluator
 from naslid.runs.lock import lock_run_directory, release_run_directory
 from naslid.runs.partition import TREE_FILE, PartitionRun, memory_named, remove_stale_temporaries
 from naslid.runs.presets import ComparePlan
-from naslid.runs.protocols import PROTOCOLS, get_scale, method_config, method_protocol_name
+from naslid.runs.protocols import PROTOCOLS, get_scale, method_config, method_folder, method_protocol_name
 from naslid.runs.results import COMPARE_CSV_FILE, compare_csv
 from naslid.runs.search import COMPARE_SEARCH_FILE, search_run
 from naslid.runs.tracking import Tracking, select_tracking, tracking_overhead
@@ -193,6 +193,16 @@ class SharedRoot:
         return reused
 
 
+def check_comparison(config: RunConfig, plan: ComparePlan) -> None:
+    """What `compare_methods` checks before anything is written: the plan's names (it may have been changed since it
+    was built) and every method's configuration (a variant's values, e.g. `nas-lid[k=-5]`), for every seed."""
+    plan.check()
+    for seed in plan.seeds or (config.seed,):
+        seed_config = with_seed(config, seed)
+        for method in plan.methods:
+            method_config(seed_config, method, plan.protocols, plan.scale)
+
+
 def compare_methods(
     run_dir: str | Path,
     config: RunConfig,
@@ -210,9 +220,7 @@ def compare_methods(
     """
     run_dir = Path(run_dir)
     start = time.perf_counter()
-    plan.check()  # names are checked before any work (the plan may have been changed since it was built)
-    for method in plan.methods:  # and every variant's values, before anything is written
-        method_config(config, method, plan.protocols, plan.scale)
+    check_comparison(config, plan)
     took_lock = lock_run_directory(run_dir)  # one writer: the method folders are locked by their runs too
     runs: list[dict] = []  # filled as the seeds run: their runs are closed whatever happens
     try:
@@ -249,8 +257,9 @@ def _compare_locked(run_dir: Path, config: RunConfig, plan: ComparePlan, benchma
         for method in plan.methods:
             cfg = configs[method]
             shared = roots.get(method)
-            reused = shared.start(seed_dir / method, cfg) if shared is not None else None
-            run = PartitionRun(seed_dir / method, cfg, progress=progress, data=loaded.get(_data_key(cfg)),
+            method_dir = seed_dir / method_folder(method)  # never a path the variant's values make
+            reused = shared.start(method_dir, cfg) if shared is not None else None
+            run = PartitionRun(method_dir, cfg, progress=progress, data=loaded.get(_data_key(cfg)),
                                runner=runner, tracking=tracking)
             loaded[_data_key(cfg)] = run.data
             outcome = MethodOutcome(method, run, reused_root=reused)

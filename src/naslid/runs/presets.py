@@ -42,8 +42,9 @@ class ComparePlan:
         """Refuse unknown or repeated methods and bad seeds, naming them."""
         if not self.methods:
             raise ValueError(f"no method to compare; expected a comma-separated subset of {list(METHODS)}")
-        spellings = [parse_method(method).spelling for method in self.methods]  # refuses bad spellings
-        if len(set(spellings)) != len(spellings):
+        variants = [parse_method(method) for method in self.methods]  # refuses bad spellings
+        # one variant spelt twice: the same settings in another order are the same method
+        if len({(v.method.name, frozenset(v.overrides)) for v in variants}) != len(variants):
             raise ValueError(f"methods {list(self.methods)} name a method twice")
         if len(set(self.seeds)) != len(self.seeds) or any(s < 0 for s in self.seeds):
             raise ValueError(f"seeds {list(self.seeds)}; expected distinct non-negative integers")

@@ -675,6 +675,8 @@ def _profiles_png(profiles) -> bytes:
 
 
 def _compare_page(folder: Path, truth: _Truth) -> str:
+    from naslid.runs.protocols import method_folder
+
     results = _read_json(folder / COMPARE_FILE)
     if not isinstance(results, dict) or not str(results.get("schema", "")).startswith("naslid.compare/"):
         raise ValueError(f"{folder / COMPARE_FILE} is not a naslid comparison (schema "
@@ -697,7 +699,7 @@ def _compare_page(folder: Path, truth: _Truth) -> str:
     ]
     seed_dir = folder if len(seeds) == 1 else folder / f"seed{seeds[0]}"
     for method in methods:
-        method_dir = seed_dir / method
+        method_dir = seed_dir / method_folder(method)
         anchor = "method-" + "".join(c if c.isalnum() else "-" for c in method)
         if not method_dir.is_dir():
             body.append(_section(anchor, f"Method {method}", _missing(f"{method_dir} not found")))
