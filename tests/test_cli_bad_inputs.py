@@ -115,6 +115,11 @@ CASES = [
      "methods; expected one of ['spos', 'nas-lid']"),
     ("compare {tmp}/c --methods nas-lid[k=5],nas-lid[split.k=5]", "methods ['nas-lid[k=5]', 'nas-lid[k=5]'] name a "
      "method twice"),
+    ("compare {tmp}/c --methods nas-lid[learning-rate=1e30] --channels 4 --train-limit 300 --benchmark none "
+     "--no-progress", "naslid compare: error: nas-lid[learning-rate=1e30]: training diverged: the loss is"),
+    ("compare {tmp}/c --methods nas-lid[learning-rate=1e30] --channels 4 --train-limit 300 --benchmark none "
+     "--no-progress", "; nas-lid[learning-rate=1e30] trains at learning rate 1e+30, its own setting (--lr does not "
+     "change it): lower it in the method's spelling, e.g. nas-lid[learning-rate=1e+29]"),
     ("compare {tmp}/c --methods nas-lid[k=-5] --print-config", "nas-lid[k=-5]: k=-5; expected an integer >= 2"),
     ("compare {tmp}/c --methods nas-lid[split-epochs=3:2] --print-config", "nas-lid[split-epochs=3:2]: "
      "split_epochs=(3, 2); expected strictly increasing cumulative epochs"),
@@ -363,6 +368,14 @@ def _wrong_kind(run):
     _edit_json(run / "config.json", lambda config: config["schedule"].update(split_epochs=None))
 
 
+def _lost_tree(run):
+    (run / "partition_tree.json").unlink()
+
+
+def _unimported_space(run):
+    _edit_json(run / "config.json", lambda config: config.update(search_space="chain"))
+
+
 def _edited_history(run):
     _edit_checkpoint(run / "nodes" / "node1.pt", lambda state: state["history"].pop(0))
 
@@ -394,6 +407,17 @@ TAMPERED = [
     (_foreign_shape, "search", "holds a network of another shape than config.json's network"),
     (_foreign_shape, "check", "has 1 problem"),
     (_cycle, "check", "problems (listed above)"),
+    # issue 33: report reads only what the other readers accept; check finds a lost tree, names --import
+    (_swapped, "report", "fails verification, so no report is written: "),
+    (_swapped, "report", "node2.pt: holds node 1's weights, not node 2's"),
+    (_wider_config, "report", "digest differs"),
+    (_overlap, "report", "nodes 1 and 2 (children of node 0) overlap"),
+    (_cycle, "report", "partition_tree.json: node 1 lists child 0, whose parent is None"),
+    (_missing_child, "report", "node 0 lists child 42, which is not in the tree"),
+    (_lost_tree, "check", "has 1 problem"),
+    (_lost_tree, "report", "partition_tree.json is missing, but the run holds node1.pt, node2.pt, metrics.jsonl"),
+    (_unimported_space, "check", "has 1 problem"),
+    (_unimported_space, "search", "no supernet for search space 'chain'"),
 ]
 
 
@@ -423,6 +447,52 @@ def test_check_lists_every_problem_and_passes_a_sound_run(finished, tmp_path, ca
     assert code == 2 and len(problems) >= 4 and f"has {len(problems)} problems" in err
     assert any("node2.pt: holds node 1's weights" in line for line in problems)
     assert sum("digest differs" in line for line in problems) == 3  # nodes 0, 1 and 2
+
+
+def test_check_names_the_lost_tree_and_the_missing_import(finished, tmp_path, capsys):
+    run = tmp_path / "run"
+    shutil.copytree(finished, run)
+    _lost_tree(run)
+    code, out, err = _call(["check", str(run)], capsys)
+    assert code == 2 and f"{run / 'partition_tree.json'} is missing, but the run holds node1.pt, node2.pt" in out
+    shutil.copyfile(finished / "partition_tree.json", run / "partition_tree.json")
+    _unimported_space(run)
+    code, out, err = _call(["check", str(run)], capsys)
+    assert code == 2 and "space 'chain' is not registered in this process" in out and "--import MODULE" in out
+    assert "restore config.json" not in out and "start again" not in out
+
+
+def test_check_and_report_on_a_comparison_folder_check_every_run_in_it(finished, tmp_path, capsys):
+    folder = tmp_path / "cmp"
+    for method in ("spos", "nas-lid"):
+        shutil.copytree(finished, folder / method)
+    (folder / "compare.json").write_text(json.dumps({"schema": "naslid.compare/2"}))
+    code, out, err = _call(["check", str(folder)], capsys)
+    assert code == 0, err
+    _swapped(folder / "nas-lid")
+    code, out, err = _call(["check", str(folder)], capsys)
+    assert code == 2 and f"has {len(out.splitlines())} problems" in err
+    assert out.startswith(f"{folder / 'nas-lid' / 'nodes' / 'node2.pt'}: holds node 1's weights")
+    assert "restore config.json, or start again" not in out
+    code, out, err = _call(["report", str(folder)], capsys)
+    assert code == 2 and "fails verification" in err and not (folder / "report.html").exists()
+
+
+def test_checkpoints_of_another_modules_network_are_not_called_damaged(finished, tmp_path, monkeypatch):
+    """Every checkpoint trained under config.json as it is, none of the shapes the registered code builds: the code
+    differs (another module registering the space), and the checkpoints are not to be deleted."""
+    from naslid.nn import SUPERNETS, NB201Config, NB201SuperNet
+
+    class Wider(NB201SuperNet):
+        def __init__(self, config=None):
+            super().__init__(config=config)
+            self.extra = torch.nn.Parameter(torch.zeros(1))
+
+    monkeypatch.setitem(SUPERNETS, "nb201", (NB201Config, Wider))
+    problems = verify_run(finished)
+    assert len(problems) == 1, problems
+    assert "none of its 3 checkpoints has the shapes of the network the 'nb201' space builds" in problems[0]
+    assert "--import MODULE" in problems[0] and "delete" not in problems[0]
 
 
 def test_checkpoints_written_before_they_named_their_node_still_open(finished, tmp_path):

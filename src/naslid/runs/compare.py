@@ -13,6 +13,8 @@ import logging
 import math
 import platform
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -32,13 +34,20 @@ from naslid.runs.evaluate import RunEvaluator
 from naslid.runs.lock import lock_run_directory, release_run_directory
 from naslid.runs.partition import TREE_FILE, PartitionRun, memory_named, remove_stale_temporaries
 from naslid.runs.presets import ComparePlan
-from naslid.runs.protocols import PROTOCOLS, get_scale, method_config, method_folder, method_protocol_name
+from naslid.runs.protocols import (
+    PROTOCOLS,
+    get_scale,
+    method_config,
+    method_folder,
+    method_protocol_name,
+    parse_method,
+)
 from naslid.runs.results import COMPARE_CSV_FILE, compare_csv
-from naslid.runs.search import COMPARE_SEARCH_FILE, search_run
+from naslid.runs.search import COMPARE_SEARCH_FILE, generations_for_budget, search_run
 from naslid.runs.tracking import Tracking, select_tracking, tracking_overhead
 from naslid.search import load_search_result
 from naslid.spaces import NB201Arch, NB201Space, format_arch, parse_arch
-from naslid.train import load_checkpoint
+from naslid.train import TrainingDiverged, load_checkpoint
 
 logger = logging.getLogger(__name__)
 
@@ -85,14 +94,25 @@ def _archs_to_score(plan: ComparePlan, benchmark: Benchmark | None, column: str 
 
 
 class _ScoreCache:
-    """Proxy scores of one run, saved every `every` new scores so a killed run loses little."""
+    """Proxy scores of one run, saved every `every` new scores so a killed run loses little.
+
+    The file records the proxy protocol its scores were computed under (split, images, BN calibration); scores of
+    another protocol (a resumed comparison with other proxy settings) are dropped and computed again, never kept
+    under the new protocol's label.
+    """
 
     def __init__(self, path: Path, protocol: dict, every: int = 50) -> None:
         self.path, self.protocol, self.every = path, protocol, every
         self.scores: dict[NB201Arch, float] = {}
+        self.discarded: dict | None = None  # the protocol of scores dropped because the settings changed
         if path.is_file():
             data = json.loads(path.read_text())
-            self.scores = {parse_arch(key): float(value) for key, value in data["scores"].items()}
+            if data.get("protocol") == protocol:
+                self.scores = {parse_arch(key): float(value) for key, value in data["scores"].items()}
+            else:
+                self.discarded = data.get("protocol")
+                logger.warning("%s holds scores of other proxy settings (%s; now %s): scoring again", path,
+                               _changed(self.discarded, protocol), _changed(protocol, self.discarded))
         self._unsaved = 0
 
     def add(self, arch: NB201Arch, score: float) -> None:
@@ -264,7 +284,7 @@ def _compare_locked(run_dir: Path, config: RunConfig, plan: ComparePlan, benchma
             loaded[_data_key(cfg)] = run.data
             outcome = MethodOutcome(method, run, reused_root=reused)
             outcomes.append(outcome)
-            with memory_named(cfg, f"running {method}"):  # what the run's own steps do not name already
+            with memory_named(cfg, f"running {method}"), _divergence_named(method, cfg, seed_config):
                 _run_method(outcome, archs, subsets, truth, benchmark, progress)
             if tracking is not None and truth is not None:
                 histories = run.node_histories()
@@ -327,6 +347,25 @@ def _compare_locked(run_dir: Path, config: RunConfig, plan: ComparePlan, benchma
     write_text(run_dir / "compare.md", markdown_table(results))
     write_text(run_dir / COMPARE_CSV_FILE, compare_csv(results))
     return results
+
+
+@contextmanager
+def _divergence_named(method: str, cfg: RunConfig, common: RunConfig) -> Iterator[None]:
+    """A method's training that diverges names the method, and, when the method's learning rate is its own (a
+    variant's or its protocol's, which --lr does not reach), says to lower it there."""
+    try:
+        yield
+    except TrainingDiverged as error:
+        rate = cfg.train.learning_rate
+        advice = error.advice
+        if rate != common.train.learning_rate:
+            variant = parse_method(method)
+            overrides = [(k, v) for k, v in variant.overrides if k != "learning-rate"]
+            overrides.append(("learning-rate", f"{rate / 10:g}"))
+            spelling = f"{variant.method.name}[{','.join(f'{k}={v}' for k, v in overrides)}]"
+            advice = (f"{method} trains at learning rate {rate:g}, its own setting (--lr does not change it): lower "
+                      f"it in the method's spelling, e.g. {spelling}")
+        raise TrainingDiverged(f"{method}: {error.detail}", advice) from None
 
 
 def _data_key(cfg: RunConfig) -> str:
@@ -439,9 +478,13 @@ def _run_method(outcome: MethodOutcome, archs, subsets, truth, benchmark, progre
         outcome.ranking.append(result.to_json())
     tick = time.perf_counter()
     search_path = run.run_dir / COMPARE_SEARCH_FILE
-    if search_path.is_file():
-        result = load_search_result(search_path)
-    else:
+    result = load_search_result(search_path) if search_path.is_file() else None
+    if result is not None and not _search_matches(result, run, evaluator.protocol()):
+        logger.warning("%s was searched with other settings (%s; now %s): searching again", search_path,
+                       _changed(result.settings, generations_for_budget(run.cfg.search).to_dict()),
+                       _changed(generations_for_budget(run.cfg.search).to_dict(), result.settings))
+        result = None
+    if result is None:
         def objective_batch(batch: list[NB201Arch]) -> list[float]:  # cached, so a killed search replays quickly
             new = [arch for arch in batch if arch not in cache.scores]
             for arch, score in zip(new, evaluator.evaluate_many(new), strict=True):
@@ -459,8 +502,23 @@ def _run_method(outcome: MethodOutcome, archs, subsets, truth, benchmark, progre
         "proxy_score": result.best_score,
         "leaf": run.tree.leaf_for(best).id,
         "evaluations": result.num_evaluations,
+        "settings": result.settings,  # what the search ran with, read from its own file
         "ground_truth": _all_columns(benchmark, best),
     }
+
+
+def _changed(ours: object, theirs: object) -> str:
+    """The entries of `ours` that `theirs` does not share, for a log line."""
+    if not isinstance(ours, dict) or not isinstance(theirs, dict):
+        return repr(ours)
+    return ", ".join(f"{key}={ours[key]!r}" for key in ours if theirs.get(key) != ours[key]) or "the same"
+
+
+def _search_matches(result, run: PartitionRun, proxy: dict) -> bool:
+    """Whether a stored search ran under the run's search settings and proxy protocol now: a resumed comparison with
+    another budget, seed or proxy searches again rather than relabel an old result."""
+    wanted = generations_for_budget(run.cfg.search).to_dict()
+    return result.settings == wanted and all(result.protocol.get(key) == value for key, value in proxy.items())
 
 
 def _all_columns(benchmark: Benchmark | None, arch: NB201Arch) -> dict | None:

@@ -1,6 +1,7 @@
 """One page per run: a self-contained HTML report of a partition run directory or a compare folder.
 
-`write_report` reads what a run left on disk (nothing is trained or measured again) and writes one HTML file:
+`write_report` reads what a run left on disk (nothing is trained or measured again), once the run passes the checks
+every reader runs (`naslid.runs.verify`), and writes one HTML file:
 inline CSS, figures as base64 PNG, no external URL. A partition run (`naslid train`, `naslid partition`, or one
 method's folder of `naslid compare`) gets its settings, its leaves (with the Kendall tau of each leaf's proxy scores
 when scores exist), Kendall tau while training (when it tracked a subset), the partition tree with each split's
@@ -52,6 +53,7 @@ def write_report(run_or_compare_dir: str | Path, out: str | Path | None = None, 
         check_target(target)  # before the work: a device or a FIFO is never replaced by the page
     except ValueError as error:
         raise ValueError(f"--out {error}") from None
+    _verified(folder)
     if (folder / COMPARE_FILE).is_file():
         page = _compare_page(folder, _Truth(benchmark, column, _read_json(folder / COMPARE_FILE)))
     elif (folder / TREE_FILE).is_file() or (folder / CONFIG_FILE).is_file():
@@ -61,6 +63,21 @@ def write_report(run_or_compare_dir: str | Path, out: str | Path | None = None, 
                          f"nor {COMPARE_FILE} (a finished naslid compare); nothing to report")
     target.parent.mkdir(parents=True, exist_ok=True)
     return write_text(target, page)
+
+
+def _verified(folder: Path) -> None:
+    """Refuse, in one line, a run (or a comparison whose runs) `naslid check` would fail: the same check search,
+    export and finetune run before they read a run, so a report never renders swapped checkpoints, an edited
+    config.json, a tree that is not a partition (a cycle, a child outside its parent) or a lost tree."""
+    from naslid.runs.verify import verify_run
+
+    if not ((folder / COMPARE_FILE).is_file() or (folder / TREE_FILE).is_file() or (folder / CONFIG_FILE).is_file()):
+        return  # neither kind: write_report says what it expected
+    problems = verify_run(folder)
+    if problems:
+        more = f" ({len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise ValueError(f"{folder} fails verification, so no report is written: {problems[0]}{more}; "
+                         f"`naslid check {folder}` lists every problem")
 
 
 # --- HTML pieces: everything not built here is escaped ---
