@@ -360,14 +360,16 @@ def load_latency_table(path: str | os.PathLike) -> dict[str, Any]:
 def _table_problem(table: Mapping[str, Any]) -> str | None:
     """What makes a table's times unusable: a time that is not a finite number > 0 (the summed blocks would
     predict a negative or undefined latency), or a calibration scale that is not one."""
-    entries = table.get("entries")
+    entries, statistic = table.get("entries"), table.get("statistic", "median")
+    if statistic not in LATENCY_STATISTICS:
+        return f"its statistic is {statistic!r}; expected one of {', '.join(LATENCY_STATISTICS)}"
     if not isinstance(entries, Mapping) or not entries:
         return "it holds no entries"
-    for key, entry in entries.items():
-        for field in LATENCY_STATISTICS:
-            value = entry.get(f"{field}_ms") if isinstance(entry, Mapping) else None
-            if not _positive(value):
-                return f"entry {str(key)[:80]!r} has {field}_ms={value!r}; expected a finite number of milliseconds > 0"
+    for key, entry in entries.items():  # the statistic predictions sum, and any other a table stores
+        for name in (f"{statistic}_ms", *(f"{other}_ms" for other in LATENCY_STATISTICS if other != statistic)):
+            value = entry.get(name) if isinstance(entry, Mapping) else None
+            if (name.startswith(statistic) or value is not None) and not _positive(value):
+                return f"entry {str(key)[:80]!r} has {name}={value!r}; expected a finite number of milliseconds > 0"
     calibration = table.get("calibration") or {}
     scale = calibration.get("scale", 1.0) if isinstance(calibration, Mapping) else calibration
     if not _positive(scale):

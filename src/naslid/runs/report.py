@@ -69,10 +69,12 @@ def _verified(folder: Path) -> None:
     """Refuse, in one line, a run (or a comparison whose runs) `naslid check` would fail: the same check search,
     export and finetune run before they read a run, so a report never renders swapped checkpoints, an edited
     config.json, a tree that is not a partition (a cycle, a child outside its parent) or a lost tree."""
-    from naslid.runs.verify import verify_run
+    from naslid.runs.verify import comparison_runs, verify_run
 
     if not ((folder / COMPARE_FILE).is_file() or (folder / TREE_FILE).is_file() or (folder / CONFIG_FILE).is_file()):
         return  # neither kind: write_report says what it expected
+    if (folder / COMPARE_FILE).is_file() and not comparison_runs(folder):
+        return  # a comparison without runs: its page says what it lacks
     problems = verify_run(folder)
     if problems:
         more = f" ({len(problems) - 1} more)" if len(problems) > 1 else ""
