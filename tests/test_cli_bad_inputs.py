@@ -4,7 +4,9 @@ config) are refused the same way, and `naslid check` lists their problems."""
 
 import hashlib
 import json
+import os
 import shutil
+import stat
 
 import pytest
 import torch
@@ -109,6 +111,18 @@ CASES = [
     ("compare {tmp}/c --methods bogus", "unknown method 'bogus'"),
     ("compare {tmp}/c --track-every 0", "--track-every 0: expected an integer >= 1"),
     ("compare {tmp}/c --budget -3", "--budget -3: expected an integer >= 1"),
+    ("compare {tmp}/c --methods spos,nas-lid --control few-shot", "--control few-shot: not among the compared "
+     "methods; expected one of ['spos', 'nas-lid', 'params', 'flops']"),
+    ("compare {tmp}/c --methods nas-lid[k=5],nas-lid[split.k=5]", "methods ['nas-lid[k=5]', 'nas-lid[k=5]'] name a "
+     "method twice"),
+    ("compare {tmp}/c --methods nas-lid[learning-rate=1e30] --channels 4 --train-limit 300 --benchmark none "
+     "--no-progress", "naslid compare: error: nas-lid[learning-rate=1e30]: training diverged: the loss is"),
+    ("compare {tmp}/c --methods nas-lid[learning-rate=1e30] --channels 4 --train-limit 300 --benchmark none "
+     "--no-progress", "; nas-lid[learning-rate=1e30] trains at learning rate 1e+30, its own setting (--lr does not "
+     "change it): lower it in the method's spelling, e.g. nas-lid[learning-rate=1e+29]"),
+    ("compare {tmp}/c --methods nas-lid[k=-5] --print-config", "nas-lid[k=-5]: k=-5; expected an integer >= 2"),
+    ("compare {tmp}/c --methods nas-lid[split-epochs=3:2] --print-config", "nas-lid[split-epochs=3:2]: "
+     "split_epochs=(3, 2); expected strictly increasing cumulative epochs"),
     ("compare {tmp}/c --channels 100000 --cells 1 --methods spos,nas-lid --no-progress",
      "out of memory while building the supernet (--channels 100000, --cells 1, --batch-size 64); asked for"),
     ("demo --run-dir {tmp}/d --device nonsense", "device 'nonsense' is not a torch device"),
@@ -147,24 +161,69 @@ CASES = [
     ("retrain {tmp}/e --batch-size -2", "--batch-size -2: expected an integer >= 1"),
     # check
     ("check {tmp}/missing", "has 1 problem"),
+    # issue 33: inputs read with a bound, special files refused, counts bounded, long values cut
+    ("train {tmp}/t --config /dev/zero", "--config /dev/zero is a character device; expected a regular file"),
+    ("train {tmp}/t --config {tmp}/fifo", "--config {tmp}/fifo is a FIFO; expected a regular file"),
+    ("compare {tmp}/c --config {tmp}/huge.json", "--config {tmp}/huge.json is larger than 16 MiB"),
+    ("train {tmp}/t --subspace /dev/zero --print-config", "--subspace /dev/zero is a character device"),
+    ("score {tmp}/junk.json", "predictions file {tmp}/junk.json is not UTF-8 text (byte 0x9f at offset 2); "
+     "expected a text file such as JSON or CSV"),
+    ("score {tmp}/fifo.csv", "predictions file {tmp}/fifo.csv is a FIFO; expected a regular file"),
+    ("report {run} --out /dev/full", "--out /dev/full is a character device, not a regular file"),
+    ("report {run} --out {tmp}/fifo", "--out {tmp}/fifo is a FIFO, not a regular file"),
+    ("score {tmp}/p.json --out /dev/full", "--out /dev/full is a character device"),
+    ("latency-table --space proxyless --resolution 32 --repeats 1000000000000 --out {tmp}/l.json",
+     "--repeats 1000000000000: expected an integer >= 1 and <= 10,000"),
+    ("latency-table --space proxyless --resolution 32 --warmup 99999 --out {tmp}/l.json",
+     "--warmup 99999: expected an integer >= 0 and <= 10,000"),
+    ("latency-table --space proxyless --resolution 32 --calibration-networks 5000 --out {tmp}/l.json",
+     "--calibration-networks 5000: expected an integer >= 0 and <= 1,000"),
+    ("partition {tmp}/p --reliability-resamples 10000000", "--reliability-resamples 10000000: expected an integer "
+     ">= 0 and <= 100,000"),
+    ("search {run} --latency-table {tmp}/negative_latency.json", "entry 'stem' has min_ms=-2304.0; expected a finite "
+     "number of milliseconds > 0; build it again with `naslid latency-table`"),
+    ("search {run} --latency-table {tmp}/nan_scale_latency.json", "its calibration scale is nan; expected a finite "
+     "number > 0"),
+    ("compare {tmp}/c --methods nas-lid[similarity=" + "x" * 100_000 + "]",
+     "characters]...xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx'; expected one of ['euclidean', 'pearson'"),
+    ("train {tmp}/t --seed " + "9" * 100_000, "characters]...9999999999999999999999999999999999999999999999999: "
+     "expected an integer >= 0"),
 ]
 
 
-@pytest.mark.parametrize("command, message", CASES, ids=[command for command, _ in CASES])
+def _hostile_files(folder) -> None:
+    """Files the table's inputs name: binary junk, FIFOs, an oversized config, latency tables with bad times."""
+    (folder / "junk.json").write_bytes(b"{\"\x9f\xff\x00junk")
+    os.mkfifo(folder / "fifo")
+    os.mkfifo(folder / "fifo.csv")
+    with open(folder / "huge.json", "wb") as handle:
+        handle.truncate(17 * 2**20)  # sparse: 17 MiB of zeros
+    table = {"schema": "naslid.latency_table/1", "space": "nb201", "resolution": 8, "entries": {
+        "stem": {"kind": "stem", "min_ms": -2304.0, "median_ms": 1.0, "spread_ms": 0.0}}, "calibration": {"scale": 1.0}}
+    (folder / "negative_latency.json").write_text(json.dumps(table))
+    table["entries"]["stem"]["min_ms"] = 1.0
+    table["calibration"]["scale"] = float("nan")
+    (folder / "nan_scale_latency.json").write_text(json.dumps(table))
+
+
+@pytest.mark.parametrize("command, message", CASES, ids=[command[:120] for command, _ in CASES])
 def test_a_bad_input_is_one_line_exit_2_and_leaves_the_run_unchanged(finished, tmp_path, capsys, command, message):
     before = _hashes(finished)
+    _hostile_files(tmp_path)
     argv = [part.format(run=finished, tmp=tmp_path) for part in command.split()]
     code, out, err = _call(argv, capsys)
-    assert code == 2, (command, out, err)
+    assert code == 2, (command, out[-2000:], err[-2000:])
     assert err.count("\n") == 1 and err.endswith("\n"), err
-    assert "Traceback" not in out + err and message in err, err
+    assert "Traceback" not in out + err and message.format(tmp=tmp_path) in err, err
+    assert len(err) < 2_500, f"{len(err)} characters"  # a long value is cut, never echoed whole
     assert _hashes(finished) == before
+    assert stat.S_ISCHR(os.stat("/dev/full").st_mode)  # never replaced by a file
 
 
 def test_the_table_covers_every_command_and_sixty_inputs():
     commands = {command.split()[0] for command, _ in CASES}
     assert commands == {"train", "partition", "finetune", "search", "compare", "demo", "score", "profile", "export",
-                        "retrain", "check", "latency-table"}
+                        "retrain", "check", "latency-table", "report"}
     assert len(CASES) + len(TAMPERED) >= 60
 
 
@@ -309,6 +368,14 @@ def _wrong_kind(run):
     _edit_json(run / "config.json", lambda config: config["schedule"].update(split_epochs=None))
 
 
+def _lost_tree(run):
+    (run / "partition_tree.json").unlink()
+
+
+def _unimported_space(run):
+    _edit_json(run / "config.json", lambda config: config.update(search_space="chain"))
+
+
 def _edited_history(run):
     _edit_checkpoint(run / "nodes" / "node1.pt", lambda state: state["history"].pop(0))
 
@@ -340,6 +407,17 @@ TAMPERED = [
     (_foreign_shape, "search", "holds a network of another shape than config.json's network"),
     (_foreign_shape, "check", "has 1 problem"),
     (_cycle, "check", "problems (listed above)"),
+    # issue 33: report reads only what the other readers accept; check finds a lost tree, names --import
+    (_swapped, "report", "fails verification, so no report is written: "),
+    (_swapped, "report", "node2.pt: holds node 1's weights, not node 2's"),
+    (_wider_config, "report", "digest differs"),
+    (_overlap, "report", "nodes 1 and 2 (children of node 0) overlap"),
+    (_cycle, "report", "partition_tree.json: node 1 lists child 0, whose parent is None"),
+    (_missing_child, "report", "node 0 lists child 42, which is not in the tree"),
+    (_lost_tree, "check", "has 1 problem"),
+    (_lost_tree, "report", "partition_tree.json is missing, but the run holds node1.pt, node2.pt, metrics.jsonl"),
+    (_unimported_space, "check", "has 1 problem"),
+    (_unimported_space, "search", "no supernet for search space 'chain'"),
 ]
 
 
@@ -369,6 +447,52 @@ def test_check_lists_every_problem_and_passes_a_sound_run(finished, tmp_path, ca
     assert code == 2 and len(problems) >= 4 and f"has {len(problems)} problems" in err
     assert any("node2.pt: holds node 1's weights" in line for line in problems)
     assert sum("digest differs" in line for line in problems) == 3  # nodes 0, 1 and 2
+
+
+def test_check_names_the_lost_tree_and_the_missing_import(finished, tmp_path, capsys):
+    run = tmp_path / "run"
+    shutil.copytree(finished, run)
+    _lost_tree(run)
+    code, out, err = _call(["check", str(run)], capsys)
+    assert code == 2 and f"{run / 'partition_tree.json'} is missing, but the run holds node1.pt, node2.pt" in out
+    shutil.copyfile(finished / "partition_tree.json", run / "partition_tree.json")
+    _unimported_space(run)
+    code, out, err = _call(["check", str(run)], capsys)
+    assert code == 2 and "space 'chain' is not registered in this process" in out and "--import MODULE" in out
+    assert "restore config.json" not in out and "start again" not in out
+
+
+def test_check_and_report_on_a_comparison_folder_check_every_run_in_it(finished, tmp_path, capsys):
+    folder = tmp_path / "cmp"
+    for method in ("spos", "nas-lid"):
+        shutil.copytree(finished, folder / method)
+    (folder / "compare.json").write_text(json.dumps({"schema": "naslid.compare/2"}))
+    code, out, err = _call(["check", str(folder)], capsys)
+    assert code == 0, err
+    _swapped(folder / "nas-lid")
+    code, out, err = _call(["check", str(folder)], capsys)
+    assert code == 2 and f"has {len(out.splitlines())} problems" in err
+    assert out.startswith(f"{folder / 'nas-lid' / 'nodes' / 'node2.pt'}: holds node 1's weights")
+    assert "restore config.json, or start again" not in out
+    code, out, err = _call(["report", str(folder)], capsys)
+    assert code == 2 and "fails verification" in err and not (folder / "report.html").exists()
+
+
+def test_checkpoints_of_another_modules_network_are_not_called_damaged(finished, tmp_path, monkeypatch):
+    """Every checkpoint trained under config.json as it is, none of the shapes the registered code builds: the code
+    differs (another module registering the space), and the checkpoints are not to be deleted."""
+    from naslid.nn import SUPERNETS, NB201Config, NB201SuperNet
+
+    class Wider(NB201SuperNet):
+        def __init__(self, config=None):
+            super().__init__(config=config)
+            self.extra = torch.nn.Parameter(torch.zeros(1))
+
+    monkeypatch.setitem(SUPERNETS, "nb201", (NB201Config, Wider))
+    problems = verify_run(finished)
+    assert len(problems) == 1, problems
+    assert "none of its 3 checkpoints has the shapes of the network the 'nb201' space builds" in problems[0]
+    assert "--import MODULE" in problems[0] and "delete" not in problems[0]
 
 
 def test_checkpoints_written_before_they_named_their_node_still_open(finished, tmp_path):

@@ -69,3 +69,43 @@ def test_a_longer_run_on_a_finished_one_says_why_it_cannot_extend(tiny_trained_r
     err = capsys.readouterr().err
     assert "holds a run of 1 epochs; 3 epochs would not extend it" in err and "new run directory" in err
     assert "split_epochs" not in err  # no word of settings the user never set
+
+
+def test_a_runs_config_reproduces_that_run_method_included(tmp_path, capsys):
+    """Issue 33: `--config RUN/config.json` of a run made with `--method spos` runs SPOS again (the --method default
+    no longer overrides the file), and --print-config shows the method the run will use."""
+    from naslid.runs.config import RunConfig
+
+    for method, schedule in (("spos", "spos"), ("few-shot", "few-shot"), ("gm-nas", "split")):
+        assert main(["partition", str(tmp_path / "a"), "--method", method, "--print-config"]) == 0
+        printed = json.loads(capsys.readouterr().out)["config"]
+        assert printed["schedule"]["method"] == schedule
+        RunConfig.from_dict(printed).save(tmp_path / "config.json")  # what the run's directory holds
+        assert main(["partition", str(tmp_path / "b"), "--config", str(tmp_path / "config.json"),
+                     "--print-config"]) == 0
+        assert json.loads(capsys.readouterr().out)["config"] == printed
+    assert main(["partition", str(tmp_path / "b"), "--config", str(tmp_path / "config.json"), "--method", "nas-lid",
+                 "--print-config"]) == 0  # a flag still applies on top of the file
+    config = json.loads(capsys.readouterr().out)["config"]
+    assert (config["schedule"]["method"], config["split"]["criterion"]) == ("split", "lid")
+
+
+def test_print_config_shows_what_train_runs(tmp_path, capsys):
+    assert main(["train", str(tmp_path / "t"), "--epochs", "3", "--print-config"]) == 0
+    schedule = json.loads(capsys.readouterr().out)["config"]["schedule"]
+    assert schedule["method"] == "spos" and schedule["split_epochs"] == [3] and schedule["finetune_epochs"] == 0
+
+
+def test_print_config_refuses_what_the_comparison_would_refuse(tmp_path, capsys):
+    for methods, message in (("nas-lid[k=-5]", "nas-lid[k=-5]: k=-5; expected an integer >= 2"),
+                             ("nas-lid[split-epochs=3:2]", "split_epochs=(3, 2); expected strictly increasing")):
+        assert main(["compare", str(tmp_path / "c"), "--methods", methods, "--print-config"]) == 2
+        assert message in capsys.readouterr().err
+    assert main(["compare", str(tmp_path / "c"), "--methods", "spos,nas-lid", "--control", "few-shot",
+                 "--print-config"]) == 2
+    assert ("--control few-shot: not among the compared methods; expected one of ['spos', 'nas-lid', 'params', 'flops']"
+            in capsys.readouterr().err)
+    assert main(["compare", str(tmp_path / "c"), "--methods", "spos,nas-lid[k=5]", "--control", "nas-lid[split.k=5]",
+                 "--print-config"]) == 0  # a spelling of the same variant
+    assert json.loads(capsys.readouterr().out)["compare_plan"]["control"] == "nas-lid[k=5]"
+    assert not (tmp_path / "c").exists()

@@ -1,6 +1,7 @@
 """Latency lookup tables: shape, coverage of every block, refusals, and latency budgets in search."""
 
 import json
+import re
 from collections import Counter
 
 import numpy as np
@@ -224,3 +225,32 @@ def test_nb201_and_proxyless_network_keys_are_the_string_form():
         space = get_space(name)
         arch = space.sample(np.random.default_rng(0))
         assert space.network_key(arch) == space.format(arch)
+
+
+def _negative_block(table):
+    key = next(key for key, entry in table["entries"].items() if entry["kind"] == "block")
+    table["entries"][key]["min_ms"] = -2304.0
+    return f"entry {key!r} has min_ms=-2304.0; expected a finite number of milliseconds > 0"
+
+
+def _nan_scale(table):
+    table["calibration"]["scale"] = float("nan")
+    return "its calibration scale is nan; expected a finite number > 0"
+
+
+def _infinite_median(table):
+    key = next(iter(table["entries"]))
+    table["entries"][key]["median_ms"] = float("inf")
+    return f"entry {key!r} has median_ms=inf"
+
+
+@pytest.mark.parametrize("tamper", [_negative_block, _nan_scale, _infinite_median])
+def test_a_table_whose_times_are_not_positive_and_finite_is_refused(tables, tmp_path, tamper):
+    """Issue 33: a negative entry predicted a latency of -2,304 ms, a NaN scale read as "no architecture met the
+    constraint"; both are refused when the table is read, naming the entry."""
+    _, table = tables["proxyless"]
+    table = json.loads(json.dumps(table))
+    message = tamper(table)
+    (tmp_path / "bad.json").write_text(json.dumps(table))
+    with pytest.raises(ValueError, match=re.escape(message)):
+        load_latency_table(tmp_path / "bad.json")

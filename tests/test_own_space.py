@@ -109,3 +109,78 @@ def test_ray_workers_load_the_imported_modules(tmp_path):
                           timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.strip().splitlines()[-1] == "['chain', 'chain']"
+
+
+# --- a plug-in is checked when it registers (issue 33): a name taken already, or a space that cannot work ---
+
+_CHAIN = EXAMPLE.read_text()
+
+
+def _without(text: str, old: str, new: str = "") -> str:
+    assert old in text
+    return text.replace(old, new)
+
+
+BROKEN_PLUGINS = [
+    ("nb201_again", "from naslid.spaces import NB201Space, register_space\nclass Mine(NB201Space):\n    pass\n"
+     "register_space('nb201', Mine)\n", "search space 'nb201' is already registered (naslid.spaces.nb201.NB201Space); "
+     "registering naslid_user_nb201_again.Mine under the same name needs replace=True"),
+    ("chain_five_classes", _without(_CHAIN, "nn.Linear(c, self.config.num_classes)", "nn.Linear(c, 5)"),
+     "(naslid_user_chain_five_classes.ChainSuperNet): a forward of 2 images gives shape (2, 5); expected (2, 13)"),
+    ("chain_no_make_arch", _without(_CHAIN, "    def make_arch(self, ops) -> ChainArch:\n        return "
+                                            "ChainArch(tuple(ops))\n"), "search space 'chain' "
+     "(naslid_user_chain_no_make_arch.ChainSpace) lacks make_arch"),
+    ("chain_no_probes", _without(_CHAIN, "return list(self.blocks)", "return []"),
+     "probed_layers() gives 0 modules; expected at least one nn.Module"),
+    ("chain_probes_twice", _without(_CHAIN, "return list(self.blocks)", "return [self.blocks[0], self.blocks[0]]"),
+     "probed_layers() lists a module twice"),
+    ("chain_probe_unused", _without(_CHAIN, "return list(self.blocks)", "return [*self.blocks, nn.ReLU()]"),
+     "its 4 probed layers fired 3 times in one forward; each must fire exactly once"),
+    ("chain_bad_round_trip", _without(_CHAIN, 'return "-".join(arch.ops)', 'return "+".join(arch.ops)'),
+     "make_arch, format, parse or canonical_key failed"),
+]
+
+
+@pytest.fixture
+def restored_spaces():
+    """Registrations a test's imports make are undone afterwards."""
+    from naslid import nn as naslid_nn
+    from naslid import spaces
+    from naslid.spaces import base
+
+    saved = dict(spaces.SPACES), dict(base._INSTANCES), dict(naslid_nn.SUPERNETS)
+    yield
+    for table, entries in zip((spaces.SPACES, base._INSTANCES, naslid_nn.SUPERNETS), saved, strict=True):
+        table.clear()
+        table.update(entries)
+
+
+@pytest.mark.parametrize("name, text, message", BROKEN_PLUGINS, ids=[name for name, _, _ in BROKEN_PLUGINS])
+def test_a_plugin_that_breaks_the_contract_is_refused_when_imported(restored_spaces, tmp_path, capsys, name, text,
+                                                                    message):
+    from naslid.cli import main
+
+    module = tmp_path / f"{name}.py"
+    module.write_text(text)
+    assert main(["spaces", "--import", str(module)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err, err
+
+
+def test_a_second_module_registering_a_taken_name_is_refused_unless_it_says_replace(restored_spaces, tmp_path,
+                                                                                      capsys):
+    from naslid.cli import main
+    from naslid.spaces import SPACES
+
+    copy = tmp_path / "chain_again.py"
+    copy.write_text(_CHAIN)
+    assert main(["spaces", "--import", str(EXAMPLE), "--import", str(copy)]) == 2
+    assert ("search space 'chain' is already registered (naslid_user_chain_space.ChainSpace); registering "
+            "naslid_user_chain_again.ChainSpace") in capsys.readouterr().err
+    assert main(["spaces", "--import", str(EXAMPLE), "--import", str(EXAMPLE)]) == 0  # the same module: no harm
+    replacing = tmp_path / "chain_replacing.py"
+    replacing.write_text(_CHAIN.replace("register_space(ChainSpace.name, ChainSpace)",
+                                        "register_space(ChainSpace.name, ChainSpace, replace=True)")
+                         .replace("ChainSuperNet)\n", "ChainSuperNet, replace=True)\n"))
+    assert main(["spaces", "--import", str(replacing)]) == 0
+    assert SPACES["chain"].__module__ == "naslid_user_chain_replacing"

@@ -249,7 +249,7 @@ def test_registering_a_taken_name_is_an_error_unless_it_says_it_replaces():
             return 0.0
 
     original = RANKERS["params"]
-    with pytest.raises(ValueError, match="a ranker named 'params' is registered already"):
+    with pytest.raises(ValueError, match="ranker 'params' is already registered"):
         register_ranker(Impostor)
     try:
         register_ranker(Impostor, replace=True)
@@ -282,11 +282,27 @@ def test_non_finite_scores_are_refused_naming_the_ranker_and_the_architecture(ti
         Broken().score_many([arch], context)
 
 
-def _space_contexts() -> dict[str, ScoringContext]:
+@pytest.fixture(scope="module")
+def chain_config():
+    """examples/chain_space.py imported for this module's tests; its registration is undone afterwards, so that later
+    tests import it afresh (a module left in sys.modules would not register again)."""
+    import sys
+
+    from naslid import nn as naslid_nn
+    from naslid import spaces
     from naslid.plugins import import_module
+    from naslid.spaces import base
 
-    ChainConfig = import_module(str(Path(__file__).parents[1] / "examples" / "chain_space.py")).ChainConfig  # noqa: N806
+    saved = dict(spaces.SPACES), dict(base._INSTANCES), dict(naslid_nn.SUPERNETS)
+    module = import_module(str(Path(__file__).parents[1] / "examples" / "chain_space.py"))
+    yield module.ChainConfig
+    for table, entries in zip((spaces.SPACES, base._INSTANCES, naslid_nn.SUPERNETS), saved, strict=True):
+        table.clear()
+        table.update(entries)
+    sys.modules.pop(module.__name__, None)
 
+
+def _space_contexts(ChainConfig) -> dict[str, ScoringContext]:  # noqa: N803
     return {
         "nb201": _context(),
         "proxyless": _context("proxyless", ProxylessConfig(width_mult=0.35, small_input=True, num_classes=10),
@@ -298,8 +314,8 @@ def _space_contexts() -> dict[str, ScoringContext]:
 
 
 @pytest.mark.parametrize("space", ["nb201", "proxyless", "ofa", "chain"])
-def test_every_training_free_ranker_scores_every_space(space):
-    context = _space_contexts()[space]
+def test_every_training_free_ranker_scores_every_space(space, chain_config):
+    context = _space_contexts(chain_config)[space]
     rng = np.random.default_rng(0)
     archs = [SubSpace(None, get_space(space)).sample(rng) for _ in range(2)]
     for name in TRAINING_FREE:

@@ -128,3 +128,36 @@ def test_an_imported_module_registers_an_edge_score_the_cli_offers(restored_regi
     assert json.loads(capsys.readouterr().out)["config"]["split"]["edge_score"] == "least-gap"
     assert main([*argv, "--imp", str(module)]) == 0  # an abbreviation argparse accepts, after the command
     assert json.loads(capsys.readouterr().out)["config"]["split"]["edge_score"] == "least-gap"
+
+
+def test_a_taken_name_is_refused_unless_the_registration_replaces_it(restored_registries):
+    """One rule for every registry (naslid.registry): the same entry again is harmless, another is an error naming
+    the one registered, and replace=True swaps it."""
+    gap = EDGE_SCORES["gap"]
+    register_edge_score(gap)  # a module imported twice registers the same object again
+    other = EdgeScore("gap", "another gap", lambda p: -p.cross)
+    with pytest.raises(ValueError, match=r"edge score 'gap' is already registered \(EdgeScore with "
+                                         r"naslid.partition.mincut\..*replace=True"):
+        register_edge_score(other)
+    assert EDGE_SCORES["gap"] is gap
+    register_edge_score(other, replace=True)
+    assert EDGE_SCORES["gap"] is other
+    with pytest.raises(ValueError, match="split criterion 'lid' is already registered"):
+        register_criterion(SplitCriterion("lid", "another", CRITERIA["gradient"].similarities))
+    with pytest.raises(ValueError, match="ranking metric 'spearman' is already registered"):
+        register_ranking_metric(RankingMetric("spearman", "another", lambda p, t: 0.0))
+
+
+def test_built_in_spaces_and_supernets_cannot_be_replaced_by_accident():
+    from naslid.nn import SUPERNETS, NB201Config, NB201SuperNet, register_supernet
+    from naslid.spaces import SPACES, ProxylessSpace, register_space
+
+    register_space("nb201", NB201Space)  # the same class again: no change
+    register_supernet("nb201", NB201Config, NB201SuperNet, check=False)
+    with pytest.raises(ValueError, match="search space 'nb201' is already registered"):
+        register_space("nb201", ProxylessSpace)
+    with pytest.raises(ValueError, match="names itself 'proxyless'; register it under its own name"):
+        register_space("mine", ProxylessSpace)
+    with pytest.raises(ValueError, match="supernet of space 'nb201' is already registered"):
+        register_supernet("nb201", NB201Config, type("Other", (NB201SuperNet,), {}), check=False)
+    assert SPACES["nb201"] is NB201Space and SUPERNETS["nb201"] == (NB201Config, NB201SuperNet)

@@ -23,6 +23,7 @@ from naslid.runs.config import RunConfig
 from naslid.runs.datasets import DataConfig
 from naslid.runs.lock import LOCK_FILE, RunDirectoryBusy, lock_run_directory, release_run_directory
 from naslid.runs.partition import PartitionRun, open_run, run_partition
+from naslid.runs.protocols import method_config
 from naslid.search import ProxyConfig
 from naslid.train import TrainConfig, TrainingDiverged, load_checkpoint, save_checkpoint, train_supernet
 
@@ -349,3 +350,56 @@ def test_profile_reads_shape_channels_and_layers_from_a_naslid_train_checkpoint(
                      "--batch-size", "32", "--num-batches", "1", "-k", "5", "--out", str(out)]) == 0
         document = json.loads(out.read_text())
         assert document["profiles"][0]["layers"] == [f"cells.{i}" for i in range(5)]
+
+
+# --- issue 33: a resumed comparison never relabels what it finished under other settings -----------------------
+
+
+def test_a_resumed_comparison_recomputes_what_other_settings_change(tmp_path):
+    """Another search budget searches again; other proxy settings score again (never old scores under the new
+    label); compare.json reads the search's settings from the search's own file."""
+    from naslid.runs.compare import compare_methods
+    from naslid.runs.evaluate import RunEvaluator
+    from naslid.runs.presets import ComparePlan
+    from naslid.search import load_search_result
+    from naslid.spaces import parse_arch
+
+    search = {"population_size": 4, "generations": 2, "budget": 6, "num_parents": 2, "num_mutations": 2,
+              "num_crossovers": 2}
+    config = tiny_run_config(train_limit=300, split_epochs=(1,), finetune_epochs=0, search=search,
+                             proxy={"evaluation_images": 60})
+    plan = ComparePlan(methods=("spos",), sample_without_benchmark=8, profile_archs=1, profile_batches=1)
+    folder = tmp_path / "cmp"
+    compare_methods(folder, config, plan)
+    assert load_search_result(folder / "spos" / "search.json").num_evaluations == 6
+
+    more = replace(config, search=replace(config.search, budget=8))
+    results = compare_methods(folder, more, plan)
+    assert load_search_result(folder / "spos" / "search.json").num_evaluations == 8
+    assert results["methods"]["spos"]["search"]["evaluations"] == 8
+    assert results["methods"]["spos"]["search"]["settings"]["budget"] == 8
+
+    fewer_images = replace(more, proxy=replace(more.proxy, evaluation_images=40))
+    compare_methods(folder, fewer_images, plan)
+    stored = json.loads((folder / "spos" / "proxy_scores.json").read_text())
+    assert stored["protocol"]["evaluation_images"] == 40
+    assert load_search_result(folder / "spos" / "search.json").protocol["evaluation_images"] == 40
+    with PartitionRun(folder / "spos", method_config(fewer_images, "spos"), lock=False) as run:
+        arch_text, score = next(iter(stored["scores"].items()))
+        assert 100.0 * RunEvaluator(run).evaluate_many([parse_arch(arch_text)])[0] == pytest.approx(score)
+
+
+def test_a_run_that_tracked_one_subset_refuses_another_on_resume(tmp_path):
+    from naslid.runs.tracking import Tracking
+    from naslid.spaces import NB201Space
+
+    archs = tuple(NB201Space().all())[:6]
+    first, other = Tracking("first3", "the first three", archs[:3]), Tracking("next3", "the next three", archs[3:])
+    config = method_config(tiny_run_config(train_limit=300, split_epochs=(1,), finetune_epochs=0), "spos")
+    with PartitionRun(tmp_path / "run", config, tracking=first) as run:
+        run.run()
+    with pytest.raises(ValueError, match=r"tracked first3 every 1 epochs while it trained; resume with "
+                                         r"--track-ranking first3 --track-every 1"):
+        PartitionRun(tmp_path / "run", config, tracking=other)
+    with PartitionRun(tmp_path / "run", config, tracking=first) as run:  # the same subset resumes
+        assert run.tracking.archs == archs[:3]

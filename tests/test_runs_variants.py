@@ -1,6 +1,7 @@
 """Method variants: parsing (one-line errors naming the field), configuration, and paired sharing in compare."""
 
 import json
+import re
 from functools import partial
 
 import pytest
@@ -10,7 +11,7 @@ from helpers import TINY_SEARCH, tiny_run_config
 from naslid.cli import main
 from naslid.runs.compare import compare_methods
 from naslid.runs.presets import ComparePlan, get_preset
-from naslid.runs.protocols import method_config, parse_method, split_methods
+from naslid.runs.protocols import method_config, method_folder, parse_method, split_methods
 from naslid.spaces import NB201Space, format_arch
 from naslid.train import load_checkpoint
 
@@ -49,6 +50,31 @@ def test_bad_variants_are_one_line_errors_naming_the_field(spelling, message):
     with pytest.raises(ValueError, match=None) as error:
         method_config(get_preset("cpu").config, spelling)
     assert message in str(error.value) and "\n" not in str(error.value)
+
+
+def test_equivalent_spellings_are_one_method():
+    """Issue 33: `nas-lid[split.k=5]` and `nas-lid[k=5]` are one method (one folder, one row), not two."""
+    assert parse_method("nas-lid[split.k=5]").spelling == parse_method("nas-lid[k=5]").spelling == "nas-lid[k=5]"
+    assert parse_method("nas-lid[edge_score=max-cross]").spelling == "nas-lid[edge-score=max-cross]"
+    assert parse_method("nas-lid[split.batch-size=64]").spelling == "nas-lid[split.batch-size=64]"  # ambiguous alone
+    for methods in (("nas-lid[k=5]", "nas-lid[split.k=5]"), ("nas-lid[k=5,similarity=cosine]",
+                                                              "nas-lid[similarity=cosine,split.k=5]")):
+        with pytest.raises(ValueError, match="name a method twice"):
+            ComparePlan(methods=methods)
+    with pytest.raises(ValueError, match="k is set twice"):
+        parse_method("nas-lid[k=3,split.k=4]")
+
+
+def test_a_variant_value_never_becomes_a_path_component():
+    assert method_folder("nas-lid") == "nas-lid"  # simple spellings keep their folders: old comparisons resume
+    assert method_folder("nas-lid[similarity=cosine,split-epochs=20:40]") == \
+        "nas-lid[similarity=cosine,split-epochs=20:40]"
+    assert method_folder("nas-lid[split.similarity=cosine]") == "nas-lid[similarity=cosine]"
+    for spelling in ("spos[cache-dir=../../../escaped]", "spos[cache-dir=/tmp/x]", "spos[cache-dir=" + "a" * 200 + "]",
+                     "spos[cache-dir=~/x y]"):
+        folder = method_folder(spelling)
+        assert re.fullmatch(r"spos-[0-9a-f]{12}", folder), folder
+    assert method_folder("spos[cache-dir=../a]") != method_folder("spos[cache-dir=../b]")
 
 
 def test_bad_variants_fail_the_cli_with_one_line(tmp_path, capsys):

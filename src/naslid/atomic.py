@@ -4,7 +4,8 @@ Each function writes a temporary file beside the target, then renames it over th
 resumed run) finds the old file or the new one, never half of one, even if the writer is killed. The temporary
 is named ``NAME.<random>.tmp`` in the target's folder (a rename cannot cross file systems), so a killed writer's
 leftovers match ``*.tmp``, the pattern the runs' stale-file cleanup removes. Its mode is set to what any new file
-gets under the umask, as `tempfile.mkstemp` creates files with mode 0600. The target's folder must exist.
+gets under the umask, as `tempfile.mkstemp` creates files with mode 0600. The target's folder must exist, and a
+target that exists must be a regular file: a rename would replace a device (/dev/full) or a FIFO with a file.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import stat
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -28,6 +30,7 @@ def write_with(path: str | os.PathLike, writer: Callable[[IO[bytes]], object]) -
     was. Returns `path`.
     """
     path = Path(path)
+    check_target(path)
     descriptor, temporary = tempfile.mkstemp(prefix=path.name + ".", suffix=TEMPORARY_SUFFIX, dir=path.parent)
     try:
         with os.fdopen(descriptor, "wb") as handle:
@@ -38,6 +41,21 @@ def write_with(path: str | os.PathLike, writer: Callable[[IO[bytes]], object]) -
         Path(temporary).unlink(missing_ok=True)
         raise
     return path
+
+
+def check_target(path: str | os.PathLike) -> None:
+    """Refuse a target that exists and is not a regular file (a directory, a device, a FIFO, a socket): the rename
+    would put a file in its place. A symbolic link is judged by what it points to."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return
+    if stat.S_ISDIR(mode):
+        raise ValueError(f"{path} is a directory; expected a file path such as {Path(path) / 'out.json'}")
+    if not stat.S_ISREG(mode):
+        kind = ("a character device" if stat.S_ISCHR(mode) else "a block device" if stat.S_ISBLK(mode)
+                else "a FIFO" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode) else "a special file")
+        raise ValueError(f"{path} is {kind}, not a regular file; expected a file path to write")
 
 
 def write_bytes(path: str | os.PathLike, data: bytes) -> Path:

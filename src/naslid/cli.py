@@ -31,7 +31,7 @@ class _OneLineParser(argparse.ArgumentParser):
         match = re.fullmatch(r"argument (?:\S+/)?(\S+): (\S*: expected .*)", message, flags=re.DOTALL)
         if match:
             message = f"{match[1]} {match[2]}"
-        self.exit(2, f"{self.prog}: error: {' '.join(message.split())}\n")
+        self.exit(2, f"{self.prog}: error: {_shortened(' '.join(message.split()))}\n")
 
 
 def _overrides(args: argparse.Namespace, names: Sequence[str]) -> dict:
@@ -122,10 +122,13 @@ def _run_score(args: argparse.Namespace) -> int:
 
 def _check_output(path: str | None) -> None:
     """An output path that cannot be written fails before any work, not after the results are printed."""
-    from pathlib import Path
+    from naslid.atomic import check_target
 
-    if path is not None and Path(path).is_dir():
-        raise ValueError(f"--out {path} is a directory; expected a file path such as {Path(path) / 'out.json'}")
+    if path is not None:
+        try:
+            check_target(path)
+        except ValueError as error:
+            raise ValueError(f"--out {error}") from None
 
 
 def _add_profile_arguments(parser: argparse.ArgumentParser) -> None:
@@ -330,30 +333,32 @@ def _run_config(args: argparse.Namespace):
 
 def _config_document(path: str) -> dict:
     """The run configuration in `path`: a config.json, or the "config" part of what --print-config writes."""
-    import json
-    from pathlib import Path
+    from naslid.reading import read_json
 
     try:
-        document = json.loads(Path(path).read_text())
+        document = read_json(path, what="--config")
     except FileNotFoundError:
         raise ValueError(f"--config {path}: no such file") from None
-    except json.JSONDecodeError as error:
-        raise ValueError(f"--config {path}: not valid JSON ({error})") from None
     if isinstance(document, dict) and "config" in document and "schema" not in document:
         document = document["config"]
     return document
 
 
 def _print_config(args: argparse.Namespace) -> int:
-    """--print-config: the configuration a command would run, as JSON on stdout; nothing is written."""
+    """--print-config: the configuration the command would run (built and checked as the command builds and checks
+    it: the method, the epochs, every compared variant), as JSON on stdout; nothing is written."""
     import json
 
-    config, plan = _run_config(args)
+    plan = None
+    if args.command == "compare":
+        config, plan = _compare_setup(args)
+    else:
+        config = {"train": _train_config, "partition": _partition_config}[args.command](args)
     document = {"preset": args.preset, "config": config.to_dict()}
     if args.config_file:
         document["config_file"] = args.config_file
-    if args.command == "compare":
-        document["compare_plan"] = _compare_plan(args, plan).to_dict()
+    if plan is not None:
+        document["compare_plan"] = plan.to_dict()
     print(json.dumps(document, indent=1))
     return 0
 
@@ -412,25 +417,9 @@ def _add_train_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _run_train(args: argparse.Namespace) -> int:
-    import json
-    from dataclasses import replace
-
     from naslid.runs.partition import PartitionRun
-    from naslid.spaces import SubSpace
 
-    if args.epochs is not None and args.epochs < 1:
-        raise ValueError(f"--epochs {args.epochs}: expected an integer >= 1 (unset: the preset's whole schedule)")
-    config, _ = _run_config(args)
-    epochs = config.schedule.total_epochs if args.epochs is None else args.epochs
-    schedule = replace(config.schedule, method="spos", split_epochs=(epochs,), finetune_epochs=0)
-    config = replace(config, schedule=schedule)
-    if args.subspace:
-        try:
-            with open(args.subspace) as handle:
-                subspace = SubSpace.from_json(json.load(handle))
-        except (ValueError, KeyError, TypeError, AttributeError) as error:
-            raise ValueError(f"--subspace {args.subspace} is not a naslid.subspace/1 JSON file ({error})") from None
-        config = replace(config, space=[list(ops) for ops in subspace.allowed])
+    config = _train_config(args)
     run = PartitionRun(args.run_dir, config, progress=_bars(args), tracking=_tracking_for(args, config))
     tree = run.run()
     root = tree.root
@@ -444,6 +433,31 @@ def _run_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train_config(args: argparse.Namespace):
+    """What `naslid train` runs: the configuration, single-path for --epochs (default: the schedule's), on the
+    --subspace when given."""
+    from dataclasses import replace
+
+    from naslid.spaces import SubSpace
+
+    if args.epochs is not None and args.epochs < 1:
+        raise ValueError(f"--epochs {args.epochs}: expected an integer >= 1 (unset: the preset's whole schedule)")
+    config, _ = _run_config(args)
+    epochs = config.schedule.total_epochs if args.epochs is None else args.epochs
+    schedule = replace(config.schedule, method="spos", split_epochs=(epochs,), finetune_epochs=0)
+    config = replace(config, schedule=schedule)
+    if args.subspace:
+        from naslid.reading import read_json
+
+        document = read_json(args.subspace, what="--subspace")
+        try:
+            subspace = SubSpace.from_json(document)
+        except (ValueError, KeyError, TypeError, AttributeError) as error:
+            raise ValueError(f"--subspace {args.subspace} is not a naslid.subspace/1 JSON file ({error})") from None
+        config = replace(config, space=[list(ops) for ops in subspace.allowed])
+    return config
+
+
 def _history(run_dir: str, checkpoint: str) -> dict:
     from naslid.train import load_checkpoint
 
@@ -455,8 +469,9 @@ def _add_partition_arguments(parser: argparse.ArgumentParser) -> None:
     from naslid.runs.protocols import METHODS
 
     parser.add_argument("--method", choices=list(METHODS),
-                        default="nas-lid", help="split method: nas-lid (LID criterion, default), gm-nas (gradient), "
-                        "few-shot (one child per op), spos (no split), random-split (control)")
+                        help="split method: nas-lid (LID criterion; the default, except with --config, whose own "
+                        "method stands), gm-nas (gradient), few-shot (one child per op), spos (no split), random-split "
+                        "(control)")
     parser.add_argument("--no-finetune", action="store_true", help="stop after the last split; run `naslid finetune`")
     _add_run_flags(parser)
     _add_tracking_flags(parser)
@@ -464,15 +479,23 @@ def _add_partition_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _run_partition(args: argparse.Namespace) -> int:
     from naslid.runs.partition import PartitionRun
-    from naslid.runs.protocols import method_config
 
-    config, _ = _run_config(args)
-    config = method_config(config, args.method)
+    config = _partition_config(args)
     run = PartitionRun(args.run_dir, config, progress=_bars(args), runner=_runner(args),
                        tracking=_tracking_for(args, config))
     _print_tree(run.run(finetune=not args.no_finetune), args.run_dir)
     _print_curve(run, args)
     return 0
+
+
+def _partition_config(args: argparse.Namespace):
+    """What `naslid partition` runs: the configuration set up for --method; with --config and no --method, the
+    file's own method (a run's config.json reproduces that run)."""
+    from naslid.runs.protocols import method_config
+
+    config, _ = _run_config(args)
+    method = args.method or (None if args.config_file else "nas-lid")
+    return config if method is None else method_config(config, method)
 
 
 def _print_tree(tree, run_dir) -> None:
@@ -621,6 +644,11 @@ def _load_latency_table(path: str) -> dict:
     return {**load_latency_table(path), "path": str(Path(path).resolve())}
 
 
+# each timed repeat runs for about 2 ms (naslid.nn.latency): 10,000 of them take 20 s for each of the table's entries
+_MOST_REPEATS = 10_000
+_MOST_CALIBRATION_NETWORKS = 1_000
+
+
 def _add_latency_table_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--space", metavar="SPACE", help="search space: proxyless or ofa (NB201 has no table: "
                         "its cells are DAGs, not a sequence of blocks); or take it from --run")
@@ -632,12 +660,14 @@ def _add_latency_table_arguments(parser: argparse.ArgumentParser) -> None:
                         "a CIFAR-10 run has 10)")
     parser.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:N: the device to measure on")
     parser.add_argument("--batch-size", type=integer(1), default=1, help="images per forward (default 1)")
-    parser.add_argument("--warmup", type=integer(0), default=10, help="untimed calls per entry (default 10)")
-    parser.add_argument("--repeats", type=integer(1), default=30, help="timed repeats per entry (default 30)")
+    parser.add_argument("--warmup", type=integer(0, _MOST_REPEATS), default=10,
+                        help=f"untimed calls per entry (default 10, at most {_MOST_REPEATS:,})")
+    parser.add_argument("--repeats", type=integer(1, _MOST_REPEATS), default=30,
+                        help=f"timed repeats per entry (default 30, at most {_MOST_REPEATS:,})")
     parser.add_argument("--statistic", choices=["min", "median"], default="min",
                         help="what predictions sum per entry: the minimum of the repeats (default; other processes "
                         "only add time) or their median; both are stored")
-    parser.add_argument("--calibration-networks", type=integer(0), default=8,
+    parser.add_argument("--calibration-networks", type=integer(0, _MOST_CALIBRATION_NETWORKS), default=8,
                         help="random networks timed end to end to scale the summed blocks by the median ratio "
                         "measured / summed (default 8; 0: no scaling)")
     parser.add_argument("--threads", type=integer(1), help="torch CPU threads (default: torch's)")
@@ -732,11 +762,7 @@ def _add_compare_arguments(parser: argparse.ArgumentParser) -> None:
 def _run_compare(args: argparse.Namespace) -> int:
     from naslid.runs.compare import compare_methods
 
-    config, plan = _run_config(args)
-    if config.search_space != "nb201":
-        raise ValueError(f"compare ranks against NAS-Bench-201 ground truth, which the {config.search_space} space has "
-                         "none of; partition with each --method, then `naslid search` and `naslid export`")
-    plan = _compare_plan(args, plan)
+    config, plan = _compare_setup(args)
     benchmark = _benchmark_path(args.benchmark)
     if args.track_ranking and benchmark is None:
         raise ValueError("--track-ranking needs ground truth: leave --benchmark unset or name a table")
@@ -749,16 +775,35 @@ def _run_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _compare_setup(args: argparse.Namespace):
+    """What `naslid compare` runs: the configuration and the plan, every method's settings checked as the
+    comparison checks them before it writes anything (`naslid.runs.compare.check_comparison`)."""
+    from naslid.runs.compare import check_comparison
+
+    config, plan = _run_config(args)
+    if config.search_space != "nb201":
+        raise ValueError(f"compare ranks against NAS-Bench-201 ground truth, which the {config.search_space} space has "
+                         "none of; partition with each --method, then `naslid search` and `naslid export`")
+    plan = _compare_plan(args, plan)
+    check_comparison(config, plan)
+    return config, plan
+
+
 def _compare_plan(args: argparse.Namespace, plan):
-    """The preset's ComparePlan with compare's flags applied."""
+    """The preset's ComparePlan with compare's flags applied; --control must name one of the methods."""
     from dataclasses import replace
 
-    if args.methods:
-        from naslid.runs.protocols import split_methods
+    from naslid.runs.presets import method_spelling
+    from naslid.runs.protocols import split_methods
 
+    if args.methods:
         plan = replace(plan, methods=split_methods(args.methods))
     if args.control is not None:
-        plan = replace(plan, control=args.control)
+        control = method_spelling(args.control)
+        if control not in plan.all_methods():
+            raise ValueError(f"--control {args.control}: not among the compared methods; expected one of "
+                             f"{list(plan.all_methods())}")
+        plan = replace(plan, control=control)
     if args.seeds:
         plan = replace(plan, seeds=tuple(args.seeds))
     if args.subset:
@@ -1373,7 +1418,26 @@ def _one_line(error: BaseException) -> str:
         message = f"{error.filename}: {error.strerror}"
     else:
         message = str(error) or type(error).__name__
-    return " ".join(message.split())
+    return _shortened(" ".join(message.split()))
+
+
+_LONGEST_WORD = 120  # characters of one value an error line repeats; a longer one is cut in the middle
+_LONGEST_LINE = 2000
+
+
+def _shortened(message: str) -> str:
+    """`message` with every overlong word (a pasted value, a file's contents) cut to its two ends and its length,
+    and the whole line kept under `_LONGEST_LINE` characters (its start and its end, where the advice is)."""
+    def cut(word: str) -> str:
+        if len(word) <= _LONGEST_WORD:
+            return word
+        half = _LONGEST_WORD // 2 - 10
+        return f"{word[:half]}...[{len(word):,} characters]...{word[-half:]}"
+
+    message = " ".join(cut(word) for word in message.split(" "))
+    if len(message) > _LONGEST_LINE:
+        message = f"{message[:_LONGEST_LINE // 2]} ...[{len(message):,} characters]... {message[-_LONGEST_LINE // 4:]}"
+    return message
 
 
 if __name__ == "__main__":

@@ -48,14 +48,18 @@ def flag(*flags: str, help: str, parse: Callable[[str], Any] | None = None,  # n
     return {"cli": CliFlag(tuple(flags), help, parse, choices, metavar, partition)}
 
 
-def integer(minimum: int) -> Callable[[str], int]:
-    """An argparse type: a whole number from `minimum` to 2**63 - 1; the parser names the flag in its error."""
+def integer(minimum: int, maximum: int | None = None) -> Callable[[str], int]:
+    """An argparse type: a whole number from `minimum` to `maximum` (default 2**63 - 1); the parser names the flag
+    in its error. A count that only repeats work (timing repeats, bootstrap resamples) takes a `maximum`, so that a
+    typo cannot start a run that never ends."""
 
     def parse(text: str) -> int:
         try:
             value = int(text)
         except ValueError:
             value = None
+        if maximum is not None and value is not None and minimum <= value and value > maximum:
+            raise argparse.ArgumentTypeError(f"{text}: expected an integer >= {minimum} and <= {maximum:,}")
         if value is None or not minimum <= value <= LARGEST_INTEGER:
             raise argparse.ArgumentTypeError(f"{text}: expected an integer >= {minimum}"
                                              + (" and < 2**63" if value is not None and value > 0 else ""))

@@ -15,12 +15,14 @@ from __future__ import annotations
 import ast
 import csv
 import functools
+import io
 import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from naslid.reading import DATA_LIMIT, read_text
 from naslid.spaces import NB201Arch, NB201Space, format_arch, parse_arch
 
 ARCH_KEY_COLUMNS = ("arch_str", "arch")
@@ -116,13 +118,14 @@ def read_predictions(path: str | Path, value_column: str | None = None) -> Predi
     if path.is_dir():
         raise ValueError(f"predictions file {str(path)!r} is a directory; expected a .json or .csv file")
     suffix = path.suffix.lower()
+    if suffix not in (".json", ".csv"):
+        raise ValueError(f"predictions file {path} has suffix {suffix!r}; expected one of ['.json', '.csv']")
+    text = read_text(path, limit=DATA_LIMIT, what="predictions file")  # a regular file of bounded size, UTF-8
     if suffix == ".json":
         if value_column is not None:
             raise ValueError(f"value_column={value_column!r} applies to CSV predictions only, not {path}")
-        return _read_json(path)
-    if suffix == ".csv":
-        return _read_csv(path, value_column)
-    raise ValueError(f"predictions file {path} has suffix {suffix!r}; expected one of ['.json', '.csv']")
+        return _read_json(path, text)
+    return _read_csv(path, text, value_column)
 
 
 def predictions_from_mapping(mapping: Mapping[str, object], source: str) -> dict[NB201Arch, float]:
@@ -172,13 +175,15 @@ def _refuse_duplicate_keys(pairs: list[tuple[str, object]]) -> dict:
     return data
 
 
-def _read_json(path: Path) -> Predictions:
+def _read_json(path: Path, text: str) -> Predictions:
     try:
-        data = json.loads(path.read_text(), object_pairs_hook=_refuse_duplicate_keys)
+        data = json.loads(text, object_pairs_hook=_refuse_duplicate_keys)
     except _DuplicateKey as error:
         raise ValueError(f"predictions file {path}: {error}; expected one value per architecture") from None
     except json.JSONDecodeError as error:
         raise ValueError(f"predictions file {path} is not valid JSON: {error}") from None
+    except RecursionError:
+        raise ValueError(f"predictions file {path} nests too deeply to be read as JSON") from None
     if not isinstance(data, dict):
         raise ValueError(f"predictions file {path} holds a JSON {type(data).__name__}; expected an object")
     protocol: dict = {}
@@ -218,9 +223,11 @@ def _search_scores(data: dict, path: Path) -> dict[NB201Arch, float]:
     return predictions_from_mapping(scores, str(path))
 
 
-def _read_csv(path: Path, value_column: str | None) -> Predictions:
-    with path.open(newline="") as handle:
-        rows = [row for row in csv.reader(handle) if row and any(cell.strip() for cell in row)]
+def _read_csv(path: Path, text: str, value_column: str | None) -> Predictions:
+    try:
+        rows = [row for row in csv.reader(io.StringIO(text, newline="")) if row and any(cell.strip() for cell in row)]
+    except csv.Error as error:
+        raise ValueError(f"predictions file {path} is not CSV ({error})") from None
     if not rows:
         raise ValueError(f"predictions file {path} is empty; expected rows of architecture and value")
     first = [cell.strip() for cell in rows[0]]

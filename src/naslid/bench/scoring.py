@@ -20,6 +20,7 @@ from naslid.bench.loading import Benchmark
 from naslid.bench.metrics import kendall_tau_b, pearson, precision_at_k, spearman, top_k_kendall
 from naslid.bench.subsets import Subset, SubsetUnavailable, select_subset
 from naslid.bench.table import ColumnInfo, GroundTruth
+from naslid.registry import register
 from naslid.spaces import NB201Arch, format_arch
 
 SCORES_SCHEMA = "naslid.scores/1"
@@ -49,10 +50,10 @@ class RankingMetric:
 RANKING_METRICS: dict[str, RankingMetric] = {}
 
 
-def register_ranking_metric(metric: RankingMetric) -> RankingMetric:
+def register_ranking_metric(metric: RankingMetric, *, replace: bool = False) -> RankingMetric:
     """Add `metric` to `RANKING_METRICS`: every ranking computes it, files store it, `naslid score` prints it and
-    compare.csv has its column."""
-    RANKING_METRICS[metric.name] = metric
+    compare.csv has its column. A name registered already with another metric is a ValueError unless `replace`."""
+    register(RANKING_METRICS, metric.name, metric, replace=replace, kind="ranking metric")
     return metric
 
 

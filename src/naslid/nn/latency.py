@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import math
 import os
 import platform
 import statistics
@@ -42,6 +43,7 @@ from naslid.nn.mobilenet import (
     MobileNetSpec,
     conv_output_size,
 )
+from naslid.reading import read_json
 
 LATENCY_TABLE_SCHEMA = "naslid.latency_table/2"
 _READABLE_SCHEMAS = ("naslid.latency_table/1", LATENCY_TABLE_SCHEMA)
@@ -341,15 +343,40 @@ def save_latency_table(table: Mapping[str, Any], path: str | os.PathLike) -> Pat
 def load_latency_table(path: str | os.PathLike) -> dict[str, Any]:
     """Read a table written by `save_latency_table`; refuses other files and schemas."""
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise FileNotFoundError(f"latency table not found: {path} (build one with `naslid latency-table`)")
-    try:
-        table = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as error:
-        raise ValueError(f"{path} is not valid JSON ({error})") from None
+    table = read_json(path, what="latency table")
     schema = table.get("schema", "") if isinstance(table, dict) else ""
     if not str(schema).startswith("naslid.latency_table/"):
         raise ValueError(f"{path} is not a naslid latency table (schema {schema!r})")
     if schema not in _READABLE_SCHEMAS:
         raise ValueError(f"unsupported latency table schema {schema!r}; this naslid reads {LATENCY_TABLE_SCHEMA!r}")
+    problem = _table_problem(table)
+    if problem:
+        raise ValueError(f"latency table {path}: {problem}; build it again with `naslid latency-table`")
     return table
+
+
+def _table_problem(table: Mapping[str, Any]) -> str | None:
+    """What makes a table's times unusable: a time that is not a finite number > 0 (the summed blocks would
+    predict a negative or undefined latency), or a calibration scale that is not one."""
+    entries, statistic = table.get("entries"), table.get("statistic", "median")
+    if statistic not in LATENCY_STATISTICS:
+        return f"its statistic is {statistic!r}; expected one of {', '.join(LATENCY_STATISTICS)}"
+    if not isinstance(entries, Mapping) or not entries:
+        return "it holds no entries"
+    for key, entry in entries.items():  # the statistic predictions sum, and any other a table stores
+        for name in (f"{statistic}_ms", *(f"{other}_ms" for other in LATENCY_STATISTICS if other != statistic)):
+            value = entry.get(name) if isinstance(entry, Mapping) else None
+            if (name.startswith(statistic) or value is not None) and not _positive(value):
+                return f"entry {str(key)[:80]!r} has {name}={value!r}; expected a finite number of milliseconds > 0"
+    calibration = table.get("calibration") or {}
+    scale = calibration.get("scale", 1.0) if isinstance(calibration, Mapping) else calibration
+    if not _positive(scale):
+        return f"its calibration scale is {scale!r}; expected a finite number > 0"
+    return None
+
+
+def _positive(value: object) -> bool:
+    return (isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+            and value > 0)

@@ -11,12 +11,15 @@ class.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Protocol, runtime_checkable
 
 import torch
 from torch import nn
 
+from naslid.hooks import watching_outputs
 from naslid.options import flag, number
+from naslid.registry import check_name, register
 from naslid.spaces import ChoiceArch, SearchSpace
 
 # the flag of the MobileNet spaces' width multiplier (ProxylessConfig.width_mult, OFAConfig.width_mult)
@@ -58,9 +61,74 @@ class SuperNet(Protocol):
 SUPERNETS: dict[str, tuple[type, type]] = {}
 
 
-def register_supernet(space_name: str, config_class: type, supernet_class: type) -> None:
-    """Make `supernet_class(config=config_class(...))` the supernet of space `space_name`."""
-    SUPERNETS[space_name] = (config_class, supernet_class)
+_SUPERNET_MEMBERS = ("forward", "probed_layers", "choice_parameters", "body_parameters", "extract", "arch_costs")
+_CHECK_RESOLUTION = 32  # the side of the images one checking forward sees (CIFAR-10's)
+
+
+def register_supernet(space_name: str, config_class: type, supernet_class: type, *, replace: bool = False,
+                      check: bool = True) -> None:
+    """Make `supernet_class(config=config_class(...))` the supernet of space `space_name`.
+
+    With `check` (the default) the pair is checked against the `SuperNet` contract now: every member present,
+    and one forward of the default configuration (its `num_classes` changed, where it has one, to see that the
+    network follows it) on two 32x32 images gives one row of `num_classes` logits per image, with every probed
+    layer firing exactly once. The built-ins pass check=False (tests/test_space_contract.py checks them at their
+    small sizes). A name registered already with another pair is a ValueError unless `replace`.
+    """
+    check_name(SUPERNETS, space_name, (config_class, supernet_class), replace=replace, kind="supernet of space")
+    if check:
+        check_supernet(space_name, config_class, supernet_class)
+    register(SUPERNETS, space_name, (config_class, supernet_class), replace=replace, kind="supernet of space")
+
+
+def check_supernet(space_name: str, config_class: type, supernet_class: type) -> None:
+    """Build `supernet_class` with `config_class`'s defaults and run one forward; a ValueError names what breaks
+    the `SuperNet` contract (docs/own-space.md)."""
+    where = f"the supernet of space {space_name!r} ({supernet_class.__module__}.{supernet_class.__qualname__})"
+    missing = [member for member in _SUPERNET_MEMBERS if not callable(getattr(supernet_class, member, None))]
+    if missing:
+        raise ValueError(f"{where} lacks {', '.join(missing)}; a supernet needs {', '.join(_SUPERNET_MEMBERS)} "
+                         "(docs/own-space.md)")
+    try:
+        config = config_class()
+        if dataclasses.is_dataclass(config) and "num_classes" in {f.name for f in dataclasses.fields(config)}:
+            config = dataclasses.replace(config, num_classes=config.num_classes + 3)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)
+            net = supernet_class(config=config)
+    except Exception as error:
+        raise ValueError(f"{where}: building it from {config_class.__qualname__}() failed "
+                         f"({type(error).__name__}: {error})") from None
+    space = getattr(net, "space", None)
+    if space is None or getattr(space, "name", None) != space_name:
+        raise ValueError(f"{where}: its `space` is {getattr(space, 'name', space)!r}; expected the {space_name!r} "
+                         "space object")
+    layers = list(net.probed_layers())
+    if not layers or not all(isinstance(layer, nn.Module) for layer in layers):
+        raise ValueError(f"{where}: probed_layers() gives {len(layers)} modules; expected at least one nn.Module "
+                         "(the layers whose outputs make the LID profile)")
+    if len({id(layer) for layer in layers}) != len(layers):
+        raise ValueError(f"{where}: probed_layers() lists a module twice; expected distinct modules, in depth order")
+    arch = space.make_arch(tuple(choices[0] for choices in space.choices))
+    channels = getattr(config, "in_channels", 3)
+    images = torch.randn(2, channels, _CHECK_RESOLUTION, _CHECK_RESOLUTION, generator=torch.Generator().manual_seed(0))
+    fired: list[int] = []
+    net.eval()
+    try:
+        with torch.no_grad(), watching_outputs(enumerate(layers), lambda index, _: fired.append(index)):
+            logits = net(images, arch)
+    except Exception as error:
+        raise ValueError(f"{where}: a forward of 2 images of {channels}x{_CHECK_RESOLUTION}x{_CHECK_RESOLUTION} "
+                         f"failed ({type(error).__name__}: {error})") from None
+    classes = getattr(config, "num_classes", None)
+    shape = tuple(getattr(logits, "shape", ()))
+    if len(shape) != 2 or shape[0] != 2 or (classes is not None and shape[1] != classes):
+        raise ValueError(f"{where}: a forward of 2 images gives shape {shape}; expected (2, {classes or 'classes'}), "
+                         "one row of num_classes logits per image" + (f" (its config's num_classes={classes})"
+                                                                      if classes is not None else ""))
+    if sorted(fired) != list(range(len(layers))):
+        raise ValueError(f"{where}: its {len(layers)} probed layers fired {len(fired)} times in one forward; each "
+                         "must fire exactly once per forward, for every architecture")
 
 
 def network_config_class(space_name: str) -> type:

@@ -39,6 +39,7 @@ from naslid.lid import MLE
 from naslid.nn.state import preserved_state
 from naslid.options import flag, integer, on_off
 from naslid.partition.mincut import EDGE_SCORES, get_edge_score
+from naslid.registry import register
 from naslid.spaces import ChoiceArch, SubSpace, path_where_point_matters
 
 Batch = tuple[torch.Tensor, torch.Tensor]
@@ -110,7 +111,7 @@ class SplitConfig:
     # bootstrap resamples of the measurement batches behind every split decision: how often each point would be
     # chosen and its grouping recur (naslid.partition.reliability); 0: no bootstrap (then no separation-z)
     reliability_resamples: int = field(default=200, metadata=flag(
-        "--reliability-resamples", parse=integer(0), partition=True,
+        "--reliability-resamples", parse=integer(0, 100_000), partition=True,
         help="bootstrap resamples of the measurement batches behind each split (how often each point would be "
         "chosen and its grouping recur; default 200, 0: off)"))
 
@@ -342,10 +343,10 @@ class SplitCriterion:
 CRITERIA: dict[str, SplitCriterion] = {}
 
 
-def register_criterion(criterion: SplitCriterion) -> SplitCriterion:
+def register_criterion(criterion: SplitCriterion, *, replace: bool = False) -> SplitCriterion:
     """Add `criterion` to `CRITERIA`: `SplitConfig.criterion` and method variants (`nas-lid[criterion=...]`)
-    accept it."""
-    CRITERIA[criterion.name] = criterion
+    accept it. A name registered already with another criterion is a ValueError unless `replace`."""
+    register(CRITERIA, criterion.name, criterion, replace=replace, kind="split criterion")
     return criterion
 
 

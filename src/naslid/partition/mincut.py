@@ -18,6 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from naslid.registry import register
+
 EXHAUSTIVE_LIMIT = 12
 
 
@@ -49,12 +51,13 @@ class EdgeScore:
 EDGE_SCORES: dict[str, EdgeScore] = {}
 
 
-def register_edge_score(score: EdgeScore) -> EdgeScore:
-    """Add `score` to `EDGE_SCORES`: `SplitConfig.edge_score`, `--edge-score` and method variants accept it."""
+def register_edge_score(score: EdgeScore, *, replace: bool = False) -> EdgeScore:
+    """Add `score` to `EDGE_SCORES`: `SplitConfig.edge_score`, `--edge-score` and method variants accept it. A name
+    registered already with another score is a ValueError unless `replace`."""
     if score.of_partition is None and score.name != "separation-z":
         raise ValueError(f"edge score {score.name!r} has no of_partition; only the built-in separation-z is "
                          "computed from the bootstrap (naslid.partition.reliability)")
-    EDGE_SCORES[score.name] = score
+    register(EDGE_SCORES, score.name, score, replace=replace, kind="edge score")
     return score
 
 

@@ -6,13 +6,13 @@ the root space belongs to exactly one leaf.
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from naslid.atomic import write_json
+from naslid.reading import DATA_LIMIT, read_json
 from naslid.spaces import ChoiceArch, SubSpace, edge_name
 
 TREE_SCHEMA = "naslid.partition_tree/1"
@@ -190,10 +190,11 @@ class PartitionTree:
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"partition tree {path} not found; expected partition_tree.json of a naslid run")
+        data = read_json(path, limit=DATA_LIMIT, what="partition tree")  # bounded; errors name the file
         try:
-            data = json.loads(path.read_text())
             return cls.from_json(data)
-        except json.JSONDecodeError as error:
-            raise ValueError(f"partition tree {path} is not valid JSON: {error}") from None
         except ValueError as error:
             raise ValueError(f"partition tree {path}: {error}") from None
+        except (KeyError, TypeError, AttributeError) as error:
+            raise ValueError(f"partition tree {path}: not a naslid partition tree ({type(error).__name__}: "
+                             f"{error})") from None

@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from naslid.nn import build_supernet_for
+from naslid.registry import register
 from naslid.spaces import ChoiceArch, SearchSpace, get_space
 
 RANKER_SCORES_SCHEMA = "naslid.proxy_scores/1"  # `naslid rank` writes what `naslid score` reads
@@ -198,11 +199,7 @@ def register_ranker(ranker_class: type[Ranker], *, replace: bool = False) -> typ
     `search --objective` accept it. Registering a name twice is an error unless `replace` says it is meant."""
     if not dataclasses.is_dataclass(ranker_class) or not issubclass(ranker_class, Ranker):
         raise ValueError(f"{ranker_class!r} is not a Ranker dataclass")
-    name = ranker_class.name
-    if name in RANKERS and RANKERS[name] is not ranker_class and not replace:
-        raise ValueError(f"a ranker named {name!r} is registered already ({RANKERS[name].__module__}); pass "
-                         "replace=True to replace it")
-    RANKERS[name] = ranker_class
+    register(RANKERS, ranker_class.name, ranker_class, replace=replace, kind="ranker")
     return ranker_class
 
 

@@ -13,6 +13,8 @@ import logging
 import math
 import platform
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -33,14 +35,21 @@ from naslid.runs.evaluate import RunEvaluator
 from naslid.runs.lock import lock_run_directory, release_run_directory
 from naslid.runs.partition import TREE_FILE, PartitionRun, memory_named, remove_stale_temporaries
 from naslid.runs.presets import ComparePlan
-from naslid.runs.protocols import PROTOCOLS, get_scale, method_config, method_protocol_name
+from naslid.runs.protocols import (
+    PROTOCOLS,
+    get_scale,
+    method_config,
+    method_folder,
+    method_protocol_name,
+    parse_method,
+)
 from naslid.runs.rank import data_context
 from naslid.runs.results import COMPARE_CSV_FILE, compare_csv
-from naslid.runs.search import COMPARE_SEARCH_FILE, ranker_search, search_run
+from naslid.runs.search import COMPARE_SEARCH_FILE, generations_for_budget, ranker_search, search_run
 from naslid.runs.tracking import Tracking, select_tracking, tracking_overhead
 from naslid.search import SearchConfig, load_search_result
 from naslid.spaces import NB201Arch, NB201Space, format_arch, parse_arch
-from naslid.train import load_checkpoint
+from naslid.train import TrainingDiverged, load_checkpoint
 
 logger = logging.getLogger(__name__)
 
@@ -92,14 +101,25 @@ def _archs_to_score(plan: ComparePlan, benchmark: Benchmark | None, column: str 
 
 
 class _ScoreCache:
-    """Proxy scores of one run, saved every `every` new scores so a killed run loses little."""
+    """Proxy scores of one run, saved every `every` new scores so a killed run loses little.
+
+    The file records the proxy protocol its scores were computed under (split, images, BN calibration); scores of
+    another protocol (a resumed comparison with other proxy settings) are dropped and computed again, never kept
+    under the new protocol's label.
+    """
 
     def __init__(self, path: Path, protocol: dict, every: int = 50) -> None:
         self.path, self.protocol, self.every = path, protocol, every
         self.scores: dict[NB201Arch, float] = {}
+        self.discarded: dict | None = None  # the protocol of scores dropped because the settings changed
         if path.is_file():
             data = json.loads(path.read_text())
-            self.scores = {parse_arch(key): float(value) for key, value in data["scores"].items()}
+            if data.get("protocol") == protocol:
+                self.scores = {parse_arch(key): float(value) for key, value in data["scores"].items()}
+            else:
+                self.discarded = data.get("protocol")
+                logger.warning("%s holds scores of other proxy settings (%s; now %s): scoring again", path,
+                               _changed(self.discarded, protocol), _changed(protocol, self.discarded))
         self._unsaved = 0
 
     def add(self, arch: NB201Arch, score: float) -> None:
@@ -200,6 +220,16 @@ class SharedRoot:
         return reused
 
 
+def check_comparison(config: RunConfig, plan: ComparePlan) -> None:
+    """What `compare_methods` checks before anything is written: the plan's names (it may have been changed since it
+    was built) and every method's configuration (a variant's values, e.g. `nas-lid[k=-5]`), for every seed."""
+    plan.check()
+    for seed in plan.seeds or (config.seed,):
+        seed_config = with_seed(config, seed)
+        for method in plan.trained_methods():  # rankers were checked by plan.check
+            method_config(seed_config, method, plan.protocols, plan.scale)
+
+
 def compare_methods(
     run_dir: str | Path,
     config: RunConfig,
@@ -217,9 +247,7 @@ def compare_methods(
     """
     run_dir = Path(run_dir)
     start = time.perf_counter()
-    plan.check()  # names are checked before any work (the plan may have been changed since it was built)
-    for method in plan.trained_methods():  # and every variant's values, before anything is written
-        method_config(config, method, plan.protocols, plan.scale)
+    check_comparison(config, plan)
     took_lock = lock_run_directory(run_dir)  # one writer: the method folders are locked by their runs too
     runs: list[dict] = []  # filled as the seeds run: their runs are closed whatever happens
     try:
@@ -257,13 +285,14 @@ def _compare_locked(run_dir: Path, config: RunConfig, plan: ComparePlan, benchma
         for method in plan.trained_methods():
             cfg = configs[method]
             shared = roots.get(method)
-            reused = shared.start(seed_dir / method, cfg) if shared is not None else None
-            run = PartitionRun(seed_dir / method, cfg, progress=progress, data=loaded.get(_data_key(cfg)),
+            method_dir = seed_dir / method_folder(method)  # never a path the variant's values make
+            reused = shared.start(method_dir, cfg) if shared is not None else None
+            run = PartitionRun(method_dir, cfg, progress=progress, data=loaded.get(_data_key(cfg)),
                                runner=runner, tracking=tracking)
             loaded[_data_key(cfg)] = run.data
             outcome = MethodOutcome(method, run, reused_root=reused)
             outcomes.append(outcome)
-            with memory_named(cfg, f"running {method}"):  # what the run's own steps do not name already
+            with memory_named(cfg, f"running {method}"), _divergence_named(method, cfg, seed_config):
                 _run_method(outcome, archs, subsets, truth, benchmark, progress)
             if tracking is not None and truth is not None:
                 histories = run.node_histories()
@@ -273,7 +302,8 @@ def _compare_locked(run_dir: Path, config: RunConfig, plan: ComparePlan, benchma
         if plan.ranker_methods():
             context = _ranking_context(seed_config, loaded, seed)
             for spelling in plan.ranker_methods():
-                outcome = MethodOutcome(spelling, None, folder=seed_dir / spelling, context=context.to_json())
+                outcome = MethodOutcome(spelling, None, folder=seed_dir / method_folder(spelling),
+                                        context=context.to_json())
                 outcomes.append(outcome)
                 _rank_method(outcome, context, archs, subsets, truth, benchmark, seed_config.search, progress)
         entry["shared_root_seconds"] = sum(_shared_seconds(r) for r in shared_roots)
@@ -283,7 +313,7 @@ def _compare_locked(run_dir: Path, config: RunConfig, plan: ComparePlan, benchma
     results = {
         "schema": COMPARE_SCHEMA,
         "protocol": {
-            "methods": list(plan.methods),
+            "methods": list(plan.all_methods()),
             "data": config.data.to_dict(),
             "train_split": "train part of the seeded class-balanced split (split.json in each method's folder)",
             "proxy": (first.cfg.proxy if first is not None else config.proxy).__dict__
@@ -307,7 +337,7 @@ def _compare_locked(run_dir: Path, config: RunConfig, plan: ComparePlan, benchma
                                             else _ranker_protocol(o))
                                  for o in runs[0]["outcomes"]},
             "tracking": tracking.to_json() | {"archs": len(tracking.archs)} if tracking else None,
-            "shared_root": plan.share_root and len(plan.methods) > 1,
+            "shared_root": plan.share_root and len(plan.trained_methods()) > 1,
             "schedule": config.schedule.to_dict(),
             "config": config.to_dict(),
             "plan": plan.to_dict(),
@@ -396,16 +426,39 @@ def _rank_method(outcome: MethodOutcome, context: ScoringContext, archs, subsets
         outcome.ranking.append(result.to_json())
     tick = time.perf_counter()
     search_path = folder / COMPARE_SEARCH_FILE
-    if search_path.is_file():
-        result = load_search_result(search_path)
-    else:
+    result = load_search_result(search_path) if search_path.is_file() else None
+    if result is not None and (result.settings != generations_for_budget(search_config).to_dict()
+                               or result.protocol.get("context") != context.to_json()):
+        logger.warning("%s was searched with other settings: searching again", search_path)
+        result = None  # a resumed comparison with another budget or seed searches again, never relabels
+    if result is None:
         result = ranker_search(ranker, context, "evolution", search_config, progress=progress)
         result.save(search_path)
     timings.add("search", time.perf_counter() - tick)
     outcome.seconds = dict(timings.seconds)
     best = result.best_arch
     outcome.search = {"best_arch": format_arch(best), "proxy_score": result.best_score, "leaf": None,
-                      "evaluations": result.num_evaluations, "ground_truth": _all_columns(benchmark, best)}
+                      "evaluations": result.num_evaluations, "settings": result.settings,
+                      "ground_truth": _all_columns(benchmark, best)}
+
+
+@contextmanager
+def _divergence_named(method: str, cfg: RunConfig, common: RunConfig) -> Iterator[None]:
+    """A method's training that diverges names the method, and, when the method's learning rate is its own (a
+    variant's or its protocol's, which --lr does not reach), says to lower it there."""
+    try:
+        yield
+    except TrainingDiverged as error:
+        rate = cfg.train.learning_rate
+        advice = error.advice
+        if rate != common.train.learning_rate:
+            variant = parse_method(method)
+            overrides = [(k, v) for k, v in variant.overrides if k != "learning-rate"]
+            overrides.append(("learning-rate", f"{rate / 10:g}"))
+            spelling = f"{variant.method.name}[{','.join(f'{k}={v}' for k, v in overrides)}]"
+            advice = (f"{method} trains at learning rate {rate:g}, its own setting (--lr does not change it): lower "
+                      f"it in the method's spelling, e.g. {spelling}")
+        raise TrainingDiverged(f"{method}: {error.detail}", advice) from None
 
 
 def _data_key(cfg: RunConfig) -> str:
@@ -518,9 +571,13 @@ def _run_method(outcome: MethodOutcome, archs, subsets, truth, benchmark, progre
         outcome.ranking.append(result.to_json())
     tick = time.perf_counter()
     search_path = run.run_dir / COMPARE_SEARCH_FILE
-    if search_path.is_file():
-        result = load_search_result(search_path)
-    else:
+    result = load_search_result(search_path) if search_path.is_file() else None
+    if result is not None and not _search_matches(result, run, evaluator.protocol()):
+        logger.warning("%s was searched with other settings (%s; now %s): searching again", search_path,
+                       _changed(result.settings, generations_for_budget(run.cfg.search).to_dict()),
+                       _changed(generations_for_budget(run.cfg.search).to_dict(), result.settings))
+        result = None
+    if result is None:
         def objective_batch(batch: list[NB201Arch]) -> list[float]:  # cached, so a killed search replays quickly
             new = [arch for arch in batch if arch not in cache.scores]
             for arch, score in zip(new, evaluator.evaluate_many(new), strict=True):
@@ -538,8 +595,23 @@ def _run_method(outcome: MethodOutcome, archs, subsets, truth, benchmark, progre
         "proxy_score": result.best_score,
         "leaf": run.tree.leaf_for(best).id,
         "evaluations": result.num_evaluations,
+        "settings": result.settings,  # what the search ran with, read from its own file
         "ground_truth": _all_columns(benchmark, best),
     }
+
+
+def _changed(ours: object, theirs: object) -> str:
+    """The entries of `ours` that `theirs` does not share, for a log line."""
+    if not isinstance(ours, dict) or not isinstance(theirs, dict):
+        return repr(ours)
+    return ", ".join(f"{key}={ours[key]!r}" for key in ours if theirs.get(key) != ours[key]) or "the same"
+
+
+def _search_matches(result, run: PartitionRun, proxy: dict) -> bool:
+    """Whether a stored search ran under the run's search settings and proxy protocol now: a resumed comparison with
+    another budget, seed or proxy searches again rather than relabel an old result."""
+    wanted = generations_for_budget(run.cfg.search).to_dict()
+    return result.settings == wanted and all(result.protocol.get(key) == value for key, value in proxy.items())
 
 
 def _all_columns(benchmark: Benchmark | None, arch: NB201Arch) -> dict | None:

@@ -15,6 +15,7 @@ import torch
 from naslid.atomic import write_json
 from naslid.nn import network_config_class
 from naslid.partition import ScheduleConfig, SplitConfig
+from naslid.reading import read_json
 from naslid.runs.datasets import DataConfig
 from naslid.search import ProxyConfig, SearchConfig
 from naslid.train import TrainConfig
@@ -119,10 +120,11 @@ class RunConfig:
         if not path.is_file():
             raise FileNotFoundError(f"run configuration {path} not found")
         try:
-            return cls.from_dict(json.loads(path.read_text()))
-        except json.JSONDecodeError as error:
-            raise ValueError(f"run configuration {path} is not valid JSON ({error}); restore it, or delete the "
-                             "run directory and start again") from None
+            data = read_json(path, what="run configuration")
+        except ValueError as error:
+            raise ValueError(f"{error}; restore it, or delete the run directory and start again") from None
+        try:
+            return cls.from_dict(data)
         except ValueError as error:
             raise ValueError(f"run configuration {path}: {error}") from None
 

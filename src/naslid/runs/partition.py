@@ -129,6 +129,15 @@ def _differences(stored: object, wanted: object, section: str) -> str:
     return f"{section}: {stored!r} stored, {wanted!r} asked"
 
 
+def _refuse_other_tracking(run_dir: Path, stored: Tracking, wanted: Tracking) -> None:
+    """A run that trained while scoring one set of architectures cannot be resumed scoring another: its checkpoints
+    hold the old set's scores, and the curve would label them with the new set."""
+    if (stored.archs, stored.every) != (wanted.archs, wanted.every):
+        raise ValueError(f"{run_dir} tracked {stored.subset} every {stored.every} epochs while it trained; resume "
+                         f"with --track-ranking {stored.subset} --track-every {stored.every} (the same subset seed), "
+                         "or choose a new run directory")
+
+
 def remove_stale_temporaries(run_dir: Path) -> list[Path]:
     """Delete the temporary files a killed writer left in `run_dir` (call only while holding its lock)."""
     stale = [path for folder in (run_dir, run_dir / "nodes") if folder.is_dir()
@@ -199,6 +208,8 @@ class PartitionRun:
         if self.tree is None:
             self.tree = PartitionTree(SubSpace(cfg.space, cfg.search_space), protocol=self._protocol())
         tracking_path = self.run_dir / TRACKING_FILE
+        if tracking is not None and not fresh and tracking_path.is_file():
+            _refuse_other_tracking(self.run_dir, Tracking.load(tracking_path), tracking)
         if tracking is not None and lock:
             tracking.save(tracking_path)  # workers and resumed runs read it from the directory
         elif tracking is None and tracking_path.is_file():

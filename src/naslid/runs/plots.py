@@ -473,9 +473,9 @@ def paired_figure(paired: dict, caveat: str | None = None, role: str = "against_
     colour."""
     key, described = PAIRED_BASELINES[role]
     rows = paired.get(role) or {}
-    if not rows:
+    subsets = list(next(iter(rows.values()))) if rows else []
+    if not subsets:  # nothing paired, or nothing ranked (no ground truth)
         return None
-    subsets = list(next(iter(rows.values())))
     methods = list(rows)
     figure = new_figure(4.2 * len(subsets) + 0.6, 0.5 * len(methods) + 2.6 + (0.5 if caveat else 0.0))
     axes = figure.subplots(1, len(subsets), squeeze=False, sharey=True)

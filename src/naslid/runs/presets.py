@@ -48,8 +48,8 @@ class ComparePlan:
         if not self.methods:
             raise ValueError(f"no method to compare; expected a comma-separated subset of {list(METHODS)} or "
                              "training-free rankers (naslid rank --help)")
-        spellings = [method_spelling(method) for method in self.methods]  # refuses bad spellings
-        if len(set(spellings)) != len(spellings):
+        # one method or ranker spelt twice (a variant's settings in another order are the same method) is refused
+        if len({_method_identity(method) for method in self.methods}) != len(self.methods):
             raise ValueError(f"methods {list(self.methods)} name a method twice")
         if len(set(self.seeds)) != len(self.seeds) or any(s < 0 for s in self.seeds):
             raise ValueError(f"seeds {list(self.seeds)}; expected distinct non-negative integers")
@@ -76,6 +76,14 @@ class ComparePlan:
 
     def to_dict(self) -> dict:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in self.__dict__.items()}
+
+
+def _method_identity(text: str) -> object:
+    """What makes two spellings one method: a ranker's canonical spelling, or a variant's method and settings."""
+    if is_ranker(text):
+        return method_spelling(text)
+    variant = parse_method(text)
+    return variant.method.name, frozenset(variant.overrides)
 
 
 def method_spelling(text: str) -> str:

@@ -16,6 +16,9 @@ Repositories cited: `marsggbo/NAS-LID` (the NAS-LID authors' release, built on `
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import re
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
@@ -510,11 +513,50 @@ def parse_method(spelling: str) -> MethodVariant:
         if key in (k for k, _ in overrides):
             raise ValueError(f"method {spelling!r}: {key} is set twice")
         overrides.append((key, value))
+    overrides = [(_canonical_key(spelling, key), value) for key, value in overrides]
+    keys = [key for key, _ in overrides]
+    twice = next((key for key in keys if keys.count(key) > 1), None)
+    if twice is not None:
+        raise ValueError(f"method {spelling!r}: {twice} is set twice")
     protocol = dict(overrides).get("protocol")
     if protocol is not None:
         get_protocol(protocol)  # an unknown name fails here
     canonical = f"{method.name}[{','.join(f'{k}={v}' for k, v in overrides)}]"
     return MethodVariant(canonical, method, tuple(overrides), protocol)
+
+
+@functools.cache
+def _reference_config() -> RunConfig:
+    """The configuration whose fields variant keys are resolved against to spell them one way (NB201's network)."""
+    return RunConfig()
+
+
+def _canonical_key(spelling: str, key: str) -> str:
+    """One spelling per setting, so that `nas-lid[split.k=5]` and `nas-lid[k=5]` are one method: the field's name
+    with dashes, prefixed by its section only where the name alone is ambiguous. A key the reference configuration
+    does not resolve (another space's network field) stays as written; the method's own configuration checks it."""
+    if key == "protocol":
+        return key
+    try:
+        section, name = _variant_field(spelling, key, _reference_config())
+    except ValueError:
+        return key
+    short = name.replace("_", "-")
+    sections = [s for s in _VARIANT_SECTIONS if name in {f.name for f in fields(getattr(_reference_config(), s))}]
+    return short if sections == [section] else f"{section}.{short}"
+
+
+def method_folder(method: str) -> str:
+    """The folder a compared method's run lives in: its canonical spelling where that is a plain, short file name
+    (every simple spelling, as before), else the method's name and a digest of the spelling, so that a variant
+    value never becomes a path component (`spos[cache-dir=../../x]` is `spos-<12 hex digits>`)."""
+    spelling = _spelling(method)  # a training-free ranker's folder follows the same rule
+    if _PLAIN_FOLDER.fullmatch(spelling):
+        return spelling
+    return f"{spelling.partition('[')[0]}-{hashlib.sha256(spelling.encode()).hexdigest()[:12]}"
+
+
+_PLAIN_FOLDER = re.compile(r"[A-Za-z0-9._=,:\[\]-]{1,100}")
 
 
 def split_methods(text: str) -> tuple[str, ...]:

@@ -1,6 +1,7 @@
 """One page per run: a self-contained HTML report of a partition run directory or a compare folder.
 
-`write_report` reads what a run left on disk (nothing is trained or measured again) and writes one HTML file:
+`write_report` reads what a run left on disk (nothing is trained or measured again), once the run passes the checks
+every reader runs (`naslid.runs.verify`), and writes one HTML file:
 inline CSS, figures as base64 PNG, no external URL. A partition run (`naslid train`, `naslid partition`, or one
 method's folder of `naslid compare`) gets its settings, its leaves (with the Kendall tau of each leaf's proxy scores
 when scores exist), Kendall tau while training (when it tracked a subset), the partition tree with each split's
@@ -22,7 +23,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from naslid.atomic import write_text
+from naslid.atomic import check_target, write_text
 
 REPORT_FILE = "report.html"
 COMPARE_FILE = "compare.json"
@@ -48,6 +49,11 @@ def write_report(run_or_compare_dir: str | Path, out: str | Path | None = None, 
     target = folder / REPORT_FILE if out is None else Path(out)
     if target.is_dir():
         raise ValueError(f"--out {target} is a directory; expected a file path such as {target / REPORT_FILE}")
+    try:
+        check_target(target)  # before the work: a device or a FIFO is never replaced by the page
+    except ValueError as error:
+        raise ValueError(f"--out {error}") from None
+    _verified(folder)
     if (folder / COMPARE_FILE).is_file():
         page = _compare_page(folder, _Truth(benchmark, column, _read_json(folder / COMPARE_FILE)))
     elif (folder / TREE_FILE).is_file() or (folder / CONFIG_FILE).is_file():
@@ -57,6 +63,23 @@ def write_report(run_or_compare_dir: str | Path, out: str | Path | None = None, 
                          f"nor {COMPARE_FILE} (a finished naslid compare); nothing to report")
     target.parent.mkdir(parents=True, exist_ok=True)
     return write_text(target, page)
+
+
+def _verified(folder: Path) -> None:
+    """Refuse, in one line, a run (or a comparison whose runs) `naslid check` would fail: the same check search,
+    export and finetune run before they read a run, so a report never renders swapped checkpoints, an edited
+    config.json, a tree that is not a partition (a cycle, a child outside its parent) or a lost tree."""
+    from naslid.runs.verify import comparison_runs, verify_run
+
+    if not ((folder / COMPARE_FILE).is_file() or (folder / TREE_FILE).is_file() or (folder / CONFIG_FILE).is_file()):
+        return  # neither kind: write_report says what it expected
+    if (folder / COMPARE_FILE).is_file() and not comparison_runs(folder):
+        return  # a comparison without runs: its page says what it lacks
+    problems = verify_run(folder)
+    if problems:
+        more = f" ({len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise ValueError(f"{folder} fails verification, so no report is written: {problems[0]}{more}; "
+                         f"`naslid check {folder}` lists every problem")
 
 
 # --- HTML pieces: everything not built here is escaped ---
@@ -671,6 +694,8 @@ def _profiles_png(profiles) -> bytes:
 
 
 def _compare_page(folder: Path, truth: _Truth) -> str:
+    from naslid.runs.protocols import method_folder
+
     results = _read_json(folder / COMPARE_FILE)
     if not isinstance(results, dict) or not str(results.get("schema", "")).startswith("naslid.compare/"):
         raise ValueError(f"{folder / COMPARE_FILE} is not a naslid comparison (schema "
@@ -693,7 +718,7 @@ def _compare_page(folder: Path, truth: _Truth) -> str:
     ]
     seed_dir = folder if len(seeds) == 1 else folder / f"seed{seeds[0]}"
     for method in methods:
-        method_dir = seed_dir / method
+        method_dir = seed_dir / method_folder(method)
         anchor = "method-" + "".join(c if c.isalnum() else "-" for c in method)
         if not method_dir.is_dir():
             body.append(_section(anchor, f"Method {method}", _missing(f"{method_dir} not found")))

@@ -1,11 +1,13 @@
 """Checks that a run directory's configuration, partition tree and checkpoints belong together.
 
-A run is opened only when they agree (`PartitionRun` calls `verify_run`); `naslid check RUN` lists every
-problem. Each problem is one line naming the file and the repair.
+A run is opened only when they agree (`PartitionRun` calls `verify_run`), a report is written only of a run that
+passes (`naslid report`), and `naslid check RUN` lists every problem; on a comparison folder, every run in it.
+Each problem is one line naming the file and the repair.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from itertools import combinations
 from pathlib import Path
 
@@ -13,6 +15,7 @@ import torch
 
 from naslid.nn import build_supernet_for
 from naslid.partition import PartitionNode, PartitionTree
+from naslid.reading import read_json
 from naslid.runs.config import RunConfig, config_digest, with_resolved_paths
 from naslid.spaces import SubSpace
 from naslid.train import load_checkpoint
@@ -32,13 +35,19 @@ def verify_run(run_dir: str | Path, *, missing_ok: bool = False) -> list[str]:
     redone (`PartitionRun.read_checkpoint`).
     """
     run_dir = Path(run_dir)
+    if not (run_dir / _CONFIG_FILE).is_file() and comparison_runs(run_dir):
+        return [f"{run}: {problem}" if not problem.startswith(str(run)) else problem
+                for run in comparison_runs(run_dir) for problem in verify_run(run, missing_ok=missing_ok)]
+    unknown = _unregistered_space(run_dir / _CONFIG_FILE)
+    if unknown:
+        return [unknown]
     try:
         cfg = RunConfig.load(run_dir / _CONFIG_FILE)
     except (OSError, ValueError) as error:
         return [f"{error}; is {run_dir} a naslid run directory? restore config.json, or start again"]
     tree_path = run_dir / _TREE_FILE
     if not tree_path.is_file():
-        return []  # nothing trained yet, or the root's first epochs: nothing to check against
+        return _lost_tree(run_dir)  # else nothing trained yet, or the root's first epochs: nothing to check against
     try:
         tree = PartitionTree.load(tree_path)
     except (OSError, ValueError) as error:
@@ -47,10 +56,74 @@ def verify_run(run_dir: str | Path, *, missing_ok: bool = False) -> list[str]:
                 for problem in tree_problems(tree, SubSpace(cfg.space, cfg.search_space))]
     shapes = _network_shapes(cfg)
     digest = config_digest(with_resolved_paths(cfg))
-    for node in sorted(tree.nodes.values(), key=lambda n: n.id):
-        if node.checkpoint is not None:
-            problems += _checkpoint_problems(run_dir, node, cfg, shapes, digest, missing_ok)
-    return problems
+    checked = [_checkpoint_problems(run_dir, node, cfg, shapes, digest, missing_ok)
+               for node in sorted(tree.nodes.values(), key=lambda n: n.id) if node.checkpoint is not None]
+    code = _other_code(run_dir, cfg, checked)
+    if code:
+        return problems + [code]
+    return problems + [problem for found in checked for problem in found.problems]
+
+
+def comparison_runs(folder: str | Path) -> list[Path]:
+    """The run directories of a `naslid compare` folder (each method's, each seed's, the shared roots), in order;
+    empty for any other folder."""
+    folder = Path(folder)
+    runs = sorted(path.parent for pattern in ("*/" + _CONFIG_FILE, "seed*/*/" + _CONFIG_FILE)
+                  for path in folder.glob(pattern))
+    return runs if (folder / "compare.json").is_file() or runs else []
+
+
+def _unregistered_space(path: Path) -> str | None:
+    """The problem of a run whose space this process does not know (a space of one's own, not imported)."""
+    from naslid.nn import SUPERNETS
+
+    try:
+        name = read_json(path, what="run configuration").get("search_space", "nb201")
+    except (OSError, ValueError, AttributeError):
+        return None  # RunConfig.load says what is wrong with the file
+    if not isinstance(name, str) or name in SUPERNETS:
+        return None
+    return (f"{path}: the run's search space {name!r} is not registered in this process (known: {sorted(SUPERNETS)}); "
+            f"pass --import MODULE, the module that registers it, as the run was made (docs/own-space.md); the run's "
+            "files are left alone")
+
+
+def _lost_tree(run_dir: Path) -> list[str]:
+    """A missing tree is a problem once the run holds what only follows it: a child's checkpoint or results."""
+    later = sorted(path.name for path in (run_dir / "nodes").glob("node*.pt") if path.name != "node0.pt")
+    later += [name for name in _RESULT_FILES if (run_dir / name).is_file()]
+    if not later:
+        return []
+    return [f"{run_dir / _TREE_FILE} is missing, but the run holds {', '.join(later[:4])}, which only follow it; "
+            "restore it from a copy, or start again in a new run directory"]
+
+
+_RESULT_FILES = ("metrics.jsonl", "proxy_scores.json", "search.json", "search_evolution.json", "search_random.json")
+
+
+@dataclass
+class _Checked:
+    """What checking one checkpoint found."""
+
+    problems: list[str] = field(default_factory=list)
+    shape: str | None = None  # the network-shape mismatch, when there is one
+    same_settings: bool = False  # the checkpoint records config.json's digest
+
+
+def _other_code(run_dir: Path, cfg: RunConfig, checked: list[_Checked]) -> str | None:
+    """When every checkpoint was trained under config.json as it is (the digests agree) and none has the shapes of
+    the network built from it now, the code that builds the network differs (another module registering the space),
+    not the files: one problem that says so, and no advice to delete good checkpoints."""
+    if not checked or not all(found.shape and found.same_settings for found in checked):
+        return None
+    from naslid.nn import SUPERNETS
+    from naslid.registry import describe
+
+    return (f"{run_dir}: none of its {len(checked)} checkpoints has the shapes of the network the "
+            f"{cfg.search_space!r} space builds from config.json now ({checked[0].shape}), though each was trained "
+            f"under this config.json: the code registered for {cfg.search_space!r} "
+            f"({describe(SUPERNETS.get(cfg.search_space))}) is not the code the run was made with; import the module "
+            "the run was made with (--import MODULE). The checkpoints are left alone")
 
 
 def tree_problems(tree: PartitionTree, root_space: SubSpace) -> list[str]:
@@ -118,19 +191,19 @@ def _network_shapes(cfg: RunConfig) -> dict[str, tuple[int, ...]] | None:
 
 
 def _checkpoint_problems(run_dir: Path, node: PartitionNode, cfg: RunConfig,
-                         shapes: dict[str, tuple[int, ...]] | None, digest: str, missing_ok: bool) -> list[str]:
+                         shapes: dict[str, tuple[int, ...]] | None, digest: str, missing_ok: bool) -> _Checked:
     path = run_dir / node.checkpoint
     if node.is_leaf:
         repair = f"delete it and run `naslid finetune {run_dir}` to redo it, or restore it from a copy"
     else:
         repair = "restore it from a copy (it is needed again only if a child loses its own), or start again"
     if not path.is_file():
-        return [] if missing_ok else [f"{path}, node {node.id}'s checkpoint, is missing: "
-                                      + (f"run `naslid finetune {run_dir}` to redo it" if node.is_leaf else repair)]
+        return _Checked([] if missing_ok else [f"{path}, node {node.id}'s checkpoint, is missing: "
+                        + (f"run `naslid finetune {run_dir}` to redo it" if node.is_leaf else repair)])
     try:
         state = load_checkpoint(path)
     except ValueError as error:  # unreadable: with missing_ok, the run's reader says how it redoes the file
-        return [] if missing_ok else [f"{error}; {repair}"]
+        return _Checked([] if missing_ok else [f"{error}; {repair}"])
     problems = []
     owner = state.get("node")
     if owner is not None and owner != node.id:
@@ -148,24 +221,29 @@ def _checkpoint_problems(run_dir: Path, node: PartitionNode, cfg: RunConfig,
     if state.get("config_digest") not in (None, digest):
         problems.append("was trained under other settings than config.json holds now (its digest differs): "
                         "restore config.json, or start again")
-    problems += _shape_problems(state.get("model"), shapes)
+    shape = _shape_mismatch(state.get("model"), shapes)
+    if shape is not None:
+        problems.append(f"holds a network of another shape than config.json's network ({shape}): another space or "
+                        "width; restore config.json")
     problems += _epoch_problems(state, node, cfg)
-    return [f"{path}: {problem}; {repair}" for problem in problems]
+    return _Checked([f"{path}: {problem}; {repair}" for problem in problems], shape,
+                    state.get("config_digest") == digest)
 
 
-def _shape_problems(model: object, shapes: dict[str, tuple[int, ...]] | None) -> list[str]:
-    if shapes is None or not isinstance(model, dict):
-        return [] if shapes is None else ["holds no network weights"]
+def _shape_mismatch(model: object, shapes: dict[str, tuple[int, ...]] | None) -> str | None:
+    """How the checkpoint's weights differ from the configured network's shapes (None: they agree, or unknown)."""
+    if shapes is None:
+        return None
+    if not isinstance(model, dict):
+        return "it holds no network weights"
     missing = [name for name in shapes if name not in model]
     unexpected = [name for name in model if name not in shapes]
     wrong = [f"{name} {tuple(model[name].shape)} in the file, {shapes[name]} from config.json"
              for name in shapes if name in model and tuple(getattr(model[name], "shape", ())) != shapes[name]]
     if not (missing or unexpected or wrong):
-        return []
-    detail = wrong[:1] or [f"{len(missing)} weights missing, {len(unexpected)} unknown (e.g. "
-                           f"{(missing or unexpected)[0]})"]
-    return [f"holds a network of another shape than config.json's network "
-            f"({detail[0]}): another space or width; restore config.json"]
+        return None
+    return wrong[0] if wrong else (f"{len(missing)} weights missing, {len(unexpected)} unknown (e.g. "
+                                   f"{(missing or unexpected)[0]})")
 
 
 def _epoch_problems(state: dict, node: PartitionNode, cfg: RunConfig) -> list[str]:

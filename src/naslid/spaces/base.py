@@ -20,6 +20,8 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from naslid.registry import check_name, describe, register
+
 SUBSPACE_SCHEMA = "naslid.subspace/1"
 
 
@@ -273,10 +275,50 @@ def get_space(name: str) -> SearchSpace:
     return _INSTANCES[name]
 
 
-def register_space(name: str, space_class: type) -> None:
-    """Make `space_class` available as `get_space(name)` and in sub-space JSON."""
-    SPACES[name] = space_class
-    _INSTANCES.pop(name, None)
+def register_space(name: str, space_class: type, *, replace: bool = False) -> None:
+    """Make `space_class` available as `get_space(name)` and in sub-space JSON.
+
+    The class is checked against the `SearchSpace` protocol now (an instance has every member, its `name` is
+    `name`, and an architecture round-trips through `make_arch`, `format` and `parse`), so a space that is
+    listed is one that works. A name registered already with another class is a ValueError unless `replace`.
+    """
+    check_name(SPACES, name, space_class, replace=replace, kind="search space")
+    space = _checked_space(name, space_class)
+    register(SPACES, name, space_class, replace=replace, kind="search space")
+    _INSTANCES[name] = space
+
+
+_SPACE_MEMBERS = ("name", "points", "choices", "make_arch", "parse", "format", "canonical_key")
+
+
+def _checked_space(name: str, space_class: type) -> SearchSpace:
+    """An instance of `space_class` that keeps the `SearchSpace` contract; else a ValueError naming what it lacks."""
+    where = f"search space {name!r} ({describe(space_class)})"
+    try:
+        space = space_class()
+    except Exception as error:
+        raise ValueError(f"{where}: building it with no arguments failed ({type(error).__name__}: {error})") from None
+    missing = [member for member in _SPACE_MEMBERS if not hasattr(space, member)]
+    if missing:
+        raise ValueError(f"{where} lacks {', '.join(missing)}; a space needs {', '.join(_SPACE_MEMBERS)} "
+                         "(docs/own-space.md)")
+    if space.name != name:
+        raise ValueError(f"{where} names itself {space.name!r}; register it under its own name")
+    points, choices = tuple(space.points), tuple(space.choices)
+    if not points or len(points) != len(choices) or not all(len(options) for options in choices):
+        raise ValueError(f"{where}: {len(points)} points and {len(choices)} lists of choices; expected one non-empty "
+                         "list of choice names per point, at least one point")
+    try:
+        arch = space.make_arch(tuple(options[0] for options in choices))
+        text = space.format(arch)
+        same = space.parse(text) == arch
+        space.canonical_key(arch)
+    except Exception as error:
+        raise ValueError(f"{where}: make_arch, format, parse or canonical_key failed on the architecture of every "
+                         f"point's first choice ({type(error).__name__}: {error})") from None
+    if not same:
+        raise ValueError(f"{where}: parse(format(arch)) is not arch for {text!r}; the text form must round-trip")
+    return space
 
 
 def resolve_space(space: SearchSpace | str | None) -> SearchSpace:

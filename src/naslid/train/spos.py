@@ -33,7 +33,17 @@ epoch_logger = logging.getLogger("naslid.train.epochs")
 
 
 class TrainingDiverged(ValueError):
-    """The loss or the weights became NaN or infinite; nothing of the diverged epoch was saved."""
+    """The loss or the weights became NaN or infinite; nothing of the diverged epoch was saved.
+
+    `detail` says what diverged where; `advice` what to change (a caller that knows where the learning rate came
+    from, e.g. a compared variant that sets it, says so instead)."""
+
+    def __init__(self, detail: str, advice: str = "lower the learning rate (--lr)") -> None:
+        super().__init__(f"{detail}; {advice}")
+        self.detail, self.advice = detail, advice
+
+    def __reduce__(self) -> tuple:  # from a worker process: the same two parts
+        return type(self), (self.detail, self.advice)
 
 
 # on CUDA, how many steps may pass between checks of the loss (each check waits for the device)
@@ -320,7 +330,7 @@ def train_supernet(
         except TrainingDiverged as error:
             kept = (f"; {checkpoint_path} still holds the last finite state (epoch {state.epoch})"
                     if checkpoint_path is not None and Path(checkpoint_path).is_file() else "; nothing was saved")
-            raise TrainingDiverged(f"{error}{kept}; lower the learning rate (--lr)") from None
+            raise TrainingDiverged(f"{error.detail}{kept}", error.advice) from None
         state.epoch += 1
         state.history.append({"epoch": state.epoch, **metrics})
         if on_epoch_end is not None:
