@@ -5,7 +5,7 @@ profiles (the LID rises over the first layers, then falls). A feature turns a pr
 its mean, its peak, its fall from the peak to the last layer, ...); ``-name`` negates one. `lid-init` profiles
 the architecture's path through the context's freshly initialised supernet (training-free); `lid-supernet`
 (registered by `naslid.runs.rank`) profiles it with the weights its leaf of a trained run holds. The default
-feature of each was chosen on a development subset only (README, "Ranking without training").
+feature of each was chosen on a development subset only (`dev1000` of benchmarks/training_free.py).
 """
 
 from __future__ import annotations

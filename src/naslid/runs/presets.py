@@ -126,7 +126,7 @@ def _tiny() -> Preset:
 
 def _cpu() -> Preset:
     # CIFAR-10 average-pooled to 16x16, a narrow one-cell-per-stage supernet: chosen by the study in
-    # benchmarks/ranking_study.py as the best ranking per CPU minute (its README section gives the numbers)
+    # benchmarks/ranking_study.py as the best ranking per CPU minute (docs/measured.md gives the numbers)
     config = RunConfig(
         data=DataConfig(dataset="cifar10", path=str(default_cifar10_path()), resolution=16, crop_padding=2),
         network=NB201Config(channels=8, cells_per_stage=1),

@@ -146,7 +146,7 @@ class LIDSupernet(LIDInit):
                                  "trained leaf (ours)")
     needs_run: ClassVar[bool] = True
     shares_isomorphic: ClassVar[bool] = False
-    feature: str = "-first"  # chosen on the development subset (README)
+    feature: str = "-first"  # chosen on the development subset (dev1000, benchmarks/training_free.py)
 
     def network(self, arch: ChoiceArch, context: ScoringContext) -> nn.Module:
         return context.trained_network_for(arch)
