@@ -35,7 +35,8 @@ def test_train_partition_finetune_search(tmp_path, capsys):
     assert f"  caveat: {ranking_caveat('digits', 'c10_test_acc_200')}" in out.splitlines()
 
 
-def test_user_errors_are_one_line_and_exit_2(tmp_path, capsys):
+def test_user_errors_are_one_line_and_exit_2(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("NASLID_CIFAR10", str(tmp_path / "no-cifar10-here"))  # nowhere to find CIFAR-10
     assert main(["train", str(tmp_path / "x"), "--dataset", "cifar10", "--no-progress"]) == 2
     assert "needs a path" in capsys.readouterr().err
     assert main(["train", str(tmp_path / "y"), "--dataset", "cifar10", "--data-path", str(tmp_path / "nope")]) == 2

@@ -294,6 +294,10 @@ def chain_config():
     from naslid.spaces import base
 
     saved = dict(spaces.SPACES), dict(base._INSTANCES), dict(naslid_nn.SUPERNETS)
+    # an earlier test may have imported the example and restored the registries (or not): start from neither
+    sys.modules.pop("naslid_user_chain_space", None)
+    for table in (spaces.SPACES, base._INSTANCES, naslid_nn.SUPERNETS):
+        table.pop("chain", None)
     module = import_module(str(Path(__file__).parents[1] / "examples" / "chain_space.py"))
     yield module.ChainConfig
     for table, entries in zip((spaces.SPACES, base._INSTANCES, naslid_nn.SUPERNETS), saved, strict=True):

@@ -253,11 +253,14 @@ def test_compare_report_renders_in_chromium(tmp_path):
     _check_page(dom, page.read_text(), shot, "naslid report: comparison compare", minimum_figures=5)
     results = json.loads((folder / "compare.json").read_text())
     methods = dom.one("table", class_="methods").rows()
-    assert [row[0] for row in methods] == ["spos", "nas-lid"]
+    # the trained methods, then the floor every comparison reports beside them
+    assert [row[0] for row in methods] == ["spos", "nas-lid", "params", "flops"] == list(results["methods"])
     for row, summary in zip(methods, results["methods"].values(), strict=True):
         ranking = summary["ranking"][0]
         assert row[2] == str(summary["leaves"]) and row[5] == f"{ranking['kendall_tau_b']:.3f}"
-        assert row[6] == f"{ranking['spearman']:.3f}" and row[7] == summary["search"]["best_arch"]
+        assert row[6] == f"{ranking['spearman']:.3f}"
+        assert row[7] == ((summary.get("search") or {}).get("best_arch", "n/a"))
+        assert (summary["leaves"] == 0) == (summary.get("kind") == "training-free")
     captions = [f.text() for f in dom.all("figcaption")]
     assert any(c.startswith("Kendall tau-b while training") for c in captions)
     assert any(c.startswith("LID profiles of the best and worst") for c in captions)

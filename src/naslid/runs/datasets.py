@@ -25,6 +25,7 @@ from naslid.data import (
     apply_split,
     balanced_subset_indices,
     channel_stats,
+    default_cifar10_path,
     load_cifar10,
     load_digits_dataset,
     load_image_folder,
@@ -114,8 +115,12 @@ class DataConfig:
         if self.dataset not in DATASETS:
             raise ValueError(f"dataset={self.dataset!r}; expected one of {list(DATASETS)}")
         if self.dataset == "cifar10" and not self.path:
-            raise ValueError("dataset 'cifar10' needs a path: the packed npz or a cifar-10-batches-py folder "
-                             "(--data-path; by default naslid looks at $NASLID_CIFAR10, then ~/.cache/naslid/cifar10)")
+            found = default_cifar10_path()  # $NASLID_CIFAR10, ~/.cache/naslid/cifar10, ../shared/data/cifar10
+            if not found.exists():
+                raise ValueError("dataset 'cifar10' needs a path: the packed npz or a cifar-10-batches-py folder "
+                                 "(--data-path; by default naslid looks at $NASLID_CIFAR10, then "
+                                 "~/.cache/naslid/cifar10)")
+            self.path = str(found)
         if self.dataset == "imagefolder":
             if not self.path:
                 raise ValueError("dataset 'imagefolder' needs a path: ROOT holding train/CLASS/*.jpg and "
