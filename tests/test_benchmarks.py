@@ -59,3 +59,10 @@ def test_ablation_study_methods_configure_on_the_cpu_preset():
         "cosine", "max-cross", "restart")
     assert configs["nas-lid[split-epochs=15:25]"].schedule.split_epochs == (15, 25)
     assert configs["nas-lid[split-epochs=15:25]"].schedule.total_epochs == 35  # the same budget, one more level
+
+
+def test_cli_help_finds_every_command():
+    """benchmarks/cli_help.py times `naslid COMMAND --help` for the commands `naslid --help` lists: all of them."""
+    from naslid.cli import COMMANDS
+
+    assert _load("cli_help").commands() == [name for name, *_ in COMMANDS]

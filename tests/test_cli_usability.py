@@ -19,7 +19,8 @@ import torch
 
 import naslid
 from naslid import cli
-from naslid.cli import build_parser, main
+from naslid.cli import build_parser, main, output
+from naslid.cli.run_flags import setting_flags
 
 ROOT = Path(__file__).parents[1]
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -38,29 +39,42 @@ def test_version_prints_the_package_version_and_exits_0():
     assert done.stdout == f"naslid {naslid.__version__}\n"
 
 
-# --- a fast --help: `naslid --help` and the light commands import no torch, numpy or matplotlib; the run commands
-# (train, partition, compare) generate their flags from the library's configuration fields, which imports torch ---
+# --- a fast --help: `naslid --help` and every command's import no torch, numpy or matplotlib; the run commands
+# (train, partition, compare) read their flags from the configuration fields' generated copy
+# (naslid.cli.run_flags_data, kept equal to the fields by tests/test_cli_run_flags.py) ---
 
 _RUN_COMMANDS = ("train", "partition", "compare")
 
 
-def test_help_imports_neither_torch_nor_numpy_nor_matplotlib():
+@pytest.mark.parametrize("commands", [("--help",), ("train", "partition", "compare", "rank", "search"),
+                                      ("score", "profile", "finetune", "latency-table", "export", "retrain", "spaces",
+                                       "presets", "check", "report", "demo")])
+def test_help_imports_neither_torch_nor_numpy_nor_matplotlib(commands):
     script = textwrap.dedent("""
         import contextlib, io, sys
         from naslid.cli import COMMANDS, main
-        light = [name for name, *_ in COMMANDS if name not in RUN_COMMANDS]
+        names = [name for name, *_ in COMMANDS]
+        commands = [name for name in COMMANDS_ASKED if name != "--help"]
+        assert set(commands) <= set(names), commands
         with contextlib.redirect_stdout(io.StringIO()) as out:
-            codes = [main(["--help"])] + [main([name, "--help"]) for name in light]
-        assert codes == [0] * (len(light) + 1), codes
+            codes = [main(["--help"])] + [main([name, "--help"]) for name in commands]
+        assert codes == [0] * (len(commands) + 1), codes
         assert "usage: naslid" in out.getvalue()
+        assert all(f"usage: naslid {name} " in out.getvalue() for name in commands)
         heavy = sorted(name for name in sys.modules
                        if name.split(".")[0] in ("torch", "numpy", "matplotlib", "scipy", "tqdm"))
         assert not heavy, heavy[:10]
         print("light")
-    """).replace("RUN_COMMANDS", repr(_RUN_COMMANDS))
+    """).replace("COMMANDS_ASKED", repr(commands))
     done = _run(["-c", script])
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "light"
+
+
+def test_the_help_tests_cover_every_command():
+    asked = {"train", "partition", "compare", "rank", "search", "score", "profile", "finetune", "latency-table",
+             "export", "retrain", "spaces", "presets", "check", "report", "demo"}
+    assert {name for name, *_ in cli.COMMANDS} == asked
 
 
 @pytest.mark.parametrize("command", _RUN_COMMANDS)
@@ -96,8 +110,8 @@ def test_every_flagged_field_is_a_flag_that_sets_it_and_errors_name_it():
     # a setting the configuration refuses is named by its flag, derived settings too
     from naslid.runs.configure import DERIVED_SETTINGS
 
-    assert cli._setting_flags()["split.k"] == "--k" and cli._setting_flags()["network.bn"] == "--bn"
-    assert set(DERIVED_SETTINGS) <= set(cli._setting_flags())
+    assert setting_flags()["split.k"] == "--k" and setting_flags()["network.bn"] == "--bn"
+    assert set(DERIVED_SETTINGS) <= set(setting_flags())
 
 
 def _subparser(parser: argparse.ArgumentParser, name: str) -> argparse.ArgumentParser:
@@ -137,7 +151,7 @@ def test_verbose_and_debug_after_the_subcommand_take_effect(tmp_path, capsys):
             main(["check", missing, "--debug"])
     finally:
         naslid_logger.setLevel(saved)
-        logging.getLogger(cli._EPOCH_LOGGER).setLevel(logging.NOTSET)
+        logging.getLogger(output.EPOCH_LOGGER).setLevel(logging.NOTSET)
 
 
 # --- logs fit for files: progress bars only on a terminal, else one line per epoch ---
@@ -154,23 +168,23 @@ class _Stream(io.StringIO):
 
 def test_bars_only_on_a_terminal_and_never_with_no_progress(monkeypatch):
     monkeypatch.setattr(sys, "stderr", _Stream(terminal=True))
-    assert cli._bars(argparse.Namespace(no_progress=False))
-    assert not cli._bars(argparse.Namespace(no_progress=True))
+    assert output.bars(argparse.Namespace(no_progress=False))
+    assert not output.bars(argparse.Namespace(no_progress=True))
     monkeypatch.setattr(sys, "stderr", _Stream(terminal=False))
-    assert not cli._bars(argparse.Namespace(no_progress=False))
-    assert not cli._bars(argparse.Namespace(no_progress=True))
+    assert not output.bars(argparse.Namespace(no_progress=False))
+    assert not output.bars(argparse.Namespace(no_progress=True))
 
 
 @pytest.mark.parametrize("terminal, verbose, epoch_lines", [
     (False, False, True), (False, True, True), (True, False, False), (True, True, True),
 ])
 def test_epoch_lines_without_verbose_only_off_a_terminal(monkeypatch, terminal, verbose, epoch_lines):
-    epochs = logging.getLogger(cli._EPOCH_LOGGER)
+    epochs = logging.getLogger(output.EPOCH_LOGGER)
     naslid_logger = logging.getLogger("naslid")
     saved = naslid_logger.level
     monkeypatch.setattr(sys, "stderr", _Stream(terminal=terminal))
     try:
-        cli._configure_logging(argparse.Namespace(verbose=verbose))
+        output.configure_logging(argparse.Namespace(verbose=verbose))
         assert epochs.isEnabledFor(logging.INFO) == epoch_lines
         assert naslid_logger.isEnabledFor(logging.INFO) == verbose  # other INFO lines still need -v
     finally:
@@ -181,7 +195,7 @@ def test_epoch_lines_without_verbose_only_off_a_terminal(monkeypatch, terminal, 
 def test_train_to_a_pipe_writes_one_line_per_epoch_and_no_bars(tmp_path):
     from naslid.train.spos import epoch_logger
 
-    assert epoch_logger.name == cli._EPOCH_LOGGER
+    assert epoch_logger.name == output.EPOCH_LOGGER
     # no --no-progress: off a terminal the bars are dropped all the same
     done = _run(["-m", "naslid", "train", str(tmp_path / "run"), "--epochs", "2", "--channels", "4"],
                 stdin=subprocess.DEVNULL)

@@ -1,6 +1,8 @@
 """Edge scores, split criteria, ranking metrics and training steps are registries: one registration, and the
-library (configs, split decisions, scores files, compare.csv, `naslid score`) uses the new entry."""
+library (configs, split decisions, scores files, compare.csv, `naslid score`) uses the new entry. Every registry
+registers the same way: `register_<kind>(entry, *, replace=False)` through `naslid.registry.register`."""
 
+import dataclasses
 import json
 
 import numpy as np
@@ -15,6 +17,8 @@ from naslid.bench import (
     score_predictions,
     write_scores,
 )
+from naslid.lid import ESTIMATORS, MLE, register_estimator
+from naslid.nn import SUPERNETS, NB201Config, NB201SuperNet, register_supernet
 from naslid.partition import (
     CRITERIA,
     EDGE_SCORES,
@@ -26,15 +30,30 @@ from naslid.partition import (
     register_criterion,
     register_edge_score,
 )
+from naslid.rankers import RANKERS, register_ranker
+from naslid.runs.presets import PRESETS, register_preset
+from naslid.runs.protocols import (
+    METHODS,
+    PROTOCOLS,
+    SCALES,
+    Method,
+    register_method,
+    register_protocol,
+    register_scale,
+)
 from naslid.runs.results import compare_csv
-from naslid.spaces import NB201Space
-from naslid.train import TRAIN_STEPS, TrainConfig
+from naslid.spaces import SPACES, NB201Space, register_space
+from naslid.spaces.base import _INSTANCES
+from naslid.train import TRAIN_STEPS, TrainConfig, register_train_step
+
+_TABLES = (EDGE_SCORES, CRITERIA, RANKING_METRICS, TRAIN_STEPS, SPACES, _INSTANCES, SUPERNETS, RANKERS, ESTIMATORS,
+           PROTOCOLS, METHODS, SCALES, PRESETS)
 
 
 @pytest.fixture
 def restored_registries():
     """Each test may register entries; the registries are as before afterwards."""
-    saved = [(registry, dict(registry)) for registry in (EDGE_SCORES, CRITERIA, RANKING_METRICS, TRAIN_STEPS)]
+    saved = [(registry, dict(registry)) for registry in _TABLES]
     yield
     for registry, entries in saved:
         registry.clear()
@@ -161,3 +180,70 @@ def test_built_in_spaces_and_supernets_cannot_be_replaced_by_accident():
     with pytest.raises(ValueError, match="supernet of space 'nb201' is already registered"):
         register_supernet("nb201", NB201Config, type("Other", (NB201SuperNet,), {}), check=False)
     assert SPACES["nb201"] is NB201Space and SUPERNETS["nb201"] == (NB201Config, NB201SuperNet)
+
+
+# (kind in messages, table, a built-in name, register(entry, replace), another entry under that name)
+_REGISTRIES = [
+    ("search space", SPACES, "nb201", lambda entry, replace: register_space(entry, replace=replace),
+     type("OtherNB201", (NB201Space,), {})),
+    ("supernet of space", SUPERNETS, "nb201",
+     lambda entry, replace: register_supernet("nb201", *entry, replace=replace, check=False),
+     (NB201Config, type("OtherSuperNet", (NB201SuperNet,), {}))),
+    ("split criterion", CRITERIA, "lid", lambda entry, replace: register_criterion(entry, replace=replace),
+     SplitCriterion("lid", "another", lambda *args, **kwargs: {})),
+    ("edge score", EDGE_SCORES, "gap", lambda entry, replace: register_edge_score(entry, replace=replace),
+     EdgeScore("gap", "another gap", lambda p: -p.cross)),
+    ("ranking metric", RANKING_METRICS, "spearman",
+     lambda entry, replace: register_ranking_metric(entry, replace=replace),
+     RankingMetric("spearman", "another", lambda p, t: 0.0)),
+    ("ranker", RANKERS, "params", lambda entry, replace: register_ranker(entry, replace=replace),
+     type("OtherParams", (RANKERS["params"],), {})),
+    ("training step", TRAIN_STEPS, "module",
+     lambda entry, replace: register_train_step("module", entry, replace=replace), lambda *args: None),
+    ("LID estimator", ESTIMATORS, "mle", lambda entry, replace: register_estimator(entry, replace=replace),
+     type("OtherMLE", (MLE,), {})),
+    ("protocol", PROTOCOLS, "gm-nas", lambda entry, replace: register_protocol(entry, replace=replace),
+     dataclasses.replace(PROTOCOLS["gm-nas"], description="another")),
+    ("method", METHODS, "spos", lambda entry, replace: register_method(entry, replace=replace),
+     dataclasses.replace(METHODS["spos"], description="another")),
+    ("scale", SCALES, "cpu", lambda entry, replace: register_scale(entry, replace=replace),
+     dataclasses.replace(SCALES["cpu"], description="another")),
+    ("preset", PRESETS, "tiny", lambda entry, replace: register_preset("tiny", entry, replace=replace),
+     lambda: None),
+]
+
+
+@pytest.mark.parametrize("kind, table, name, register, other", _REGISTRIES, ids=[case[0] for case in _REGISTRIES])
+def test_every_registry_registers_the_same_way(restored_registries, kind, table, name, register, other):
+    """The same entry again is harmless (a module imported twice), another under a taken name is an error naming
+    the registered one, and replace=True swaps it: naslid.registry's rule, for every registry."""
+    entry = table[name]
+    register(entry, False)
+    assert table[name] is entry or table[name] == entry
+    with pytest.raises(ValueError, match=rf"{kind} '{name}' is already registered \(.*replace=True"):
+        register(other, False)
+    assert table[name] is entry or table[name] == entry
+    register(other, True)
+    assert table[name] is other or table[name] == other
+
+
+def test_a_space_registers_under_its_own_name(restored_registries):
+    assert register_space(NB201Space) is NB201Space  # its class attribute `name` names it
+    with pytest.raises(ValueError, match="has no class attribute `name`; a search space names itself"):
+        register_space(type("Nameless", (), {}))
+    register_space("nb201", NB201Space)  # the older spelling still works
+
+
+def test_an_imported_module_registers_a_method_the_cli_offers(restored_registries, tmp_path, capsys):
+    from naslid.cli import main
+
+    module = tmp_path / "my_methods.py"
+    module.write_text("from naslid.runs.protocols import METHODS, Method, register_method\n"
+                      "register_method(Method('spos-too', 'SPOS again (a test)', METHODS['spos'].settings, "
+                      "'nas-lid-release'))\n")
+    argv = ["partition", str(tmp_path / "run"), "--method", "spos-too", "--print-config"]
+    assert main(argv) == 2
+    assert "invalid choice: 'spos-too'" in capsys.readouterr().err
+    assert main(["--import", str(module), *argv]) == 0
+    assert json.loads(capsys.readouterr().out)["config"]["schedule"]["method"] == "spos"
+    assert isinstance(METHODS["spos-too"], Method)

@@ -75,7 +75,7 @@ def test_searching_a_run_is_written_once():
     """Only runs/search.py calls the search algorithms among the commands and pipelines (issue 19: the CLI and
     compare had two copies that disagreed on file names and on what the result recorded)."""
     callers = set()
-    for path in [SOURCE / "cli.py", *sorted((SOURCE / "runs").glob("*.py"))]:
+    for path in [*sorted((SOURCE / "cli").glob("*.py")), *sorted((SOURCE / "runs").glob("*.py"))]:
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Call) and getattr(node.func, "id", None) in ("evolutionary_search",
                                                                                   "random_search"):

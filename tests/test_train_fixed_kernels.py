@@ -141,9 +141,10 @@ def test_config_rejects_an_unknown_step():
 
 
 def test_cli_flag_sets_the_step():
-    from naslid.cli import _run_config, build_parser
+    from naslid.cli import build_parser
+    from naslid.cli.configuration import run_config
 
     args = build_parser().parse_args(["compare", "runs/x", "--preset", "paper", "--train-step", "fixed-kernels"])
-    assert _run_config(args)[0].train.step == "fixed-kernels"
+    assert run_config(args)[0].train.step == "fixed-kernels"
     args = build_parser().parse_args(["compare", "runs/x", "--preset", "paper"])
-    assert _run_config(args)[0].train.step == "module"
+    assert run_config(args)[0].train.step == "module"

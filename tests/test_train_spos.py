@@ -143,11 +143,12 @@ def test_channels_last_is_the_default_and_changes_only_float_rounding(digits_loa
 
 
 def test_memory_format_flag():
-    from naslid.cli import _run_config, build_parser
+    from naslid.cli import build_parser
+    from naslid.cli.configuration import run_config
 
     parser = build_parser()
-    assert _run_config(parser.parse_args(["train", "runs/x"]))[0].train.channels_last is None
+    assert run_config(parser.parse_args(["train", "runs/x"]))[0].train.channels_last is None
     args = parser.parse_args(["train", "runs/x", "--memory-format", "contiguous"])
-    assert _run_config(args)[0].train.channels_last is False
+    assert run_config(args)[0].train.channels_last is False
     with pytest.raises(SystemExit):
         parser.parse_args(["train", "runs/x", "--memory-format", "nhwc"])

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import argparse
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 
 # the argparse destinations of size flags, in the order they are named, with their spelling on the command line
@@ -23,7 +23,7 @@ _SIZE_FLAGS = (("channels", "--channels"), ("cells", "--cells"), ("width_mult", 
                ("num_classes", "--num-classes"), ("lid_batch_size", "--lid-batch-size"),
                ("split_batches", "--split-batches"), ("proxy_images", "--proxy-images"),
                ("train_limit", "--train-limit"))
-# the run commands' size settings: their flags set these dotted settings (naslid.runs.configure.run_options)
+# the run commands' size settings: dotted settings that the run flags set (named by the caller's `setting_flags`)
 _SIZE_SETTINGS = ("network.channels", "network.cells_per_stage", "network.width_mult", "data.resolution",
                   "train.batch_size", "split.batch_size", "split.batches", "proxy.evaluation_images",
                   "data.train_limit")
@@ -95,12 +95,11 @@ def run_flags(cfg: object) -> str:
                       ("--resolution", cfg.data.resolution)])
 
 
-def command_flags(args: argparse.Namespace) -> str:
-    """The size flags given on a command line (unset ones are left out), for a command's catch-all message."""
+def command_flags(args: argparse.Namespace, setting_flags: Mapping[str, str] | None = None) -> str:
+    """The size flags given on a command line (unset ones are left out), for a command's catch-all message.
+    `setting_flags` names the flag of each dotted run setting (the CLI passes its run flags'), so that the run
+    commands' size settings are named too; this module knows no configuration."""
     pairs = [(flag, getattr(args, name, None)) for name, flag in _SIZE_FLAGS]
-    if any(getattr(args, setting, None) is not None for setting in _SIZE_SETTINGS):
-        from naslid.runs.configure import run_options
-
-        flags = dict(run_options())
-        pairs += [(flags[setting].name, getattr(args, setting, None)) for setting in _SIZE_SETTINGS]
+    pairs += [(setting_flags[setting], getattr(args, setting, None)) for setting in _SIZE_SETTINGS
+              if setting in (setting_flags or {})]
     return flag_list(pairs)

@@ -1,10 +1,11 @@
 """Command-line options declared on the configuration fields they set: one flag-to-config mapping.
 
 A configuration dataclass marks a field that has a flag with `field(..., metadata=flag("--edge-score", help))`.
-`naslid.runs.configure.run_options()` collects them over a run's sections, and the CLI generates its run flags
-from that list: the flag, its parser (`integer`, `number`, `on_off`, `whole_numbers`), its choices (a
-library registry or tuple, read when the parser is built, so a registered entry is offered) and its help.
-An error in a setting (`naslid.runs.configure.SettingError`) is mapped back to the same flag.
+`naslid.runs.configure.run_options()` collects them over a run's sections, and the CLI's run flags are generated
+from that list (once, into `naslid.cli.run_flags_data`, so that `--help` needs no torch): the flag, its parser
+(`integer`, `number`, `on_off`, `whole_numbers`, `memory_format`), its choices (a tuple, or a library registry
+that plug-ins may extend: `RegisteredNames` offers what they registered) and its help. An error in a setting
+(`naslid.runs.configure.SettingError`) is mapped back to the same flag.
 
 This module imports no torch (the parsers are also used by the CLI's own flags).
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import sys
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any
@@ -41,6 +43,21 @@ class CliFlag:
         return None if choices is None else list(choices)
 
 
+@dataclass(frozen=True)
+class RegisteredNames:
+    """The names in a registry that plug-ins may extend (`module.table`), read without importing it: the registry's
+    own names once its module is imported (a plug-in that registers an entry has imported it), else `names`, the
+    built-in entries when the run flags were generated."""
+
+    module: str
+    table: str
+    names: tuple[str, ...]
+
+    def __call__(self) -> list[str]:
+        loaded = sys.modules.get(self.module)
+        return list(self.names if loaded is None else getattr(loaded, self.table, self.names))
+
+
 def flag(*flags: str, help: str, parse: Callable[[str], Any] | None = None,  # noqa: A002 (argparse's word)
          choices: Collection[str] | Callable[[], Collection[str]] | None = None, metavar: str | None = None,
          partition: bool = False) -> dict[str, CliFlag]:
@@ -66,6 +83,7 @@ def integer(minimum: int, maximum: int | None = None) -> Callable[[str], int]:
         return value
 
     parse.__name__ = "integer"  # argparse's fallback message says "invalid integer value"
+    parse.spelling = f"integer({minimum!r}{'' if maximum is None else f', {maximum!r}'})"  # the generated run flags'
     return parse
 
 
@@ -87,6 +105,9 @@ def number(minimum: float, *, above: bool = False, below: float | None = None,
         return value
 
     parse.__name__ = "number"
+    parse.spelling = (f"number({minimum!r}" + (", above=True" if above else "")  # the generated run flags' code
+                      + ("" if below is None else f", below={below!r}")
+                      + ("" if maximum is None else f", maximum={maximum!r}") + ")")
     return parse
 
 

@@ -1,4 +1,7 @@
-"""The one rule of naslid's registries (spaces, supernets, split criteria, edge scores, ranking metrics).
+"""The one rule of naslid's registries: every `register_<kind>` function goes through `register`.
+
+The registries: search spaces, supernets, LID estimators, split criteria, edge scores, training steps, rankers,
+ranking metrics, protocols, scales, methods and presets (docs/extending.md lists each with its call).
 
 A name is registered once. Registering it again with another entry is an error naming both, unless the caller
 says it replaces the entry (``replace=True``): a plug-in module cannot silently swap a built-in (``nb201``) or

@@ -3,7 +3,7 @@
 This room imports no other naslid room, so it can measure any `torch.nn.Module`.
 """
 
-from naslid.lid.estimators import ESTIMATORS, Estimator, get_estimator
+from naslid.lid.estimators import ESTIMATORS, Estimator, get_estimator, register_estimator
 from naslid.lid.knn import DUPLICATE_POLICIES, nearest_neighbour_distances
 from naslid.lid.mle import MLE, MacKayGhahramani, mackay_ghahramani_lid, mle_lid
 from naslid.lid.model_state import MODES, measuring
@@ -14,6 +14,6 @@ from naslid.lid.twonn import TwoNN, twonn_lid
 __all__ = [
     "DUPLICATE_POLICIES", "ESTIMATORS", "Estimator", "LIDProfile", "LID_PROFILE_SCHEMA", "MLE", "MODES",
     "MacKayGhahramani", "TwoNN", "default_layers", "get_estimator", "load_profiles", "mackay_ghahramani_lid",
-    "measuring", "mle_lid", "nearest_neighbour_distances", "profile_layers", "resolve_layers", "save_profiles",
-    "summarize", "twonn_lid",
+    "measuring", "mle_lid", "nearest_neighbour_distances", "profile_layers", "register_estimator", "resolve_layers",
+    "save_profiles", "summarize", "twonn_lid",
 ]

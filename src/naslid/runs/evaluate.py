@@ -18,7 +18,7 @@ from naslid.partition import JobRunner, PartitionTree, runner_slots
 from naslid.runs.config import RunConfig
 from naslid.runs.partition import CONFIG_FILE, PartitionRun
 from naslid.search import ProxyEvaluator
-from naslid.spaces import ChoiceArch as NB201Arch
+from naslid.spaces import ChoiceArch
 
 logger = logging.getLogger(__name__)
 
@@ -40,16 +40,16 @@ class RunEvaluator:
         self.evaluator = ProxyEvaluator(self.owner, evaluation, calibration, run.cfg.proxy)
         self.part = "valid"
 
-    def owner(self, arch: NB201Arch) -> nn.Module:
+    def owner(self, arch: ChoiceArch) -> nn.Module:
         leaf = self.tree.leaf_for(arch)
         if leaf.id not in self.networks:
             self.networks[leaf.id] = self.run.load_network(leaf).eval()
         return self.networks[leaf.id]
 
-    def __call__(self, arch: NB201Arch) -> float:
+    def __call__(self, arch: ChoiceArch) -> float:
         return self.evaluator(arch)
 
-    def evaluate_many(self, archs: Sequence[NB201Arch], runner: JobRunner | None = None) -> list[float]:
+    def evaluate_many(self, archs: Sequence[ChoiceArch], runner: JobRunner | None = None) -> list[float]:
         """Scores of `archs` in order; split into one shard per slot of `runner` (default: the run's runner).
 
         A shard holds architectures of as few leaves as possible (sorted by leaf), so each job loads few.
@@ -80,7 +80,7 @@ class RunEvaluator:
 class ScoreShard:
     """Proxy scores of some architectures of a finished run, in a worker that reopens the run (read only)."""
 
-    def __init__(self, run_dir: str, archs: list[NB201Arch]) -> None:
+    def __init__(self, run_dir: str, archs: list[ChoiceArch]) -> None:
         self.run_dir, self.archs = run_dir, archs
 
     def __call__(self) -> list[float]:

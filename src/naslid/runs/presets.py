@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from naslid.data import default_cifar10_path
 from naslid.nn import NB201Config
 from naslid.partition import ScheduleConfig, SplitConfig
 from naslid.rankers import get_ranker, is_ranker
+from naslid.registry import register
 from naslid.runs.config import RunConfig
 from naslid.runs.datasets import DataConfig
 from naslid.runs.protocols import METHODS, PROTOCOL_CHOICES, SCALES, get_protocol, method_config, parse_method
 from naslid.search import ProxyConfig, SearchConfig
 from naslid.train import TrainConfig
 
-__all__ = ["ComparePlan", "PRESETS", "Preset", "get_preset", "method_config"]
+__all__ = ["ComparePlan", "PRESETS", "Preset", "get_preset", "method_config", "register_preset"]
 
 
 @dataclass
@@ -185,7 +187,18 @@ def _authors() -> Preset:
                   config, paper.plan, protocol="nas-lid-release")
 
 
-PRESETS = {"tiny": _tiny, "demo": _demo, "cpu": _cpu, "paper": _paper, "authors": _authors}
+PRESETS: dict[str, Callable[[], Preset]] = {}
+
+
+def register_preset(name: str, preset: Callable[[], Preset], *, replace: bool = False) -> Callable[[], Preset]:
+    """Add `preset` (a function that builds a fresh `Preset`) under `name`: `--preset NAME` and `get_preset`. A name
+    registered already with another function is a ValueError unless `replace`."""
+    register(PRESETS, name, preset, replace=replace, kind="preset")
+    return preset
+
+
+for _name, _preset in (("tiny", _tiny), ("demo", _demo), ("cpu", _cpu), ("paper", _paper), ("authors", _authors)):
+    register_preset(_name, _preset)
 
 
 def get_preset(name: str) -> Preset:

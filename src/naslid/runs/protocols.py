@@ -23,6 +23,7 @@ from dataclasses import dataclass, fields, replace
 from typing import Any
 
 from naslid.rankers import get_ranker, is_ranker
+from naslid.registry import register
 from naslid.runs.config import RunConfig
 
 SECTIONS = ("data", "network", "train", "schedule", "split", "proxy", "search")
@@ -287,7 +288,18 @@ FEW_SHOT_NAS = Protocol(
     ),
 )
 
-PROTOCOLS: dict[str, Protocol] = {p.name: p for p in (NAS_LID_RELEASE, GM_NAS, FEW_SHOT_NAS)}
+PROTOCOLS: dict[str, Protocol] = {}
+
+
+def register_protocol(protocol: Protocol, *, replace: bool = False) -> Protocol:
+    """Add `protocol` under its `name`: `--protocol NAME`, `get_protocol` and method variants' `protocol=NAME`.
+    A name registered already with another protocol is a ValueError unless `replace`."""
+    register(PROTOCOLS, protocol.name, protocol, replace=replace, kind="protocol")
+    return protocol
+
+
+for _protocol in (NAS_LID_RELEASE, GM_NAS, FEW_SHOT_NAS):
+    register_protocol(_protocol)
 
 
 def get_protocol(name: str) -> Protocol:
@@ -310,7 +322,17 @@ class Method:
         return apply_settings(config, self.settings, f"method {self.name!r}")
 
 
-METHODS: dict[str, Method] = {m.name: m for m in (
+METHODS: dict[str, Method] = {}
+
+
+def register_method(method: Method, *, replace: bool = False) -> Method:
+    """Add `method` under its `name`: `naslid compare --methods NAME`, `naslid partition --method NAME`. A name
+    registered already with another method is a ValueError unless `replace`."""
+    register(METHODS, method.name, method, replace=replace, kind="method")
+    return method
+
+
+for _method in (
     Method("spos", "single-path one-shot: one supernet, no split",
            (Setting("schedule.method", "spos", "Guo et al. 2020 (SPOS)"),),
            # SPOS publishes no NB201 protocol; its supernet is trained as the NAS-LID release trains its root
@@ -336,7 +358,8 @@ METHODS: dict[str, Method] = {m.name: m for m in (
            (Setting("schedule.method", "split", "ours: the control"),
             Setting("split.criterion", "random", "ours: the control")),
            own_protocol="nas-lid-release"),
-)}
+):
+    register_method(_method)
 
 
 def get_method(name: str) -> Method:
@@ -389,7 +412,17 @@ _CPU_SEARCH = (
     Setting("search.num_crossovers", 10, "ours: the cpu preset's search"),
 )
 
-SCALES: dict[str, Scale] = {s.name: s for s in (
+SCALES: dict[str, Scale] = {}
+
+
+def register_scale(scale: Scale, *, replace: bool = False) -> Scale:
+    """Add `scale` under its `name`: `--scale NAME` and `get_scale`. A name registered already with another scale is a
+    ValueError unless `replace`."""
+    register(SCALES, scale.name, scale, replace=replace, kind="scale")
+    return scale
+
+
+for _scale in (
     Scale("full", "the protocol as published: every size and epoch count its own"),
     Scale("cpu", "the cpu preset's size: CIFAR-10 average-pooled to 16x16 (crop padding 2), C=8 N=1, the "
           "root-to-leaf schedule shrunk to 35 epochs in proportion, proxy on 1,000 images, a 200-evaluation search",
@@ -423,7 +456,8 @@ SCALES: dict[str, Scale] = {s.name: s for s in (
            Setting("search.num_mutations", 10, "ours: the tiny preset"),
            Setting("search.num_crossovers", 10, "ours: the tiny preset")),
           path_epochs=4),
-)}
+):
+    register_scale(_scale)
 
 
 def get_scale(name: str) -> Scale:

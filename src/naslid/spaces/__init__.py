@@ -39,9 +39,9 @@ from naslid.spaces.proxyless import (
     parse_proxyless_arch,
 )
 
-register_space("nb201", NB201Space)
-register_space("proxyless", ProxylessSpace)
-register_space("ofa", OFASpace)
+register_space(NB201Space)
+register_space(ProxylessSpace)
+register_space(OFASpace)
 
 __all__ = [
     "Arch", "ChoiceArch", "NB201Arch", "NB201Space", "NB201_EDGES", "NB201_OPS", "OFAArch", "OFASpace",

@@ -275,17 +275,26 @@ def get_space(name: str) -> SearchSpace:
     return _INSTANCES[name]
 
 
-def register_space(name: str, space_class: type, *, replace: bool = False) -> None:
-    """Make `space_class` available as `get_space(name)` and in sub-space JSON.
+def register_space(space_class: type | str, legacy_class: type | None = None, *, replace: bool = False) -> type:
+    """Make `space_class` available as `get_space(space_class.name)` and in sub-space JSON; the class.
 
-    The class is checked against the `SearchSpace` protocol now (an instance has every member, its `name` is
-    `name`, and an architecture round-trips through `make_arch`, `format` and `parse`), so a space that is
-    listed is one that works. A name registered already with another class is a ValueError unless `replace`.
+    The class is checked against the `SearchSpace` protocol now (an instance has every member, its `name` is the
+    name it is registered under, and an architecture round-trips through `make_arch`, `format` and `parse`), so a
+    space that is listed is one that works. A name registered already with another class is a ValueError unless
+    `replace`. The older spelling `register_space(name, space_class)` names it explicitly.
     """
+    if legacy_class is None:
+        name = getattr(space_class, "name", None)
+        if not isinstance(name, str):
+            raise ValueError(f"{describe(space_class)} has no class attribute `name`; a search space names itself "
+                             "(docs/own-space.md)")
+    else:
+        name, space_class = space_class, legacy_class
     check_name(SPACES, name, space_class, replace=replace, kind="search space")
     space = _checked_space(name, space_class)
     register(SPACES, name, space_class, replace=replace, kind="search space")
     _INSTANCES[name] = space
+    return space_class
 
 
 _SPACE_MEMBERS = ("name", "points", "choices", "make_arch", "parse", "format", "canonical_key")

@@ -15,12 +15,12 @@ from naslid.train.spos import (
     restore_train_state,
     train_supernet,
 )
-from naslid.train.steps import PRECISIONS, TRAIN_STEPS, ModuleStep, TrainStep, autocast_for
+from naslid.train.steps import PRECISIONS, TRAIN_STEPS, ModuleStep, TrainStep, autocast_for, register_train_step
 
 __all__ = [
     "CHECKPOINT_SCHEMA", "DataParallel", "FixedKernelStep", "ModuleStep", "PRECISIONS", "TRAIN_STEPS", "TrainStep",
     "TrainConfig", "TrainState", "TrainingDiverged",
     "autocast_for", "channels_last_for", "checkpoint_dict", "create_optimizer", "global_batchnorm",
     "init_from_environment", "is_main_process", "load_checkpoint", "lr_at", "masked_sgd_", "new_train_state",
-    "non_finite_tensors", "restore_train_state", "save_checkpoint", "train_supernet",
+    "non_finite_tensors", "register_train_step", "restore_train_state", "save_checkpoint", "train_supernet",
 ]

@@ -1,6 +1,7 @@
 """Training steps as objects: how one SGD step on one sampled path runs, chosen once per run.
 
-`TRAIN_STEPS` maps `TrainConfig.step` to a builder `(net, optimizer, cfg, device, parallel) -> TrainStep`.
+`TRAIN_STEPS` maps `TrainConfig.step` to a builder `(net, optimizer, cfg, device, parallel) -> TrainStep`;
+`register_train_step` adds one.
 The SPOS loop (`naslid.train.spos`) calls, per epoch, `start_epoch`, then per batch `forward` (loss and
 logits; the loop checks the loss is finite) and `update(loss)`, then `end_epoch`.
 """
@@ -15,6 +16,7 @@ import torch
 from torch import nn
 
 from naslid.nn.nb201_step import FixedKernelStep
+from naslid.registry import register
 from naslid.train.distributed import DataParallel
 
 PRECISIONS = ("auto", "fp32", "bf16")  # "auto": bf16 on CUDA, fp32 elsewhere (`autocast_for`)
@@ -87,4 +89,17 @@ def _fixed_kernel_step(net: nn.Module, optimizer: torch.optim.Optimizer, cfg: An
     return FixedKernelStep(net, optimizer, cfg, lambda: autocast_for(device, cfg.precision, cache=False))
 
 
-TRAIN_STEPS: dict[str, Callable[..., TrainStep]] = {"module": ModuleStep, "fixed-kernels": _fixed_kernel_step}
+TRAIN_STEPS: dict[str, Callable[..., TrainStep]] = {}
+
+
+def register_train_step(name: str, builder: Callable[..., TrainStep], *, replace: bool = False
+                        ) -> Callable[..., TrainStep]:
+    """Make `builder` (`(net, optimizer, cfg, device, parallel) -> TrainStep`) the training step `TrainConfig(step=
+    name)` and `--train-step NAME` choose; the builder. A name registered already with another builder is a
+    ValueError unless `replace`."""
+    register(TRAIN_STEPS, name, builder, replace=replace, kind="training step")
+    return builder
+
+
+register_train_step("module", ModuleStep)
+register_train_step("fixed-kernels", _fixed_kernel_step)
