@@ -1,4 +1,4 @@
-"""`naslid demo`: the cpu-preset path (SPOS vs NAS-LID on CIFAR-10) and its closing lines, at toy size."""
+"""`naslid demo`: the demo-preset path (SPOS vs NAS-LID on CIFAR-10) and its closing lines, at toy size."""
 
 from dataclasses import replace
 
@@ -11,9 +11,9 @@ from naslid.search import SearchConfig
 
 
 @pytest.fixture
-def small_cpu_preset(monkeypatch):
-    """The cpu preset shrunk to seconds: 600 training images, 1 + 1 epochs, few archs and batches."""
-    full = presets.PRESETS["cpu"]
+def small_demo_preset(monkeypatch):
+    """The demo preset shrunk to seconds: 600 training images, 1 + 1 epochs, few archs and batches."""
+    full = presets.PRESETS["demo"]
 
     def small():
         preset = full()
@@ -27,10 +27,10 @@ def small_cpu_preset(monkeypatch):
         plan = replace(preset.plan, track_subset="random20", track_every=1, profile_archs=1, profile_batches=1)
         return presets.Preset(preset.purpose, config, plan)
 
-    monkeypatch.setitem(presets.PRESETS, "cpu", small)
+    monkeypatch.setitem(presets.PRESETS, "demo", small)
 
 
-def test_demo_with_cifar10_ranks_spos_and_nas_lid_beside_the_floor(tmp_path, capsys, shared_data, small_cpu_preset):
+def test_demo_with_cifar10_ranks_spos_and_nas_lid_beside_the_floor(tmp_path, capsys, shared_data, small_demo_preset):
     run_dir = tmp_path / "demo"
     assert main(["demo", "--run-dir", str(run_dir), "--data-path", str(shared_data / "cifar10"),
                  "--no-progress"]) == 0
