@@ -54,7 +54,17 @@ SUBSETS = tuple(SUBSET_FILES)
 # supernet of seed 100 (--develop), the training-free members on benchmarks/training_free.py's dev1000 (the best
 # aggregate of rankers cheap enough to rank all 15,625 in 30 minutes: flops + synflow + the last layer's LID at
 # initialisation, 0.737 on dev1000, where params + synflow read 0.641 and flops alone 0.576)
-LID_FEATURE = "first"
+DEVELOP_FILE = HERE / "results" / "cpu_study_develop.json"
+
+
+def _developed_feature() -> str:
+    """lid-supernet's feature as `--develop` chose it (its file), else the profile's first layer."""
+    if DEVELOP_FILE.is_file():
+        return json.loads(DEVELOP_FILE.read_text())["best"]
+    return "first"
+
+
+LID_FEATURE = _developed_feature()
 TRAINING_FREE_MEMBERS = ("flops", "synflow", "lid-init[feature=last]")
 BEST_TRAINING_FREE = f"agg[{','.join(TRAINING_FREE_MEMBERS)}]"
 SUPERNET_AGGREGATE = f"agg[proxy,{','.join(TRAINING_FREE_MEMBERS)}]"
@@ -273,13 +283,13 @@ def main(argv: list[str] | None = None) -> int:
     check_digest(lines, digest, args.out)
     if args.nice:
         os.nice(19)
-    if args.develop:
-        develop(args.preset, args.work, args.data_path, HERE / "results" / "cpu_study_develop.json")
-        return 0
     if args.threads:
         import torch
 
         torch.set_num_threads(args.threads)
+    if args.develop:
+        develop(args.preset, args.work, args.data_path, DEVELOP_FILE)
+        return 0
     done = {line["seed"] for line in lines}
     for seed in _seeds(args.seeds):
         if seed in done:
