@@ -65,8 +65,9 @@ def generate_run_flags_data() -> str:
 
 def write_run_flags_data(path: Path = DATA_FILE) -> Path:
     """Write `generate_run_flags_data()` to `path` (the package's own file by default); the path."""
-    path.write_text(generate_run_flags_data())
-    return path
+    from naslid.atomic import write_text
+
+    return write_text(path, generate_run_flags_data())
 
 
 def _option_lines(setting: str, cli: CliFlag, imports: set[str]) -> list[str]:
