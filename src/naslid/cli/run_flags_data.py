@@ -126,7 +126,8 @@ RUN_OPTIONS: tuple[tuple[str, CliFlag], ...] = (
 NETWORK_SPACES = ("nb201", "proxyless", "ofa")
 
 # the choices of the run flags that set no single field
-PRESETS = RegisteredNames("naslid.runs.presets", "PRESETS", ("tiny", "cpu", "paper", "authors"))
+PRESETS = RegisteredNames(
+    "naslid.runs.presets", "PRESETS", ("tiny", "demo", "cpu", "paper", "authors"))
 PROTOCOLS = RegisteredNames(
     "naslid.runs.protocols", "PROTOCOLS", ("nas-lid-release", "gm-nas", "few-shot-nas"))
 SCALES = RegisteredNames("naslid.runs.protocols", "SCALES", ("full", "cpu", "tiny"))
