@@ -32,8 +32,17 @@ from naslid.partition import (
 from naslid.runs.config import TRAINING_SECTIONS, RunConfig, config_digest, resolve_device, with_resolved_paths
 from naslid.runs.datasets import RunData, prepare_data
 from naslid.runs.lock import lock_run_directory, release_run_directory
-from naslid.runs.results import METRICS_FILE, RANKING_CURVE_FILE, epoch_rows, write_jsonl
-from naslid.runs.tracking import TRACKING_FILE, EpochScorer, Tracking, ranking_curve, tracked_scores
+from naslid.runs.results import epoch_rows, write_jsonl
+from naslid.runs.run_directory import (
+    CONFIG_FILE,
+    METRICS_FILE,
+    RANKING_CURVE_FILE,
+    SPLIT_FILE,
+    TRACKING_FILE,
+    TREE_FILE,
+    RunDirectory,
+)
+from naslid.runs.tracking import EpochScorer, Tracking, ranking_curve, tracked_scores
 from naslid.spaces import ChoiceArch, SubSpace
 from naslid.train import (
     TrainState,
@@ -47,8 +56,6 @@ from naslid.train.distributed import barrier, broadcast_object, is_main_process,
 
 logger = logging.getLogger(__name__)
 
-TREE_FILE = "partition_tree.json"
-CONFIG_FILE = "config.json"
 
 
 def _node_seed(seed: int, node_id: int) -> int:
@@ -74,7 +81,7 @@ def memory_named(cfg: RunConfig, doing: str) -> AbstractContextManager[None]:
 
 def has_trained_state(run_dir: Path) -> bool:
     """Whether `run_dir` holds anything trained (a partition tree or a checkpoint), not just a configuration."""
-    return (run_dir / TREE_FILE).is_file() or any((run_dir / "nodes").glob("*.pt"))
+    return RunDirectory(run_dir).has_trained_state()
 
 
 def open_run(run_dir: Path, cfg: RunConfig) -> RunConfig:
@@ -140,12 +147,7 @@ def _refuse_other_tracking(run_dir: Path, stored: Tracking, wanted: Tracking) ->
 
 def remove_stale_temporaries(run_dir: Path) -> list[Path]:
     """Delete the temporary files a killed writer left in `run_dir` (call only while holding its lock)."""
-    stale = [path for folder in (run_dir, run_dir / "nodes") if folder.is_dir()
-             for path in folder.glob("*.tmp") if path.is_file()]
-    for path in stale:
-        logger.info("removing %s, left by an interrupted write", path)
-        path.unlink(missing_ok=True)
-    return stale
+    return RunDirectory(run_dir).remove_stale_temporaries()
 
 
 def _check_data_fits(cfg: RunConfig, data: RunData) -> None:
@@ -192,7 +194,7 @@ class PartitionRun:
         if world()[1] > 1 and not isinstance(self.runner, SequentialRunner):
             raise ValueError("under torchrun every rank trains the same node: use the sequential job runner")
         fresh = not has_trained_state(self.run_dir)
-        split_path = self.run_dir / "split.json"
+        split_path = self.run_dir / SPLIT_FILE
         self._reuse_split = split_path.is_file() and not fresh  # a fresh run draws its split again
         self._data = data
         if data is not None or (lock and not self._reuse_split):
@@ -295,9 +297,7 @@ class PartitionRun:
         return list(self._histories_by_node().values())
 
     def _histories_by_node(self) -> dict[int, list[dict]]:
-        return {node.id: load_checkpoint(self.run_dir / node.checkpoint)["history"]
-                for node in self.tree.nodes.values()
-                if node.checkpoint is not None and (self.run_dir / node.checkpoint).is_file()}
+        return RunDirectory(self.run_dir).histories(self.tree)
 
     def write_metrics(self) -> Path | None:
         """RUN/metrics.jsonl from the checkpoints: one line per node and epoch it trained (naslid.runs.results)."""
@@ -343,7 +343,7 @@ class PartitionRun:
                 "config_digest": config_digest(self.cfg)}
 
     def checkpoint_path(self, node: PartitionNode) -> Path:
-        return self.run_dir / "nodes" / f"node{node.id}.pt"
+        return RunDirectory(self.run_dir).checkpoint_path(node.id)
 
     def load_network(self, node: PartitionNode) -> torch.nn.Module:
         """The supernet holding `node`'s current weights."""
@@ -503,7 +503,7 @@ class PartitionRun:
         schedule = self.cfg.schedule
         if schedule.finetune == "inherit" or leaf.parent is None:
             return self.train_checkpoint(leaf.id, self.train_cfg.epochs)
-        path = self.run_dir / "nodes" / f"node{leaf.id}_{schedule.finetune}.pt"
+        path = RunDirectory(self.run_dir).checkpoint_path(leaf.id, schedule.finetune)
         cfg = self.fresh_cycle_config()
         if path.is_file():  # resumed: train_supernet continues from the file
             net, state = build_supernet(self.cfg, self.device), None

@@ -26,6 +26,7 @@ from naslid.nn import build_supernet_for, latency_function
 from naslid.rankers import Ranker, ScoringContext, get_ranker, reference_objective
 from naslid.runs.evaluate import RunEvaluator
 from naslid.runs.partition import PartitionRun, memory_named
+from naslid.runs.run_directory import COMPARE_SEARCH_FILE, SEARCH_ALGORITHMS
 from naslid.search import (
     SearchConfig,
     SearchResult,
@@ -38,8 +39,6 @@ from naslid.spaces import SubSpace
 
 logger = logging.getLogger(__name__)
 
-SEARCH_ALGORITHMS = ("evolution", "random")
-COMPARE_SEARCH_FILE = "search.json"
 # architectures an aggregate's search ranks each member's scores against (naslid.rankers.reference_objective)
 SEARCH_REFERENCE_ARCHS = 200
 
