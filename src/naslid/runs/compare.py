@@ -33,7 +33,8 @@ from naslid.runs.config import RunConfig, resolve_device
 from naslid.runs.datasets import prepare_data, ranking_caveat
 from naslid.runs.evaluate import RunEvaluator
 from naslid.runs.lock import lock_run_directory, release_run_directory
-from naslid.runs.partition import PartitionRun, memory_named
+from naslid.runs.opened import OpenedRun, memory_named
+from naslid.runs.partition import PartitionRun
 from naslid.runs.presets import ComparePlan
 from naslid.runs.protocols import (
     PROTOCOLS,
@@ -617,7 +618,7 @@ def _changed(ours: object, theirs: object) -> str:
     return ", ".join(f"{key}={ours[key]!r}" for key in ours if theirs.get(key) != ours[key]) or "the same"
 
 
-def _search_matches(result, run: PartitionRun, proxy: dict) -> bool:
+def _search_matches(result, run: OpenedRun, proxy: dict) -> bool:
     """Whether a stored search ran under the run's search settings and proxy protocol now: a resumed comparison with
     another budget, seed or proxy searches again rather than relabel an old result."""
     wanted = generations_for_budget(run.cfg.search).to_dict()

@@ -25,7 +25,7 @@ import numpy as np
 from naslid.nn import build_supernet_for, latency_function
 from naslid.rankers import Ranker, ScoringContext, get_ranker, reference_objective
 from naslid.runs.evaluate import RunEvaluator
-from naslid.runs.partition import PartitionRun, memory_named
+from naslid.runs.opened import OpenedRun, memory_named
 from naslid.runs.run_directory import COMPARE_SEARCH_FILE, SEARCH_ALGORITHMS
 from naslid.search import (
     SearchConfig,
@@ -124,7 +124,7 @@ def ranker_search(ranker: Ranker | str, context: ScoringContext, algorithm: str 
     return result
 
 
-def search_run(run: PartitionRun, algorithm: str = "evolution", config: SearchConfig | None = None, *,
+def search_run(run: OpenedRun, algorithm: str = "evolution", config: SearchConfig | None = None, *,
                latency_table: Mapping[str, Any] | None = None,
                objective_batch: Callable[[list], list[float]] | None = None,
                progress: bool = False) -> SearchResult:

@@ -1,6 +1,6 @@
 """Checks that a run directory's configuration, partition tree and checkpoints belong together.
 
-A run is opened only when they agree (`PartitionRun` calls `verify_run`), a report is written only
+A run is opened only when they agree (`naslid.runs.opened.OpenedRun` calls `verify_run`), a report is written only
 of a run that passes (`naslid report`), and `naslid check RUN` lists every problem; on a comparison folder, every run
 in it. The files are read through `naslid.runs.run_directory`; the checkpoints and the network's shapes need torch.
 Each problem is one line naming the file and the repair.
@@ -30,7 +30,7 @@ def verify_run(run_dir: str | Path, *, missing_ok: bool = False) -> list[str]:
     (node id, parent, sub-space), was trained under this configuration (digest) and has the configured network's
     shapes. Checkpoints written before they recorded their node, parent or digest are checked for what they hold.
     `missing_ok`: a checkpoint file that is gone or unreadable is left to the run, whose reader says how it is
-    redone (`PartitionRun.read_checkpoint`).
+    redone (`OpenedRun.read_checkpoint`).
     """
     directory = RunDirectory(run_dir)
     run_dir = directory.path
