@@ -37,7 +37,15 @@ COMPARE_FILE = "compare.json"
 COMPARE_CSV_FILE = "compare.csv"
 SEARCH_ALGORITHMS = ("evolution", "random")
 COMPARE_SEARCH_FILE = "search.json"
-SEARCH_FILES = (*(f"search_{algorithm}.json" for algorithm in SEARCH_ALGORITHMS), COMPARE_SEARCH_FILE)
+
+
+def search_file_name(algorithm: str) -> str:
+    """The file `naslid search --algorithm ALGORITHM` writes in a run directory (compare writes search.json)."""
+    return f"search_{algorithm}.json"
+
+
+# the search results a run may hold, in the order a reader prefers them
+SEARCH_FILES = (*(search_file_name(algorithm) for algorithm in SEARCH_ALGORITHMS), COMPARE_SEARCH_FILE)
 # the files only a run whose tree exists can hold (a lost tree is a problem once one of them is there)
 RESULT_FILES = (METRICS_FILE, PROXY_SCORES_FILE, COMPARE_SEARCH_FILE, *SEARCH_FILES[:-1])
 
