@@ -49,6 +49,7 @@ from naslid.runs.results import compare_csv
 from naslid.runs.run_directory import (
     COMPARE_CSV_FILE,
     COMPARE_FILE,
+    COMPARE_MARKDOWN_FILE,
     COMPARE_SEARCH_FILE,
     PROXY_SCORES_FILE,
     SHARED_ROOT_FILE,
@@ -367,7 +368,7 @@ def _compare_locked(run_dir: Path, config: RunConfig, plan: ComparePlan, benchma
     results["plots"] = _write_plots(run_dir, runs[0]["outcomes"], truth, plan, results, subsets) if plan.plots else []
     results["seconds"] = {"plots": time.perf_counter() - plot_start, "total": time.perf_counter() - start}
     _write_json(run_dir / COMPARE_FILE, results)
-    write_text(run_dir / "compare.md", markdown_table(results))
+    write_text(run_dir / COMPARE_MARKDOWN_FILE, markdown_table(results))
     write_text(run_dir / COMPARE_CSV_FILE, compare_csv(results))
     return results
 

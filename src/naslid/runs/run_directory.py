@@ -34,6 +34,7 @@ PROXY_SCORES_FILE = "proxy_scores.json"
 METRICS_FILE = "metrics.jsonl"
 RANKING_CURVE_FILE = "ranking_curve.jsonl"
 COMPARE_FILE = "compare.json"
+COMPARE_MARKDOWN_FILE = "compare.md"
 COMPARE_CSV_FILE = "compare.csv"
 SEARCH_ALGORITHMS = ("evolution", "random")
 COMPARE_SEARCH_FILE = "search.json"
