@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from naslid.partition import ScheduleConfig
+from naslid.runs.run_directory import COMPARE_FILE, TIMINGS_FILE
 
 PAPER_SPLIT_EPOCHS = (20, 40, 60, 80)
 PAPER_FINETUNE_EPOCHS = 10
@@ -109,13 +110,13 @@ def main() -> None:
     methods = [m.strip() for m in args.methods.split(",")]
     phases = {}
     for method in methods:
-        timings = run_dir / "compare" / method / "timings.json"
+        timings = run_dir / "compare" / method / TIMINGS_FILE
         phases[method] = json.loads(timings.read_text()) if timings.is_file() else {}
     kinds = {"spos": "spos", "few-shot": "few-shot"}
     supernet_epochs = {m: ScheduleConfig(method=kinds.get(m, "split"), split_epochs=splits,
                                          finetune_epochs=finetune).supernet_epochs() for m in methods}
     paper_epochs = {m: ScheduleConfig(method=kinds.get(m, "split")).supernet_epochs() for m in methods}
-    compare_json = run_dir / "compare" / "compare.json"
+    compare_json = run_dir / "compare" / COMPARE_FILE
     record = {
         "benchmark": "compare_paper",
         "device": "cuda" if cuda else "cpu",

@@ -37,9 +37,10 @@ from naslid.bench.paired import paired_difference
 from naslid.rankers import aggregate_ranks, get_ranker
 from naslid.runs.compare import compare_methods
 from naslid.runs.config import RunConfig
-from naslid.runs.partition import CONFIG_FILE, PartitionRun
+from naslid.runs.opened import OpenedRun
 from naslid.runs.presets import get_preset
 from naslid.runs.rank import LIDSupernet, data_context, run_context
+from naslid.runs.run_directory import CONFIG_FILE, PROXY_SCORES_FILE
 from naslid.spaces import get_space
 
 HERE = Path(__file__).parent
@@ -141,8 +142,8 @@ def run_seed(seed: int, preset: str, work: Path, data_path: str | None, subset_n
     members = None
     for method in METHODS:
         method_dir = folder / method
-        run = PartitionRun(method_dir, RunConfig.load(method_dir / CONFIG_FILE), lock=False)
-        proxy_file = json.loads((method_dir / "proxy_scores.json").read_text())["scores"]
+        run = OpenedRun(method_dir, RunConfig.load(method_dir / CONFIG_FILE))
+        proxy_file = json.loads((method_dir / PROXY_SCORES_FILE).read_text())["scores"]
         proxy = [float(proxy_file[space.format(arch)]) for arch in archs]
         if members is None:  # the training-free members, once per seed (same network, data and init for all)
             fresh = data_context(run.cfg.search_space, run.cfg.network, run.data, seed, str(run.device))
@@ -154,7 +155,6 @@ def run_seed(seed: int, preset: str, work: Path, data_path: str | None, subset_n
             taus[f"{method}:{name}"] = {names[subset.name]: rank_metrics(by_arch, truth, subset,
                                                                          proxy_description=name).kendall_tau_b
                                         for subset in subsets}
-        run.close()
     return {"seed": seed, "taus": taus, "minutes": round((time.perf_counter() - start) / 60, 2),
             "environment": {**results["environment"], "machine": platform.machine(), "cpus": os.cpu_count()}}
 
@@ -225,7 +225,7 @@ def develop(preset: str, work: Path, data_path: str | None, out: Path) -> dict:
     config = with_seed(method_config(base, "spos"), DEVELOPMENT_SEED)
     folder = work / "develop"
     run_partition(folder, config)
-    run = PartitionRun(folder, RunConfig.load(folder / CONFIG_FILE), lock=False)
+    run = OpenedRun(folder, RunConfig.load(folder / CONFIG_FILE))
     space, truth = get_space("nb201"), load_benchmark().ground_truth()
     archs = [space.parse(line) for line in (HERE / "results" / "subsets" / "dev1000.txt").read_text().splitlines()
              if line and not line.startswith("#")]

@@ -273,14 +273,14 @@ PATCHED = [
      "--batch-size 64); asked for 2.00 GiB"),
     ("naslid.runs.export._path_supernet", _cpu_out_of_memory, "export {run} --out {tmp}/e",
      "out of memory while exporting the architecture (--channels 4, --cells 1, --batch-size 64); asked for 37.3 GiB"),
-    ("naslid.runs.partition.build_supernet_for", _cpu_out_of_memory, "export {run} --out {tmp}/e",
+    ("naslid.runs.opened.build_supernet_for", _cpu_out_of_memory, "export {run} --out {tmp}/e",
      "out of memory while building the supernet (--channels 4, --cells 1, --batch-size 64); asked for 37.3 GiB"),
     ("naslid.runs.partition.train_supernet", _cpu_out_of_memory, "finetune {run} --no-progress",
      "out of memory while training node 2 (--channels 4, --cells 1, --batch-size 64); asked for 37.3 GiB"),
     ("naslid.runs.retrain.train_supernet", _cpu_out_of_memory,
      "retrain {export} --out {tmp}/r --epochs 1 --batch-size 7 --device cpu --no-progress",
      "out of memory while retraining the exported architecture (--channels 4, --cells 1, --batch-size 7)"),
-    ("naslid.runs.partition.build_supernet_for", _cuda_out_of_memory, "demo --run-dir {tmp}/d --no-progress "
+    ("naslid.runs.opened.build_supernet_for", _cuda_out_of_memory, "demo --run-dir {tmp}/d --no-progress "
      "--benchmark none", "out of memory while building the supernet (--channels 8, --cells 1, --batch-size 64"),
     ("naslid.runs.compare.RunEvaluator", _cpu_out_of_memory, "compare {tmp}/c --methods spos --no-progress "
      "--benchmark none --channels 4 --split-epochs 1 --finetune-epochs 1 --train-limit 300",

@@ -12,7 +12,7 @@ from helpers import tiny_run_config
 from naslid.cli import main
 from naslid.runs.config import RunConfig
 from naslid.runs.datasets import prepare_data
-from naslid.runs.partition import PartitionRun, _node_seed, build_supernet
+from naslid.runs.partition import PartitionRun, _node_seed, build_supernet, fresh_cycle_config, fresh_leaf_start
 from naslid.runs.presets import get_preset
 from naslid.runs.protocols import (
     METHODS,
@@ -127,7 +127,7 @@ def test_a_restarted_leaf_starts_from_a_fresh_initialisation_and_an_empty_optimi
     run = _split_run(tmp_path, "restart")
     try:
         leaf = run.tree.leaves()[0]
-        net, state = run.fresh_leaf_start(leaf)
+        net, state = fresh_leaf_start(run, leaf)
         fresh = build_supernet(run.cfg, torch.device("cpu"), seed=_node_seed(run.cfg.seed, leaf.id) % (2**31))
         trained = run.read_checkpoint(leaf)["model"]
         for name, value in fresh.state_dict().items():
@@ -146,12 +146,12 @@ def test_a_transferred_leaf_keeps_the_split_weights_with_an_empty_optimizer(tmp_
         leaf = run.tree.leaves()[1]
         inherited = run.read_checkpoint(leaf)
         assert inherited["optimizer"]["state"], "the split itself passes the optimizer on"
-        net, state = run.fresh_leaf_start(leaf)
+        net, state = fresh_leaf_start(run, leaf)
         for name, value in inherited["model"].items():
             assert torch.equal(net.state_dict()[name], value), name
         assert state.optimizer.state_dict()["state"] == {} and state.epoch == 0
         assert state.sampler.bit_generator.state == inherited["sampler"]
-        cycle = run.fresh_cycle_config()
+        cycle = fresh_cycle_config(run.cfg)
         assert cycle.epochs == 2  # a fresh cosine over the fine-tuning epochs
         run.run()
         checkpoint = run.read_checkpoint(run.tree.nodes[leaf.id])

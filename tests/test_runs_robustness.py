@@ -22,7 +22,8 @@ from naslid.partition import ScheduleConfig, SplitConfig
 from naslid.runs.config import RunConfig
 from naslid.runs.datasets import DataConfig
 from naslid.runs.lock import LOCK_FILE, RunDirectoryBusy, lock_run_directory, release_run_directory
-from naslid.runs.partition import PartitionRun, open_run, run_partition
+from naslid.runs.opened import open_run
+from naslid.runs.partition import PartitionRun, run_partition
 from naslid.runs.protocols import method_config
 from naslid.search import ProxyConfig
 from naslid.train import TrainConfig, TrainingDiverged, load_checkpoint, save_checkpoint, train_supernet

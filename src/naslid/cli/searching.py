@@ -50,7 +50,8 @@ def _run_search(args: argparse.Namespace) -> int:
     from naslid.rankers import get_ranker
     from naslid.runs import rank
     from naslid.runs.config import RunConfig
-    from naslid.runs.partition import CONFIG_FILE, PartitionRun
+    from naslid.runs.partition import PartitionRun
+    from naslid.runs.run_directory import CONFIG_FILE
     from naslid.runs.search import ranker_search, search_file, search_run
     from naslid.search import SearchConfig
     from naslid.spaces import get_space
@@ -170,7 +171,8 @@ def _run_latency_table(args: argparse.Namespace) -> int:
     check_output(args.out)
     if args.run_dir:
         from naslid.runs.config import RunConfig
-        from naslid.runs.partition import CONFIG_FILE, PartitionRun
+        from naslid.runs.opened import OpenedRun
+        from naslid.runs.run_directory import CONFIG_FILE
 
         config = RunConfig.load(existing(Path(args.run_dir) / CONFIG_FILE))
         for flag, value in (("--space", args.space), ("--width-mult", args.width_mult),
@@ -178,7 +180,7 @@ def _run_latency_table(args: argparse.Namespace) -> int:
             if value is not None:
                 raise ValueError(f"{flag}: --run {args.run_dir} fixes the space and network; leave {flag} unset")
         space, network = config.search_space, config.network
-        resolution = args.resolution or PartitionRun(args.run_dir, config, lock=False).input_resolution()
+        resolution = args.resolution or OpenedRun(args.run_dir, config).input_resolution()
     else:
         if args.space is None or args.resolution is None:
             raise ValueError("give --space and --resolution (or --run RUN_DIR)")
@@ -229,7 +231,8 @@ def _run_export(args: argparse.Namespace) -> int:
 
     from naslid.runs.config import RunConfig
     from naslid.runs.export import export_architecture
-    from naslid.runs.partition import CONFIG_FILE, PartitionRun
+    from naslid.runs.opened import OpenedRun
+    from naslid.runs.run_directory import CONFIG_FILE
     from naslid.runs.search import find_search
     from naslid.search import load_search_result
 
@@ -239,7 +242,7 @@ def _run_export(args: argparse.Namespace) -> int:
         from dataclasses import replace
 
         config = replace(config, device=args.device)
-    run = PartitionRun(run_dir, config, lock=False)  # reads only
+    run = OpenedRun(run_dir, config)
     space = run.tree.root.subspace.space
     if args.arch:
         try:
@@ -368,11 +371,12 @@ def _run_rank(args: argparse.Namespace) -> int:
     check_output(out)
     if args.run_dir:
         from naslid.runs.config import RunConfig
-        from naslid.runs.partition import CONFIG_FILE, PartitionRun
+        from naslid.runs.opened import OpenedRun
+        from naslid.runs.run_directory import CONFIG_FILE
 
         _refuse_context_flags(args, args.run_dir)
         config = RunConfig.load(existing(Path(args.run_dir) / CONFIG_FILE))
-        run = PartitionRun(args.run_dir, config, lock=False)
+        run = OpenedRun(args.run_dir, config)
         context = rank.run_context(run, seed=args.seed)
         space_name, dataset = config.search_space, config.data.dataset
     else:

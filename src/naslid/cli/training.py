@@ -123,7 +123,8 @@ def _run_finetune(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from naslid.runs.config import RunConfig
-    from naslid.runs.partition import CONFIG_FILE, PartitionRun
+    from naslid.runs.partition import PartitionRun
+    from naslid.runs.run_directory import CONFIG_FILE
 
     config = RunConfig.load(existing(Path(args.run_dir) / CONFIG_FILE))
     tree = PartitionRun(args.run_dir, config, progress=bars(args), runner=runner(args)).run()

@@ -33,7 +33,8 @@ from naslid.runs.config import RunConfig, resolve_device
 from naslid.runs.datasets import prepare_data, ranking_caveat
 from naslid.runs.evaluate import RunEvaluator
 from naslid.runs.lock import lock_run_directory, release_run_directory
-from naslid.runs.partition import TREE_FILE, PartitionRun, memory_named, remove_stale_temporaries
+from naslid.runs.opened import OpenedRun, memory_named
+from naslid.runs.partition import PartitionRun
 from naslid.runs.presets import ComparePlan
 from naslid.runs.protocols import (
     PROTOCOLS,
@@ -44,8 +45,19 @@ from naslid.runs.protocols import (
     parse_method,
 )
 from naslid.runs.rank import data_context
-from naslid.runs.results import COMPARE_CSV_FILE, compare_csv
-from naslid.runs.search import COMPARE_SEARCH_FILE, generations_for_budget, ranker_search, search_run
+from naslid.runs.results import compare_csv
+from naslid.runs.run_directory import (
+    COMPARE_CSV_FILE,
+    COMPARE_FILE,
+    COMPARE_MARKDOWN_FILE,
+    COMPARE_SEARCH_FILE,
+    PROXY_SCORES_FILE,
+    SHARED_ROOT_FILE,
+    TIMINGS_FILE,
+    TREE_FILE,
+    RunDirectory,
+)
+from naslid.runs.search import generations_for_budget, ranker_search, search_run
 from naslid.runs.tracking import Tracking, select_tracking, tracking_overhead
 from naslid.search import SearchConfig, load_search_result
 from naslid.spaces import NB201Arch, NB201Space, format_arch, parse_arch
@@ -202,20 +214,20 @@ class SharedRoot:
             path.parent.mkdir(parents=True, exist_ok=True)
             copy_file(checkpoint, path)  # atomic: a kill never leaves half a checkpoint under its name
             # recorded now: a call killed later would lose it (a resumed one finds the snapshot and trains nothing)
-            _Timings(self.folder / "timings.json").add("train", time.perf_counter() - tick)
+            _Timings(self.folder / TIMINGS_FILE).add("train", time.perf_counter() - tick)
         return self._path(epochs)
 
     def start(self, method_dir: Path, cfg: RunConfig) -> dict | None:
         """Seed a method's fresh run directory with the shared root; what was reused, or None."""
-        target = method_dir / "nodes" / "node0.pt"
+        target = RunDirectory(method_dir).checkpoint_path(0)
         if (method_dir / TREE_FILE).is_file() or target.is_file():
-            record = method_dir / "shared_root.json"
+            record = method_dir / SHARED_ROOT_FILE
             return json.loads(record.read_text()) if record.is_file() else None
         epochs = root_epochs(cfg)
         source = self.snapshot(epochs)
         target.parent.mkdir(parents=True, exist_ok=True)
         reused = {"root_epochs": epochs, "source": str(source.relative_to(self.folder.parent))}
-        _write_json(method_dir / "shared_root.json", reused)  # before the copy: a resumed call that finds the
+        _write_json(method_dir / SHARED_ROOT_FILE, reused)  # before the copy: a resumed call that finds the
         copy_file(source, target)  # checkpoint reads it; killed before the copy, the next call does both again
         return reused
 
@@ -266,7 +278,7 @@ def compare_methods(
 
 def _compare_locked(run_dir: Path, config: RunConfig, plan: ComparePlan, benchmark_path, column, progress, runner,
                     common_protocol: str, start: float, runs: list[dict]) -> dict:
-    remove_stale_temporaries(run_dir)
+    RunDirectory(run_dir).remove_stale_temporaries()
     benchmark = load_benchmark(benchmark_path) if benchmark_path else None
     column = (benchmark.column_info(column).column if benchmark else None)
     subsets, archs, truth = _archs_to_score(plan, benchmark, column, config.seed)
@@ -355,8 +367,8 @@ def _compare_locked(run_dir: Path, config: RunConfig, plan: ComparePlan, benchma
     plot_start = time.perf_counter()
     results["plots"] = _write_plots(run_dir, runs[0]["outcomes"], truth, plan, results, subsets) if plan.plots else []
     results["seconds"] = {"plots": time.perf_counter() - plot_start, "total": time.perf_counter() - start}
-    _write_json(run_dir / "compare.json", results)
-    write_text(run_dir / "compare.md", markdown_table(results))
+    _write_json(run_dir / COMPARE_FILE, results)
+    write_text(run_dir / COMPARE_MARKDOWN_FILE, markdown_table(results))
     write_text(run_dir / COMPARE_CSV_FILE, compare_csv(results))
     return results
 
@@ -404,9 +416,9 @@ def _rank_method(outcome: MethodOutcome, context: ScoringContext, archs, subsets
     the comparison's search settings (no training, nothing shared). Scores and search are kept in its folder."""
     ranker = get_ranker(outcome.method)
     folder = outcome.folder
-    timings = _Timings(folder / "timings.json")
+    timings = _Timings(folder / TIMINGS_FILE)
     tick = time.perf_counter()
-    cache = _ScoreCache(folder / "proxy_scores.json", {"proxy": f"ranker {ranker.spelling}: {ranker.definition}",
+    cache = _ScoreCache(folder / PROXY_SCORES_FILE, {"proxy": f"ranker {ranker.spelling}: {ranker.definition}",
                                                        "ranker": ranker.to_json(), "context": outcome.context})
     if ranker.relative:  # ranks among the scored architectures: all of them at once, never in part
         if any(arch not in cache.scores for arch in archs):
@@ -503,7 +515,7 @@ def _shared_roots(seed_dir: Path, configs: dict[str, RunConfig], plan: ComparePl
 
 def _shared_seconds(shared: SharedRoot) -> float:
     """Seconds spent training the shared root, added up over every call (resumes included)."""
-    return _Timings(shared.folder / "timings.json").seconds.get("train", 0.0)
+    return _Timings(shared.folder / TIMINGS_FILE).seconds.get("train", 0.0)
 
 
 def _tracking(plan: ComparePlan, benchmark: Benchmark | None, column: str | None, seed: int) -> Tracking | None:
@@ -540,13 +552,13 @@ def _method_protocol(method: str, cfg: RunConfig, steps_per_epoch: int, plan: Co
 
 def _run_method(outcome: MethodOutcome, archs, subsets, truth, benchmark, progress: bool) -> None:
     run = outcome.run
-    timings = _Timings(run.run_dir / "timings.json")
+    timings = _Timings(run.run_dir / TIMINGS_FILE)
     tick = time.perf_counter()
     run.run()
     timings.add("train_and_split", time.perf_counter() - tick)
     tick = time.perf_counter()
     evaluator = RunEvaluator(run)
-    cache = _ScoreCache(run.run_dir / "proxy_scores.json", evaluator.protocol())
+    cache = _ScoreCache(run.run_dir / PROXY_SCORES_FILE, evaluator.protocol())
     missing = [arch for arch in archs if arch not in cache.scores]
     bar = None
     if progress and missing:
@@ -607,7 +619,7 @@ def _changed(ours: object, theirs: object) -> str:
     return ", ".join(f"{key}={ours[key]!r}" for key in ours if theirs.get(key) != ours[key]) or "the same"
 
 
-def _search_matches(result, run: PartitionRun, proxy: dict) -> bool:
+def _search_matches(result, run: OpenedRun, proxy: dict) -> bool:
     """Whether a stored search ran under the run's search settings and proxy protocol now: a resumed comparison with
     another budget, seed or proxy searches again rather than relabel an old result."""
     wanted = generations_for_budget(run.cfg.search).to_dict()

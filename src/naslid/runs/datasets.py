@@ -35,6 +35,7 @@ from naslid.data import (
     split_train_valid,
 )
 from naslid.options import flag, integer, number
+from naslid.runs.run_directory import SPLIT_FILE
 
 logger = logging.getLogger(__name__)
 
@@ -252,7 +253,7 @@ def prepare_data(cfg: DataConfig, batch_size: int, device: torch.device, run_dir
     full_train, test = load_datasets(cfg)
     if cfg.dataset == "digits" and cfg.train_limit:
         full_train = full_train.subset(list(range(min(cfg.train_limit, len(full_train)))))
-    split_path = run_dir / "split.json" if run_dir is not None else None
+    split_path = run_dir / SPLIT_FILE if run_dir is not None else None
     if split_path is not None and split_path.is_file():
         record = load_split(split_path)
         train, valid = apply_split(full_train, record)

@@ -16,7 +16,8 @@ from torch import nn
 
 from naslid.partition import JobRunner, PartitionTree, runner_slots
 from naslid.runs.config import RunConfig
-from naslid.runs.partition import CONFIG_FILE, PartitionRun
+from naslid.runs.opened import OpenedRun
+from naslid.runs.run_directory import CONFIG_FILE
 from naslid.search import ProxyEvaluator
 from naslid.spaces import ChoiceArch
 
@@ -26,7 +27,7 @@ logger = logging.getLogger(__name__)
 class RunEvaluator:
     """Scores architectures of a run on the held-out valid split, loading each leaf once, when first needed."""
 
-    def __init__(self, run: PartitionRun) -> None:
+    def __init__(self, run: OpenedRun) -> None:
         self.run = run
         self.tree: PartitionTree = run.tree
         unfinished = [leaf.id for leaf in self.tree.leaves() if not leaf.finetuned]
@@ -84,6 +85,6 @@ class ScoreShard:
         self.run_dir, self.archs = run_dir, archs
 
     def __call__(self) -> list[float]:
-        run = PartitionRun(self.run_dir, RunConfig.load(Path(self.run_dir) / CONFIG_FILE), lock=False, verify=False)
+        run = OpenedRun(self.run_dir, RunConfig.load(Path(self.run_dir) / CONFIG_FILE), verify=False)
         evaluator = RunEvaluator(run)
         return [evaluator(arch) for arch in self.archs]

@@ -28,7 +28,7 @@ from torch import nn
 from naslid.atomic import write_json, write_with
 from naslid.nn.latency import latency_function
 from naslid.runs.lock import lock_run_directory, release_run_directory
-from naslid.runs.partition import PartitionRun, memory_named
+from naslid.runs.opened import OpenedRun, memory_named
 from naslid.search import recalibrate_batchnorm
 from naslid.spaces import ChoiceArch, arch_to_json
 
@@ -49,7 +49,7 @@ class ExportedArchitecture:
     max_output_difference: float
 
 
-def _path_supernet(run: PartitionRun, arch: ChoiceArch) -> nn.Module:
+def _path_supernet(run: OpenedRun, arch: ChoiceArch) -> nn.Module:
     """A fresh copy of the leaf owning `arch`, in eval mode, its BN statistics re-estimated for that path (the
     copy is the caller's, so its buffers may change)."""
     net = run.load_network(run.tree.leaf_for(arch)).to(run.device)
@@ -59,12 +59,12 @@ def _path_supernet(run: PartitionRun, arch: ChoiceArch) -> nn.Module:
     return net.eval()
 
 
-def standalone_network(run: PartitionRun, arch: ChoiceArch) -> nn.Module:
+def standalone_network(run: OpenedRun, arch: ChoiceArch) -> nn.Module:
     """`arch`'s standalone network with its owning leaf's weights and BN statistics re-estimated for its path."""
     return _path_supernet(run, arch).extract(arch).to(run.device).eval()
 
 
-def export_architecture(run: PartitionRun, arch: ChoiceArch, folder: str | os.PathLike,
+def export_architecture(run: OpenedRun, arch: ChoiceArch, folder: str | os.PathLike,
                         latency_table: Mapping[str, Any] | None = None) -> ExportedArchitecture:
     """Write `arch`'s spec, weights and `torch.export` program (see the module docstring) into `folder`.
 
@@ -78,7 +78,7 @@ def export_architecture(run: PartitionRun, arch: ChoiceArch, folder: str | os.Pa
         return _export(run, arch, folder, latency_table)
 
 
-def _export(run: PartitionRun, arch: ChoiceArch, folder: str | os.PathLike,
+def _export(run: OpenedRun, arch: ChoiceArch, folder: str | os.PathLike,
             latency_table: Mapping[str, Any] | None) -> ExportedArchitecture:
     folder = Path(folder)
     space = run.tree.root.subspace.space

@@ -1,15 +1,15 @@
 """The partition pipeline: train, split, train the children, split again, then fine-tune every leaf.
 
-It owns the run directory: `config.json`, `split.json` (train/valid indices), `partition_tree.json` and
-`nodes/node<ID>.pt`. Each step is recorded as soon as it finishes, so a killed run resumes where it stopped
-and reaches the same tree and weights as an uninterrupted one.
+`PartitionRun` drives the schedule in a run directory (`naslid.runs.opened.OpenedRun` reads it): it writes
+`config.json`, `split.json` (train/valid indices), `partition_tree.json` and `nodes/node<ID>.pt`. Each step is
+recorded as soon as it finishes, so a killed run resumes where it stopped and reaches the same tree and weights as an
+uninterrupted one.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
-from contextlib import AbstractContextManager
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -17,116 +17,43 @@ import numpy as np
 import torch
 
 from naslid.data import save_split
-from naslid.memory import out_of_memory_named, run_flags
-from naslid.nn import build_supernet_for, initialise_weights
 from naslid.partition import (
     JobRunner,
     PartitionNode,
     PartitionTree,
-    SequentialRunner,
+    SplitConfig,
     SplitRecord,
     candidate_points,
     decide_split,
     few_shot_split,
 )
-from naslid.runs.config import TRAINING_SECTIONS, RunConfig, config_digest, resolve_device, with_resolved_paths
-from naslid.runs.datasets import RunData, prepare_data
-from naslid.runs.lock import lock_run_directory, release_run_directory
-from naslid.runs.results import METRICS_FILE, RANKING_CURVE_FILE, epoch_rows, write_jsonl
-from naslid.runs.tracking import TRACKING_FILE, EpochScorer, Tracking, ranking_curve, tracked_scores
-from naslid.spaces import ChoiceArch, SubSpace
-from naslid.train import (
-    TrainState,
-    channels_last_for,
-    load_checkpoint,
-    new_train_state,
-    save_checkpoint,
-    train_supernet,
-)
-from naslid.train.distributed import barrier, broadcast_object, is_main_process, world
+from naslid.runs.config import RunConfig
+from naslid.runs.datasets import RunData
+from naslid.runs.opened import OpenedRun, build_supernet, memory_named
+from naslid.runs.results import epoch_rows, write_jsonl
+from naslid.runs.run_directory import CONFIG_FILE, METRICS_FILE, RANKING_CURVE_FILE, TRACKING_FILE, RunDirectory
+from naslid.runs.tracking import Tracking
+from naslid.train import TrainConfig, TrainState, new_train_state, save_checkpoint, train_supernet
+from naslid.train.distributed import barrier, broadcast_object, is_main_process
 
 logger = logging.getLogger(__name__)
-
-TREE_FILE = "partition_tree.json"
-CONFIG_FILE = "config.json"
 
 
 def _node_seed(seed: int, node_id: int) -> int:
     return int(np.random.SeedSequence([seed, node_id]).generate_state(1)[0])
 
 
-def build_supernet(cfg: RunConfig, device: torch.device, seed: int | None = None) -> torch.nn.Module:
-    """A freshly initialised supernet of the run's space on `device`, in the run's memory format; the
-    initialisation is seeded without touching the global RNG."""
-    with torch.random.fork_rng(devices=[]), memory_named(cfg, "building the supernet"):
-        torch.manual_seed(cfg.seed if seed is None else seed)
-        net = build_supernet_for(cfg.search_space, cfg.network)
-        initialise_weights(net, cfg.train.init)  # "default" leaves PyTorch's initialisation as built
-        memory_format = torch.channels_last if channels_last_for(cfg.train) else torch.preserve_format
-        return net.to(device, memory_format=memory_format)
+def _measurement_batches(data: RunData, split_cfg: SplitConfig, seed: int) -> list | Callable[[int], list]:
+    """The batches a node's split is measured on: one draw for every point, or (per-point) a function drawing
+    fresh batches for each point when it is measured."""
+    augmented = split_cfg.measurement_augment
+    if split_cfg.measurement_batches != "per-point":
+        return data.batches(split_cfg.measured_batches, split_cfg.batch_size, seed=seed % (2**31), augmented=augmented)
 
-
-def memory_named(cfg: RunConfig, doing: str) -> AbstractContextManager[None]:
-    """Turn an out-of-memory error (CPU allocator or CUDA) into a MemoryError naming the flags that decide the
-    network's size and the amount asked for, so the CLI prints one line instead of a traceback."""
-    return out_of_memory_named(doing, run_flags(cfg))
-
-
-def has_trained_state(run_dir: Path) -> bool:
-    """Whether `run_dir` holds anything trained (a partition tree or a checkpoint), not just a configuration."""
-    return (run_dir / TREE_FILE).is_file() or any((run_dir / "nodes").glob("*.pt"))
-
-
-def open_run(run_dir: Path, cfg: RunConfig) -> RunConfig:
-    """Check `cfg` against the run stored in `run_dir`, writing nothing; returns `cfg` with resolved paths.
-
-    A directory with trained state refuses different training settings; settings that do not change
-    training or splits (proxy, search, device) may differ on resume. A directory holding only a
-    configuration (a first call that failed before training) accepts a corrected one.
-    """
-    cfg = with_resolved_paths(cfg)
-    path = run_dir / CONFIG_FILE
-    if path.is_file() and has_trained_state(run_dir):
-        stored, wanted = with_resolved_paths(RunConfig.load(path)).to_dict(), cfg.to_dict()
-        differ = [name for name in TRAINING_SECTIONS if stored.get(name) != wanted.get(name)]
-        if differ:
-            _refuse_longer_schedule(run_dir, stored, wanted)
-            details = "; ".join(_differences(stored.get(name), wanted.get(name), name) for name in differ)
-            raise ValueError(
-                f"{run_dir} holds a run trained with different {', '.join(differ)} settings ({details}); resume "
-                "it with the same settings, or choose a new run directory"
-            )
-    return cfg
-
-
-def _refuse_longer_schedule(run_dir: Path, stored: dict, wanted: dict) -> None:
-    """When only the run's length differs (`train --epochs 4` on a finished 2-epoch run), say why it cannot be
-    extended in place: the learning rate's cosine spans the run's whole length, so the epochs already trained
-    followed another schedule than a longer run's, and continuing would match neither."""
-    changed = set()
-    for section in TRAINING_SECTIONS:
-        old, new = stored.get(section), wanted.get(section)
-        if isinstance(old, dict) and isinstance(new, dict):
-            changed |= {f"{section}.{key}" for key in set(old) | set(new) if old.get(key) != new.get(key)}
-        elif old != new:
-            changed.add(section)
-    if not changed or not changed <= {"train.epochs", "schedule.split_epochs", "schedule.finetune_epochs"}:
-        return
-    before, after = stored["train"]["epochs"], wanted["train"]["epochs"]
-    period = stored["train"].get("lr_period_epochs")
-    spans = f"a cosine over {period:g} epochs" if period else f"a cosine over the run's {before} epochs"
-    raise ValueError(
-        f"{run_dir} holds a run of {before} epochs; {after} epochs would not extend it: its learning rate follows "
-        f"{spans}, so the epochs it trained ran on another schedule than a {after}-epoch run's and the result "
-        f"would match neither; train {after} epochs in a new run directory (the same flags with the new length)"
-    )
-
-
-def _differences(stored: object, wanted: object, section: str) -> str:
-    if isinstance(stored, dict) and isinstance(wanted, dict):
-        names = [k for k in sorted(set(stored) | set(wanted)) if stored.get(k) != wanted.get(k)]
-        return ", ".join(f"{section}.{k}: {stored.get(k)!r} stored, {wanted.get(k)!r} asked" for k in names)
-    return f"{section}: {stored!r} stored, {wanted!r} asked"
+    def batches(point: int) -> list:
+        point_seed = int(np.random.SeedSequence([seed, point]).generate_state(1)[0]) % (2**31)
+        return data.batches(split_cfg.measured_batches, split_cfg.batch_size, seed=point_seed, augmented=augmented)
+    return batches
 
 
 def _refuse_other_tracking(run_dir: Path, stored: Tracking, wanted: Tracking) -> None:
@@ -138,29 +65,7 @@ def _refuse_other_tracking(run_dir: Path, stored: Tracking, wanted: Tracking) ->
                          "or choose a new run directory")
 
 
-def remove_stale_temporaries(run_dir: Path) -> list[Path]:
-    """Delete the temporary files a killed writer left in `run_dir` (call only while holding its lock)."""
-    stale = [path for folder in (run_dir, run_dir / "nodes") if folder.is_dir()
-             for path in folder.glob("*.tmp") if path.is_file()]
-    for path in stale:
-        logger.info("removing %s, left by an interrupted write", path)
-        path.unlink(missing_ok=True)
-    return stale
-
-
-def _check_data_fits(cfg: RunConfig, data: RunData) -> None:
-    """Batch sizes the data cannot serve fail now, not after the root has trained."""
-    images = len(data.train)
-    outputs = getattr(cfg.network, "num_classes", data.num_classes)
-    if outputs != data.num_classes:
-        raise ValueError(f"the network has {outputs} outputs but the data ({cfg.data.dataset}) has {data.num_classes} "
-                         f"classes; expected network num_classes={data.num_classes}")
-    if cfg.schedule.method == "split" and cfg.split.batch_size > images:
-        raise ValueError(f"split batch_size={cfg.split.batch_size} (--lid-batch-size) exceeds the {images} training "
-                         f"images; expected at most {images}")
-
-
-class PartitionRun:
+class PartitionRun(OpenedRun):
     """Drives one method's schedule in one run directory, as its only writer (see `naslid.runs.lock`).
 
     Everything that can be checked (configuration, data, batch sizes) is checked before anything is
@@ -170,66 +75,33 @@ class PartitionRun:
     def __init__(self, run_dir: str | Path, cfg: RunConfig, progress: bool = False,
                  runner: JobRunner | None = None, data: RunData | None = None,
                  tracking: Tracking | None = None, *, lock: bool = True, verify: bool = True) -> None:
-        self.run_dir = Path(run_dir)
+        self.directory = RunDirectory(run_dir)
         # a worker process of this run's job runner passes lock=False: its parent holds the lock and wrote the files;
         # under torchrun, rank 0 is the writer and the other ranks only train alongside it
         lock = lock and is_main_process()
-        self.owns_lock = lock_run_directory(self.run_dir) if lock else False
+        self.owns_lock = self.directory.lock() if lock else False
+        self.progress = progress
         try:
-            self._open(cfg, progress, runner, data, tracking, lock, verify)
+            fresh = not self.directory.has_trained_state()
+            super().__init__(run_dir, cfg, runner=runner, data=data, tracking=tracking, verify=verify)
+            if lock:
+                self._record()
+            tracking_path = self.directory.file(TRACKING_FILE)
+            if tracking is not None and not fresh and tracking_path.is_file():
+                _refuse_other_tracking(self.run_dir, Tracking.load(tracking_path), tracking)
+            if tracking is not None and lock:
+                tracking.save(tracking_path)  # workers and resumed runs read it from the directory
         except BaseException:
             self.close()  # a refused or failed opening leaves the directory free for the corrected call
             raise
 
-    def _open(self, cfg: RunConfig, progress: bool, runner: JobRunner | None, data: RunData | None,
-              tracking: Tracking | None, lock: bool, verify: bool) -> None:
-        self.cfg = cfg = open_run(self.run_dir, cfg)
-        if verify:
-            self._verify()
-        self.device = resolve_device(cfg.device)
-        self.progress = progress
-        self.runner = runner or SequentialRunner()
-        if world()[1] > 1 and not isinstance(self.runner, SequentialRunner):
-            raise ValueError("under torchrun every rank trains the same node: use the sequential job runner")
-        fresh = not has_trained_state(self.run_dir)
-        split_path = self.run_dir / "split.json"
-        self._reuse_split = split_path.is_file() and not fresh  # a fresh run draws its split again
-        self._data = data
-        if data is not None or (lock and not self._reuse_split):
-            _check_data_fits(cfg, self.data)  # a new split is recorded below; otherwise the data loads on first use
-        self.train_cfg = cfg.train  # its epochs are the schedule's total (RunConfig derives them)
-        tree_path = self.run_dir / TREE_FILE
-        self.tree = PartitionTree.load(tree_path) if tree_path.is_file() else None
-        if lock:
-            remove_stale_temporaries(self.run_dir)
-            cfg.save(self.run_dir / CONFIG_FILE)
-            if not self._reuse_split:
-                save_split(split_path, self.data.split)  # the same split, recorded in every run
-        if self.tree is None:
-            self.tree = PartitionTree(SubSpace(cfg.space, cfg.search_space), protocol=self._protocol())
-        tracking_path = self.run_dir / TRACKING_FILE
-        if tracking is not None and not fresh and tracking_path.is_file():
-            _refuse_other_tracking(self.run_dir, Tracking.load(tracking_path), tracking)
-        if tracking is not None and lock:
-            tracking.save(tracking_path)  # workers and resumed runs read it from the directory
-        elif tracking is None and tracking_path.is_file():
-            tracking = Tracking.load(tracking_path)
-        self.tracking = tracking
-        self._proxy_batches: tuple[list, list] | None = None
-        self._input_resolution: int | None = None
-
-    @property
-    def data(self) -> RunData:
-        """The run's data and loaders, prepared on first use (opening a run to read its tree, checkpoints or
-        results loads no data)."""
-        if self._data is None:
-            with memory_named(self.cfg, "preparing the data"):  # e.g. resizing to a huge --resolution
-                data = prepare_data(self.cfg.data, self.cfg.train.batch_size, self.device,
-                                    self.run_dir if self._reuse_split else None,
-                                    channels_last=channels_last_for(self.cfg.train))
-            _check_data_fits(self.cfg, data)
-            self._data = data
-        return self._data
+    def _record(self) -> None:
+        """Write the run's configuration and, for a run that has not trained, its newly drawn split."""
+        split = None if self._reuse_split else self.data.split  # the data is checked before anything is written
+        self.directory.remove_stale_temporaries()
+        self.cfg.save(self.directory.config_path)
+        if split is not None:
+            save_split(self.directory.split_path, split)  # the same split, recorded in every run
 
     def __enter__(self) -> PartitionRun:
         return self
@@ -237,74 +109,18 @@ class PartitionRun:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def _verify(self) -> None:
-        """Refuse a run directory whose tree, checkpoints and configuration disagree (one line: the first problem,
-        with its file and repair); a missing leaf checkpoint is left to `redo_missing_checkpoints`."""
-        from naslid.runs.verify import verify_run
-
-        if not (self.run_dir / TREE_FILE).is_file():
-            return  # a new run, or a root still in its first training: nothing to hold together yet
-        problems = verify_run(self.run_dir, missing_ok=True)
-        if problems:
-            more = (f" ({len(problems) - 1} more: `naslid check {self.run_dir}` lists every one)"
-                    if len(problems) > 1 else "")
-            raise ValueError(problems[0] + more)
-
     def close(self) -> None:
         """Release the run directory for other writers (also done when the process ends)."""
         if self.owns_lock:
-            release_run_directory(self.run_dir)
+            self.directory.release()
             self.owns_lock = False
-
-    def _protocol(self) -> dict:
-        return {
-            "search_space": self.cfg.search_space,
-            "method": self.cfg.schedule.method,
-            "criterion": self.cfg.split.criterion if self.cfg.schedule.method == "split" else None,
-            "schedule": self.cfg.schedule.to_dict(),
-            "split": self.cfg.split.to_dict(),
-            "data": self.cfg.data.to_dict(),
-            "seed": self.cfg.seed,
-        }
-
-    def proxy_batches(self) -> tuple[list[tuple[torch.Tensor, torch.Tensor]], list[torch.Tensor]]:
-        """The evaluation batches (the proxy's split: valid or test) and the BN calibration images (only when the
-        proxy recalibrates BN) that every proxy score of this run uses."""
-        if self._proxy_batches is None:
-            proxy = self.cfg.proxy
-            evaluation = list(self.data.evaluation_loader(proxy.split, 500, proxy.evaluation_images).eval_batches())
-            count = proxy.calibration_batches if proxy.batchnorm == "recalibrate" else 0
-            calibration = [images for images, _ in self.data.batches(count, self.cfg.train.batch_size,
-                                                                      seed=self.cfg.seed)]
-            self._proxy_batches = evaluation, calibration
-        return self._proxy_batches
-
-    def epoch_scorer(self, node: PartitionNode, last_epoch: int, offset: int = 0) -> EpochScorer | None:
-        """The tracking callback for training `node` (None when the run tracks nothing or the node owns none)."""
-        if self.tracking is None:
-            return None
-        archs = [arch for arch in self.tracking.archs if node.subspace.contains(arch)]
-        if not archs:
-            return None
-        evaluation, calibration = self.proxy_batches()
-        return EpochScorer(archs, self.tracking.every, evaluation, calibration, self.cfg.proxy, offset=offset,
-                           last_epoch=last_epoch)
-
-    def node_histories(self) -> list[list[dict]]:
-        """The training history of every node that has a checkpoint (ancestors' entries included)."""
-        return list(self._histories_by_node().values())
-
-    def _histories_by_node(self) -> dict[int, list[dict]]:
-        return {node.id: load_checkpoint(self.run_dir / node.checkpoint)["history"]
-                for node in self.tree.nodes.values()
-                if node.checkpoint is not None and (self.run_dir / node.checkpoint).is_file()}
 
     def write_metrics(self) -> Path | None:
         """RUN/metrics.jsonl from the checkpoints: one line per node and epoch it trained (naslid.runs.results)."""
         if not is_main_process():
             return None
         parents = {node.id: node.parent for node in self.tree.nodes.values()}
-        return write_jsonl(self.run_dir / METRICS_FILE, epoch_rows(self._histories_by_node(), parents))
+        return write_jsonl(self.run_dir / METRICS_FILE, epoch_rows(self.directory.histories(self.tree), parents))
 
     def write_ranking_curve(self, curve: list[dict]) -> Path | None:
         """RUN/ranking_curve.jsonl: Kendall tau-b and Spearman per scored epoch (nothing when `curve` is empty)."""
@@ -312,68 +128,9 @@ class PartitionRun:
             return None
         return write_jsonl(self.run_dir / RANKING_CURVE_FILE, curve)
 
-    def ranking_curve(self, truth: Mapping[ChoiceArch, float],
-                      histories: list[list[dict]] | None = None) -> list[dict]:
-        """Kendall tau-b and Spearman of the tracked architectures at each scored epoch (empty: nothing tracked)."""
-        if self.tracking is None:
-            return []
-        histories = self.node_histories() if histories is None else histories
-        return ranking_curve(tracked_scores(histories), self.tracking.archs, truth)
-
-    def input_resolution(self) -> int:
-        """The side of the images the supernets see (the data's, after any resizing); read once."""
-        if self._input_resolution is None:
-            images, _ = self.data.batches(1, 1, seed=0)[0]
-            self._input_resolution = int(images.shape[-1])
-        return self._input_resolution
-
-    def arch_costs(self) -> Callable[[ChoiceArch], dict[str, float]]:
-        """A function giving each architecture's MFLOPs and parameters at the run's input resolution."""
-        net = build_supernet(self.cfg, torch.device("cpu"))
-        resolution = self.input_resolution()
-        return lambda arch: net.arch_costs(arch, resolution)
-
     def save_tree(self) -> None:
         if is_main_process():
-            self.tree.save(self.run_dir / TREE_FILE)
-
-    def checkpoint_identity(self, node: PartitionNode) -> dict:
-        """What a checkpoint records about whose it is, checked by `naslid.runs.verify` when a run is opened."""
-        return {"node": node.id, "parent": node.parent, "subspace": node.subspace.to_json(),
-                "config_digest": config_digest(self.cfg)}
-
-    def checkpoint_path(self, node: PartitionNode) -> Path:
-        return self.run_dir / "nodes" / f"node{node.id}.pt"
-
-    def load_network(self, node: PartitionNode) -> torch.nn.Module:
-        """The supernet holding `node`'s current weights."""
-        net = build_supernet(self.cfg, self.device)
-        if node.checkpoint is not None:
-            net.load_state_dict(self.read_checkpoint(node, self.device)["model"])
-        return net
-
-    def read_checkpoint(self, node: PartitionNode, device: str | torch.device = "cpu") -> dict:
-        """`node`'s checkpoint; a missing or damaged file is an error that says how the run redoes it."""
-        path = self.run_dir / node.checkpoint
-        try:
-            return load_checkpoint(path, device)
-        except FileNotFoundError:
-            raise FileNotFoundError(f"checkpoint {path} of node {node.id} is missing; run `naslid finetune "
-                                    f"{self.run_dir}` to redo it: {self._redo_step(node)}") from None
-        except ValueError as error:
-            raise ValueError(f"{error}; delete {path} and run `naslid finetune {self.run_dir}` to redo it: "
-                             f"{self._redo_step(node)}") from None
-
-    def _redo_step(self, node: PartitionNode) -> str:
-        """What the run does again when `node`'s checkpoint is gone (see `redo_missing_checkpoints`)."""
-        if not node.is_leaf:
-            return (f"node {node.id} was split already, so its checkpoint is not needed again unless one of its "
-                    f"children {node.children} lost its own")
-        if node.parent is None:
-            return f"train the supernet from scratch ({self.train_cfg.epochs} epochs)"
-        parent = self.tree.nodes[node.parent]
-        return (f"copy node {parent.id}'s checkpoint (epoch {parent.trained_epochs}) and train node {node.id} "
-                f"again to epoch {self.train_cfg.epochs}")
+            self.tree.save(self.directory.tree_path)
 
     def redo_missing_checkpoints(self) -> list[int]:
         """Leaves whose recorded checkpoint was deleted start again from their parent's (or from scratch).
@@ -462,17 +219,8 @@ class PartitionRun:
             return few_shot_split(node.subspace, schedule.fewshot_edge)
         net = self.load_network(node)
         seed = _node_seed(split_cfg.seed, node.id)
-        augmented = split_cfg.measurement_augment
-        if split_cfg.measurement_batches == "per-point":  # fresh batches for every point, drawn when measured
-            def batches(point: int) -> list:
-                point_seed = int(np.random.SeedSequence([seed, point]).generate_state(1)[0]) % (2**31)
-                return self.data.batches(split_cfg.measured_batches, split_cfg.batch_size, seed=point_seed,
-                                         augmented=augmented)
-        else:
-            batches = self.data.batches(split_cfg.measured_batches, split_cfg.batch_size, seed=seed % (2**31),
-                                        augmented=augmented)
-        return decide_split(net, node.subspace, batches, replace(split_cfg, seed=seed), self.candidate_edges(node),
-                            progress=self.progress)
+        return decide_split(net, node.subspace, _measurement_batches(self.data, split_cfg, seed),
+                            replace(split_cfg, seed=seed), self.candidate_edges(node), progress=self.progress)
 
     def split_node(self, node: PartitionNode) -> None:
         """Split `node`; each child starts from a copy of the parent's checkpoint with its own path sampler."""
@@ -503,12 +251,12 @@ class PartitionRun:
         schedule = self.cfg.schedule
         if schedule.finetune == "inherit" or leaf.parent is None:
             return self.train_checkpoint(leaf.id, self.train_cfg.epochs)
-        path = self.run_dir / "nodes" / f"node{leaf.id}_{schedule.finetune}.pt"
-        cfg = self.fresh_cycle_config()
+        path = self.directory.checkpoint_path(leaf.id, schedule.finetune)
+        cfg = fresh_cycle_config(self.cfg)
         if path.is_file():  # resumed: train_supernet continues from the file
             net, state = build_supernet(self.cfg, self.device), None
         else:
-            net, state = self.fresh_leaf_start(leaf)
+            net, state = fresh_leaf_start(self, leaf)
         with memory_named(self.cfg, f"fine-tuning node {leaf.id}"):
             train_supernet(net, leaf.subspace, self.data.train_loader, cfg, until_epoch=schedule.finetune_epochs,
                            state=state, checkpoint_path=path, checkpoint_extra=self.checkpoint_identity(leaf),
@@ -516,30 +264,32 @@ class PartitionRun:
                                leaf, schedule.finetune_epochs, offset=schedule.split_epochs[-1]))
         return str(path.relative_to(self.run_dir))
 
-    def fresh_cycle_config(self):
-        """The training settings of a leaf that starts a fresh optimizer and learning-rate cycle ("transfer",
-        "restart"): the run's, with a cosine over the fine-tuning epochs (or the run's fixed period)."""
-        return replace(self.cfg.train, epochs=max(self.cfg.schedule.finetune_epochs, 1))
 
-    def fresh_leaf_start(self, leaf: PartitionNode) -> tuple[torch.nn.Module, TrainState]:
-        """Where a "transfer" or "restart" leaf starts: its network and a fresh training state.
+def fresh_cycle_config(cfg: RunConfig) -> TrainConfig:
+    """The training settings of a leaf that starts a fresh optimizer and learning-rate cycle ("transfer",
+    "restart"): the run's, with a cosine over the fine-tuning epochs (or the run's fixed period)."""
+    return replace(cfg.train, epochs=max(cfg.schedule.finetune_epochs, 1))
 
-        "restart": a new initialisation (seeded by the leaf) and an empty optimizer; "transfer": the weights the
-        leaf inherited at the split (its first checkpoint) and an empty optimizer, with the leaf's own sampler.
-        """
-        mode = self.cfg.schedule.finetune
-        cfg = self.fresh_cycle_config()
-        if mode == "restart":
-            net = build_supernet(self.cfg, self.device, seed=_node_seed(self.cfg.seed, leaf.id) % (2**31))
-            return net, new_train_state(net, cfg)
-        if mode != "transfer":
-            raise ValueError(f"finetune={mode!r} does not start leaves afresh")
-        inherited = self.read_checkpoint(leaf, self.device)
-        net = build_supernet(self.cfg, self.device)
-        net.load_state_dict(inherited["model"])
-        state = new_train_state(net, cfg)
-        state.sampler.bit_generator.state = inherited["sampler"]
-        return net, state
+
+def fresh_leaf_start(run: OpenedRun, leaf: PartitionNode) -> tuple[torch.nn.Module, TrainState]:
+    """Where a "transfer" or "restart" leaf of `run` starts: its network and a fresh training state.
+
+    "restart": a new initialisation (seeded by the leaf) and an empty optimizer; "transfer": the weights the
+    leaf inherited at the split (its first checkpoint) and an empty optimizer, with the leaf's own sampler.
+    """
+    mode = run.cfg.schedule.finetune
+    cfg = fresh_cycle_config(run.cfg)
+    if mode == "restart":
+        net = build_supernet(run.cfg, run.device, seed=_node_seed(run.cfg.seed, leaf.id) % (2**31))
+        return net, new_train_state(net, cfg)
+    if mode != "transfer":
+        raise ValueError(f"finetune={mode!r} does not start leaves afresh")
+    inherited = run.read_checkpoint(leaf, run.device)
+    net = build_supernet(run.cfg, run.device)
+    net.load_state_dict(inherited["model"])
+    state = new_train_state(net, cfg)
+    state.sampler.bit_generator.state = inherited["sampler"]
+    return net, state
 
 
 class NodeJob:

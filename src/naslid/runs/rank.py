@@ -25,7 +25,7 @@ from naslid.rankers import RANKER_SCORES_SCHEMA, Ranker, ScoringContext, checked
 from naslid.rankers.lid_profile import LIDInit
 from naslid.runs.datasets import DataConfig, RunData, load_datasets, make_loader
 from naslid.runs.evaluate import RunEvaluator
-from naslid.runs.partition import PartitionRun
+from naslid.runs.opened import OpenedRun
 from naslid.spaces import ChoiceArch, SubSpace, get_space
 
 # images in a ranking context's batch unless a ranker asks for more (NASWOT's 128 is the largest default)
@@ -68,7 +68,7 @@ def fresh_context(space: str, network: object, resolution: int, data: DataConfig
 class RunScoringContext(ScoringContext):
     """A trained run's context: each architecture's network is the leaf that owns it (loaded once, when needed)."""
 
-    run: PartitionRun | None = None
+    run: OpenedRun | None = None
     trained: bool = field(default=True, init=False)
 
     @cached_property
@@ -99,7 +99,7 @@ def data_context(space: str, network: object, data: RunData, seed: int = 0, devi
                           channels_last=_channels_last(device))
 
 
-def run_context(run: PartitionRun, seed: int = 0, images: int = CONTEXT_IMAGES) -> RunScoringContext:
+def run_context(run: OpenedRun, seed: int = 0, images: int = CONTEXT_IMAGES) -> RunScoringContext:
     """The scoring context of a finished run: its leaves for the rankers that need them, the run's network freshly
     initialised from `seed` for the others, and `images` unaugmented training images of its split."""
     batch, labels, description = _split_batch(run.data, images, seed)

@@ -24,14 +24,19 @@ from pathlib import Path
 from typing import Any
 
 from naslid.atomic import check_target, write_text
+from naslid.runs.run_directory import (
+    COMPARE_FILE,
+    CONFIG_FILE,
+    PROXY_SCORES_FILE,
+    SEARCH_FILES,
+    SHARED_ROOT_FILE,
+    TRACKING_FILE,
+    TREE_FILE,
+    RunDirectory,
+    comparison_runs,
+)
 
 REPORT_FILE = "report.html"
-COMPARE_FILE = "compare.json"
-TREE_FILE = "partition_tree.json"  # as naslid.runs.partition names them (not imported: that pulls in torch)
-CONFIG_FILE = "config.json"
-TRACKING_FILE = "tracking.json"
-PROXY_SCORES_FILE = "proxy_scores.json"
-SEARCH_FILES = ("search_evolution.json", "search_random.json", "search.json")
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
@@ -69,7 +74,7 @@ def _verified(folder: Path) -> None:
     """Refuse, in one line, a run (or a comparison whose runs) `naslid check` would fail: the same check search,
     export and finetune run before they read a run, so a report never renders swapped checkpoints, an edited
     config.json, a tree that is not a partition (a cycle, a child outside its parent) or a lost tree."""
-    from naslid.runs.verify import comparison_runs, verify_run
+    from naslid.runs.verify import verify_run
 
     if not ((folder / COMPARE_FILE).is_file() or (folder / TREE_FILE).is_file() or (folder / CONFIG_FILE).is_file()):
         return  # neither kind: write_report says what it expected
@@ -235,12 +240,7 @@ def _read_json(path: Path) -> Any:
 
 def _optional_json(path: Path) -> tuple[Any, str | None]:
     """(data, None), or (None, why) for a file that is absent or unreadable: a report shows what it can."""
-    if not path.is_file():
-        return None, f"{path.name} not found"
-    try:
-        return json.loads(path.read_text()), None
-    except (OSError, ValueError) as error:
-        return None, f"{path.name} could not be read ({error})"
+    return RunDirectory(path.parent).optional_json(path.name)
 
 
 class _Truth:
@@ -279,14 +279,13 @@ class _Run:
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
-        self.config, self.config_problem = _optional_json(folder / CONFIG_FILE)
+        self.directory = RunDirectory(folder)
+        self.config, self.config_problem = self.directory.optional_json(CONFIG_FILE)
         self.tree = None
         self.tree_problem = None
-        if (folder / TREE_FILE).is_file():
-            from naslid.partition import PartitionTree
-
+        if self.directory.has_tree():
             try:
-                self.tree = PartitionTree.load(folder / TREE_FILE)
+                self.tree = self.directory.read_tree()
             except (OSError, ValueError) as error:
                 self.tree_problem = str(error)
         else:
@@ -299,21 +298,12 @@ class _Run:
     def histories(self) -> dict[int, list[dict]]:
         """Each node's training history, from its checkpoint (nodes whose file is gone or damaged are noted)."""
         if self._histories is None:
-            self._histories = {}
-            if self.tree is not None:
-                from naslid.train import load_checkpoint
-
-                for node in self.tree.nodes.values():
-                    if node.checkpoint is None:
-                        continue
-                    try:
-                        self._histories[node.id] = list(load_checkpoint(self.folder / node.checkpoint)["history"])
-                    except (OSError, ValueError, KeyError) as error:
-                        self.history_problems.append(f"node {node.id}: {error}")
+            self._histories = ({} if self.tree is None
+                               else self.directory.histories(self.tree, problems=self.history_problems))
         return self._histories
 
     def tracking(self):
-        path = self.folder / TRACKING_FILE
+        path = self.directory.file(TRACKING_FILE)
         if not path.is_file():
             return None
         from naslid.runs.tracking import Tracking
@@ -395,12 +385,12 @@ def _run_summary(run: _Run) -> _Html:
                      + ("" if done == len(leaves) else " (run `naslid finetune` to finish)")))
     else:
         rows.append(("progress", run.tree_problem))
-    shared, _ = _optional_json(run.folder / "shared_root.json")
+    shared, _ = run.directory.optional_json(SHARED_ROOT_FILE)
     if shared:
         rows.append(("shared root", f"started from the comparison's shared root at epoch {shared.get('root_epochs')} "
                                     f"({shared.get('source')})"))
-    timings, _ = _optional_json(run.folder / "timings.json")
-    if isinstance(timings, dict) and timings:
+    timings = run.directory.timings()
+    if timings:
         rows.append(("wall time", ", ".join(f"{phase} {_num(seconds, 1)} s" for phase, seconds in timings.items())))
     return _pairs(rows)
 
@@ -409,7 +399,7 @@ def _scores(run: _Run) -> tuple[dict | None, str]:
     """Proxy scores per architecture and where they come from: proxy_scores.json, else the last tracked epoch."""
     from naslid.spaces import parse_arch
 
-    data, _ = _optional_json(run.folder / PROXY_SCORES_FILE)
+    data, _ = run.directory.optional_json(PROXY_SCORES_FILE)
     if isinstance(data, dict) and data.get("scores"):
         proxy = (data.get("protocol") or {}).get("proxy", "proxy scores")
         return ({parse_arch(text): float(value) for text, value in data["scores"].items()},
@@ -626,7 +616,7 @@ def _search(run: _Run, truth: _Truth) -> list[_Html]:
 
     rows = []
     for name in SEARCH_FILES:
-        data, problem = _optional_json(run.folder / name)
+        data, problem = run.directory.optional_json(name)
         if data is None:
             if problem and "not found" not in problem:
                 rows.append([name, problem, "", "", "", "", ""])

@@ -26,11 +26,8 @@ from typing import Any
 
 from naslid.atomic import write_text
 from naslid.bench.scoring import RANKING_METRICS
+from naslid.runs.run_directory import COMPARE_FILE, METRICS_FILE
 
-METRICS_FILE = "metrics.jsonl"
-RANKING_CURVE_FILE = "ranking_curve.jsonl"
-COMPARE_CSV_FILE = "compare.csv"
-COMPARE_JSON_FILE = "compare.json"
 # compare.csv's first columns, in order; then one per other metric (per k of the comparison for precision@k and
 # tau@top-k: `naslid.bench.RANKING_METRICS`), sorted by name
 COMPARE_COLUMNS = ("seed", "method", "protocol", "leaves", "supernet_epochs", "subset", "n", "kendall_tau_b",
@@ -129,12 +126,12 @@ def load_results(path: str | os.PathLike, as_dataframe: bool = False) -> Any:
     subset), a run directory (its per-epoch metrics.jsonl) or a JSON-lines file. A list of dicts, or a pandas
     DataFrame with `as_dataframe`."""
     path = Path(path)
-    if path.is_dir() and (path / COMPARE_JSON_FILE).is_file():
-        path = path / COMPARE_JSON_FILE
+    if path.is_dir() and (path / COMPARE_FILE).is_file():
+        path = path / COMPARE_FILE
     elif path.is_dir() and (path / METRICS_FILE).is_file():
         path = path / METRICS_FILE
     elif path.is_dir():
-        raise ValueError(f"{path} holds neither {COMPARE_JSON_FILE} nor {METRICS_FILE}: is it a comparison or a run "
+        raise ValueError(f"{path} holds neither {COMPARE_FILE} nor {METRICS_FILE}: is it a comparison or a run "
                          "directory? (a run written before metrics files: run `naslid finetune RUN` once)")
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found")

@@ -23,7 +23,8 @@ from naslid.runs.config import RunConfig
 from naslid.runs.datasets import prepare_data
 from naslid.runs.export import read_export
 from naslid.runs.lock import lock_run_directory, release_run_directory
-from naslid.runs.partition import CONFIG_FILE, build_supernet, memory_named, remove_stale_temporaries
+from naslid.runs.opened import build_supernet, memory_named
+from naslid.runs.run_directory import CONFIG_FILE, RunDirectory
 from naslid.search import accuracy
 from naslid.spaces import SubSpace, get_space
 from naslid.train import TrainConfig, channels_last_for, train_supernet
@@ -101,7 +102,8 @@ def retrain_exported(export_folder: str | os.PathLike, out_dir: str | os.PathLik
     out_dir = Path(out_dir)
     took_lock = lock_run_directory(out_dir)  # one writer: a second retrain into the folder is refused
     try:
-        remove_stale_temporaries(out_dir)  # a killed call's half-written retrain.pt; its last whole one resumes
+        # a killed call's half-written retrain.pt goes; its last whole one resumes
+        RunDirectory(out_dir).remove_stale_temporaries()
         train_cfg = cfg.train_config()
         # an out-of-memory message names retrain's --batch-size with the run's network
         sized = replace(config, train=replace(config.train, batch_size=cfg.batch_size))

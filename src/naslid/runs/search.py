@@ -25,7 +25,8 @@ import numpy as np
 from naslid.nn import build_supernet_for, latency_function
 from naslid.rankers import Ranker, ScoringContext, get_ranker, reference_objective
 from naslid.runs.evaluate import RunEvaluator
-from naslid.runs.partition import PartitionRun, memory_named
+from naslid.runs.opened import OpenedRun, memory_named
+from naslid.runs.run_directory import SEARCH_ALGORITHMS, SEARCH_FILES, search_file_name
 from naslid.search import (
     SearchConfig,
     SearchResult,
@@ -38,26 +39,20 @@ from naslid.spaces import SubSpace
 
 logger = logging.getLogger(__name__)
 
-SEARCH_ALGORITHMS = ("evolution", "random")
-COMPARE_SEARCH_FILE = "search.json"
 # architectures an aggregate's search ranks each member's scores against (naslid.rankers.reference_objective)
 SEARCH_REFERENCE_ARCHS = 200
 
 
 def search_file(run_dir: str | os.PathLike, algorithm: str) -> Path:
     """Where `naslid search --algorithm ALGORITHM` writes its result in `run_dir`."""
-    return Path(run_dir) / f"search_{algorithm}.json"
+    return Path(run_dir) / search_file_name(algorithm)
 
 
 def find_search(run_dir: str | os.PathLike) -> Path | None:
     """The search result a run directory holds: ``search_evolution.json``, else ``search_random.json``, else
     compare's ``search.json``; None if there is none."""
-    run_dir = Path(run_dir)
-    for path in (*(search_file(run_dir, algorithm) for algorithm in SEARCH_ALGORITHMS),
-                 run_dir / COMPARE_SEARCH_FILE):
-        if path.is_file():
-            return path
-    return None
+    paths = (Path(run_dir) / name for name in SEARCH_FILES)
+    return next((path for path in paths if path.is_file()), None)
 
 
 def generations_for_budget(config: SearchConfig) -> SearchConfig:
@@ -125,7 +120,7 @@ def ranker_search(ranker: Ranker | str, context: ScoringContext, algorithm: str 
     return result
 
 
-def search_run(run: PartitionRun, algorithm: str = "evolution", config: SearchConfig | None = None, *,
+def search_run(run: OpenedRun, algorithm: str = "evolution", config: SearchConfig | None = None, *,
                latency_table: Mapping[str, Any] | None = None,
                objective_batch: Callable[[list], list[float]] | None = None,
                progress: bool = False) -> SearchResult:

@@ -23,7 +23,6 @@ from naslid.bench import Benchmark, kendall_tau_b, select_subset, spearman
 from naslid.search import ProxyConfig, ProxyEvaluator
 from naslid.spaces import NB201Arch, format_arch, parse_arch
 
-TRACKING_FILE = "tracking.json"
 TRACKING_SCHEMA = "naslid.tracking/1"
 
 Batch = tuple[torch.Tensor, torch.Tensor]

@@ -1,7 +1,8 @@
 """Checks that a run directory's configuration, partition tree and checkpoints belong together.
 
-A run is opened only when they agree (`PartitionRun` calls `verify_run`), a report is written only of a run that
-passes (`naslid report`), and `naslid check RUN` lists every problem; on a comparison folder, every run in it.
+A run is opened only when they agree (`naslid.runs.opened.OpenedRun` calls `verify_run`), a report is written only
+of a run that passes (`naslid report`), and `naslid check RUN` lists every problem; on a comparison folder, every run
+in it. The files are read through `naslid.runs.run_directory`; the checkpoints and the network's shapes need torch.
 Each problem is one line naming the file and the repair.
 """
 
@@ -15,13 +16,10 @@ import torch
 
 from naslid.nn import build_supernet_for
 from naslid.partition import PartitionNode, PartitionTree
-from naslid.reading import read_json
 from naslid.runs.config import RunConfig, config_digest, with_resolved_paths
+from naslid.runs.run_directory import RESULT_FILES, RunDirectory, comparison_runs
 from naslid.spaces import SubSpace
 from naslid.train import load_checkpoint
-
-_CONFIG_FILE = "config.json"  # naslid.runs.partition.CONFIG_FILE and TREE_FILE (that module imports this one)
-_TREE_FILE = "partition_tree.json"
 
 
 def verify_run(run_dir: str | Path, *, missing_ok: bool = False) -> list[str]:
@@ -32,24 +30,25 @@ def verify_run(run_dir: str | Path, *, missing_ok: bool = False) -> list[str]:
     (node id, parent, sub-space), was trained under this configuration (digest) and has the configured network's
     shapes. Checkpoints written before they recorded their node, parent or digest are checked for what they hold.
     `missing_ok`: a checkpoint file that is gone or unreadable is left to the run, whose reader says how it is
-    redone (`PartitionRun.read_checkpoint`).
+    redone (`OpenedRun.read_checkpoint`).
     """
-    run_dir = Path(run_dir)
-    if not (run_dir / _CONFIG_FILE).is_file() and comparison_runs(run_dir):
+    directory = RunDirectory(run_dir)
+    run_dir = directory.path
+    if not directory.has_config() and comparison_runs(run_dir):
         return [f"{run}: {problem}" if not problem.startswith(str(run)) else problem
                 for run in comparison_runs(run_dir) for problem in verify_run(run, missing_ok=missing_ok)]
-    unknown = _unregistered_space(run_dir / _CONFIG_FILE)
+    unknown = _unregistered_space(directory)
     if unknown:
         return [unknown]
     try:
-        cfg = RunConfig.load(run_dir / _CONFIG_FILE)
+        cfg = RunConfig.load(directory.config_path)
     except (OSError, ValueError) as error:
         return [f"{error}; is {run_dir} a naslid run directory? restore config.json, or start again"]
-    tree_path = run_dir / _TREE_FILE
-    if not tree_path.is_file():
-        return _lost_tree(run_dir)  # else nothing trained yet, or the root's first epochs: nothing to check against
+    tree_path = directory.tree_path
+    if not directory.has_tree():
+        return _lost_tree(directory)  # else nothing trained yet, or the root's first epochs: nothing to check against
     try:
-        tree = PartitionTree.load(tree_path)
+        tree = directory.read_tree()
     except (OSError, ValueError) as error:
         return [f"{error}; restore it from a copy, or start again in a new run directory"]
     problems = [f"{tree_path}: {problem}; restore it from a copy, or start again in a new run directory"
@@ -64,23 +63,15 @@ def verify_run(run_dir: str | Path, *, missing_ok: bool = False) -> list[str]:
     return problems + [problem for found in checked for problem in found.problems]
 
 
-def comparison_runs(folder: str | Path) -> list[Path]:
-    """The run directories of a `naslid compare` folder (each method's, each seed's, the shared roots), in order;
-    empty for any other folder."""
-    folder = Path(folder)
-    runs = sorted(path.parent for pattern in ("*/" + _CONFIG_FILE, "seed*/*/" + _CONFIG_FILE)
-                  for path in folder.glob(pattern))
-    return runs if (folder / "compare.json").is_file() or runs else []
-
-
-def _unregistered_space(path: Path) -> str | None:
+def _unregistered_space(directory: RunDirectory) -> str | None:
     """The problem of a run whose space this process does not know (a space of one's own, not imported)."""
     from naslid.nn import SUPERNETS
 
     try:
-        name = read_json(path, what="run configuration").get("search_space", "nb201")
-    except (OSError, ValueError, AttributeError):
+        name = directory.read_config().get("search_space", "nb201")
+    except (OSError, ValueError):
         return None  # RunConfig.load says what is wrong with the file
+    path = directory.config_path
     if not isinstance(name, str) or name in SUPERNETS:
         return None
     return (f"{path}: the run's search space {name!r} is not registered in this process (known: {sorted(SUPERNETS)}); "
@@ -88,17 +79,15 @@ def _unregistered_space(path: Path) -> str | None:
             "files are left alone")
 
 
-def _lost_tree(run_dir: Path) -> list[str]:
+def _lost_tree(directory: RunDirectory) -> list[str]:
     """A missing tree is a problem once the run holds what only follows it: a child's checkpoint or results."""
-    later = sorted(path.name for path in (run_dir / "nodes").glob("node*.pt") if path.name != "node0.pt")
-    later += [name for name in _RESULT_FILES if (run_dir / name).is_file()]
+    later = sorted(path.name for path in directory.nodes_path.glob("node*.pt")
+                   if path != directory.checkpoint_path(0))
+    later += [name for name in RESULT_FILES if directory.file(name).is_file()]
     if not later:
         return []
-    return [f"{run_dir / _TREE_FILE} is missing, but the run holds {', '.join(later[:4])}, which only follow it; "
+    return [f"{directory.tree_path} is missing, but the run holds {', '.join(later[:4])}, which only follow it; "
             "restore it from a copy, or start again in a new run directory"]
-
-
-_RESULT_FILES = ("metrics.jsonl", "proxy_scores.json", "search.json", "search_evolution.json", "search_random.json")
 
 
 @dataclass
