@@ -17,6 +17,12 @@ import pytest
 
 NO_SKIPS = "NASLID_NO_SKIPS"
 
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # `pytest -n 2` on 2 cores: one torch thread per worker and per command a test starts, set before torch is
+    # imported; two OpenMP threads per process on oversubscribed cores spin while they wait for each other
+    # (docs/measured.md: up to 26x slower)
+    os.environ["OMP_NUM_THREADS"] = "1"
+
 
 def skip_or_fail(reason: str) -> None:
     """Skip the test, or fail it when NASLID_NO_SKIPS is set (CI must run every test)."""

@@ -4,6 +4,8 @@ a clear message when a finished run is asked to run longer."""
 import json
 import shutil
 
+import pytest
+
 from naslid.cli import main
 from naslid.runs.presets import PRESETS, flat_settings, get_preset
 
@@ -62,6 +64,7 @@ def test_presets_lists_every_preset_and_the_values_that_differ(capsys):
     assert not any(line.startswith("data.cutout ") for line in printed.splitlines())  # the same in every preset
 
 
+@pytest.mark.slow
 def test_a_longer_run_on_a_finished_one_says_why_it_cannot_extend(tiny_trained_run, tmp_path, capsys):
     run = tmp_path / "run"
     shutil.copytree(tiny_trained_run, run)  # trained for 1 epoch at C=4

@@ -30,6 +30,7 @@ def small_demo_preset(monkeypatch):
     monkeypatch.setitem(presets.PRESETS, "demo", small)
 
 
+@pytest.mark.slow
 def test_demo_with_cifar10_ranks_spos_and_nas_lid_beside_the_floor(tmp_path, capsys, shared_data, small_demo_preset):
     run_dir = tmp_path / "demo"
     assert main(["demo", "--run-dir", str(run_dir), "--data-path", str(shared_data / "cifar10"),

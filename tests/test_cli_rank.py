@@ -56,6 +56,7 @@ def test_rank_of_params_on_all_15625_is_the_documented_floor(tmp_path, capsys):
     assert float(rows["top1%"][2]) == pytest.approx(0.3264, abs=1e-4)
 
 
+@pytest.mark.slow
 def test_rank_with_a_run_scores_its_leaves_by_proxy_and_lid(tiny_trained_run, tmp_path, capsys):
     for ranker in ("proxy", "lid-supernet[batch-size=32,k=8]", "agg[params,proxy]"):
         out = tmp_path / "r.json"
@@ -78,6 +79,7 @@ def test_search_with_a_training_free_objective_needs_no_run(tmp_path, capsys):
     assert "c10_test_acc_200" in printed  # the winner looked up in NB201
 
 
+@pytest.mark.slow
 def test_search_proxyless_under_a_latency_budget_with_synflow(tmp_path, capsys):
     table = tmp_path / "latency.json"
     assert main(["latency-table", "--space", "proxyless", "--resolution", "32", "--width-mult", "0.35",
@@ -95,6 +97,7 @@ def test_search_proxyless_under_a_latency_budget_with_synflow(tmp_path, capsys):
     assert result["protocol"]["cost_limits"] == {"max_latency_ms": pytest.approx(budget, abs=1e-3)}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("args, message", [
     (["rank", "--ranker", "zen-nas"], "unknown ranker 'zen-nas'; known: agg, flops"),
     (["rank", "--ranker", "proxy"], "ranker proxy scores with a trained supernet: give a run directory"),
@@ -115,6 +118,7 @@ def test_bad_rank_inputs_are_one_line_with_status_2(tmp_path, args, message):
     assert message in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
 
 
+@pytest.mark.slow
 def test_a_space_a_ranker_cannot_compute_and_a_ranker_returning_nan_are_one_line(tmp_path):
     plugin = tmp_path / "odd.py"
     plugin.write_text(textwrap.dedent("""

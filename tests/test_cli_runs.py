@@ -11,6 +11,7 @@ from naslid.runs.datasets import ranking_caveat
 from naslid.spaces import format_arch, parse_arch
 
 
+@pytest.mark.slow
 def test_train_partition_finetune_search(tmp_path, capsys):
     """Needs no shared data: training uses the bundled digits, ranking the packaged NB201 table."""
     run = tmp_path / "run"

@@ -192,6 +192,7 @@ def test_epoch_lines_without_verbose_only_off_a_terminal(monkeypatch, terminal, 
         epochs.setLevel(logging.NOTSET)
 
 
+@pytest.mark.slow
 def test_train_to_a_pipe_writes_one_line_per_epoch_and_no_bars(tmp_path):
     from naslid.train.spos import epoch_logger
 

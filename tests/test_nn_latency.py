@@ -46,6 +46,7 @@ def tables():
     yield built
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("space", ["proxyless", "ofa"])
 def test_table_records_its_conditions_and_covers_every_block(tables, space):
     net, table = tables[space]

@@ -45,6 +45,7 @@ def test_the_example_space_runs_partition_search_and_export(tmp_path):
     assert refused.returncode == 2 and "--import MODULE" in refused.stderr and refused.stderr.count("\n") == 1
 
 
+@pytest.mark.slow
 def test_an_installed_entry_point_registers_the_space_for_every_command(tmp_path):
     site = tmp_path / "site"
     info = site / "chainspace-0.1.dist-info"
@@ -63,6 +64,7 @@ def test_an_installed_entry_point_registers_the_space_for_every_command(tmp_path
                                                                        "num_classes": 10}
 
 
+@pytest.mark.slow
 def test_bad_imports_and_unknown_spaces_are_one_line(tmp_path):
     missing = _naslid("spaces", "--import", tmp_path / "nope.py")
     assert missing.returncode == 2 and missing.stderr == f"naslid spaces: error: --import {tmp_path / 'nope.py'}: " \
@@ -75,6 +77,7 @@ def test_bad_imports_and_unknown_spaces_are_one_line(tmp_path):
     assert unknown.returncode == 2 and "search space 'nope'" in unknown.stderr and "--import MODULE" in unknown.stderr
 
 
+@pytest.mark.slow
 def test_worker_processes_load_the_imported_modules(tmp_path):
     """`--runner processes:N` spawns fresh workers: they import what the command imported before any job runs."""
     script = textwrap.dedent(f"""

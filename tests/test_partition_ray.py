@@ -81,6 +81,7 @@ def test_ray_run_with_a_worker_killed_mid_job_gives_the_sequential_tree_and_weig
     _assert_same_run(tree, tmp_path / "ray", *reversed(sequential_run))
 
 
+@pytest.mark.slow
 def test_sharded_proxy_scores_over_ray_equal_single_process_scores(ray_local, sequential_run):
     from naslid.runs.evaluate import RunEvaluator
 
@@ -111,6 +112,7 @@ def _always_wrong() -> int:
     raise ValueError("split batch_size=999 exceeds the 600 training images")
 
 
+@pytest.mark.slow
 def test_failed_jobs_are_retried_and_a_lasting_error_reaches_the_caller(ray_local, tmp_path):
     runner = get_runner("ray", max_retries=1)
     assert runner.run([_FailOnce(tmp_path / "a", 1), _FailOnce(tmp_path / "b", 2), lambda: 3]) == [1, 2, 3]

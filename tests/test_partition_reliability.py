@@ -98,6 +98,7 @@ def _brute_force(samples, resamples, seed):
             {edge: count / resamples for edge, count in chosen.items()})
 
 
+@pytest.mark.slow
 def test_bootstrap_matches_brute_force_on_planted_matrices():
     samples = _planted_edges()
     ops = dict.fromkeys(samples, OPS)

@@ -317,6 +317,7 @@ def _space_contexts(ChainConfig) -> dict[str, ScoringContext]:  # noqa: N803
     }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("space", ["nb201", "proxyless", "ofa", "chain"])
 def test_every_training_free_ranker_scores_every_space(space, chain_config):
     context = _space_contexts(chain_config)[space]

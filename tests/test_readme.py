@@ -140,7 +140,7 @@ def test_the_extraction_finds_the_commands():
     assert any("--import" in command.argv for command in COMMANDS)
     # the two commands of the README: install and run the demo; install and run the tests (what CI runs)
     assert "pip install torch==2.13.0 -e . && naslid demo\n" in README
-    assert 'pip install torch==2.13.0 -e ".[dev]" && pytest -q\n' in README
+    assert 'pip install torch==2.13.0 -e ".[dev]" && pytest -q -n 2 --dist loadfile\n' in README
 
 
 @pytest.fixture(scope="module")

@@ -152,6 +152,7 @@ def partition_run(tmp_path_factory) -> tuple[Path, str]:
     return run, printed
 
 
+@pytest.mark.slow
 def test_partition_run_report_renders_in_chromium(partition_run, tmp_path):
     run, printed = partition_run
     page = write_report(run, tmp_path / "report.html")

@@ -36,6 +36,7 @@ def finished_run(tmp_path_factory):
         run.close()
 
 
+@pytest.mark.slow
 def test_sharded_scores_equal_single_process_scores_in_input_order(finished_run):
     run, archs, expected = finished_run
     evaluator = RunEvaluator(run)

@@ -4,12 +4,14 @@ import json
 import subprocess
 import sys
 
+import pytest
 import torch
 
 from naslid.cli import main
 from naslid.runs.export import read_export
 
 
+@pytest.mark.slow
 def test_search_export_retrain_nb201(tmp_path, capsys):
     run = tmp_path / "spos"
     assert main(["train", str(run), "--epochs", "1", "--channels", "4", "--train-limit", "400", "--no-progress"]) == 0

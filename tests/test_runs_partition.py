@@ -44,6 +44,7 @@ def test_every_architecture_falls_in_exactly_one_leaf(tmp_path):
     assert root["similarities"]["1<-0"]["ops"][0] == "none"
 
 
+@pytest.mark.slow
 def test_few_shot_and_spos_shapes(tmp_path):
     few = run_partition(tmp_path / "few", method_config(tiny_run_config(fewshot_edge=3), "few-shot"))
     assert len(few.leaves()) == 5

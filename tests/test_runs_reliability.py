@@ -25,6 +25,7 @@ def _root_split(tmp_path, name, config):
         run.close()
 
 
+@pytest.mark.slow
 def test_the_bootstrap_is_recorded_and_never_changes_the_decision(tmp_path):
     without = _root_split(tmp_path, "off", _config(0))
     with_bootstrap = _root_split(tmp_path, "on", _config(50))

@@ -228,6 +228,7 @@ def test_non_finite_checkpoints_are_refused_by_every_reader(tiny_trained_run, tm
 # --- item 10: a kill during a checkpoint write; file modes --------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_kill_during_a_checkpoint_write_leaves_no_stale_file_after_the_next_run(tmp_path):
     run = tmp_path / "run"
     dying = _python("""
@@ -258,6 +259,7 @@ def test_a_kill_during_a_checkpoint_write_leaves_no_stale_file_after_the_next_ru
 # --- item 11: a lost or damaged checkpoint of a finished run -----------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_deleted_leaf_checkpoint_is_redone_with_the_same_weights(tmp_path, capsys):
     config = tiny_run_config()
     tree = run_partition(tmp_path / "run", config)
@@ -327,6 +329,7 @@ def test_file_problems_are_one_line_naming_the_file(tmp_path, capsys):
          "-k", "3", "--out", str(tmp_path / "x.json")])
 
 
+@pytest.mark.slow
 def test_info_lines_only_with_verbose(tmp_path):
     command = [sys.executable, "-m", "naslid.cli"]
     quiet = subprocess.run([*command, "train", str(tmp_path / "a"), "--epochs", "1", *TINY], capture_output=True,
@@ -356,6 +359,7 @@ def test_profile_reads_shape_channels_and_layers_from_a_naslid_train_checkpoint(
 # --- issue 33: a resumed comparison never relabels what it finished under other settings -----------------------
 
 
+@pytest.mark.slow
 def test_a_resumed_comparison_recomputes_what_other_settings_change(tmp_path):
     """Another search budget searches again; other proxy settings score again (never old scores under the new
     label); compare.json reads the search's settings from the search's own file."""

@@ -23,6 +23,7 @@ def trained_run(tmp_path_factory):
     return run
 
 
+@pytest.mark.slow
 def test_an_evolution_budget_beyond_population_times_generations_is_honoured(trained_run, tmp_path, capsys):
     """The tiny preset breeds 20 x 10; `--budget 260` evaluates 260 networks in 13 generations, and says why it
     stopped (before, it stopped at 200 and reported nothing)."""

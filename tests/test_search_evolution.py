@@ -50,6 +50,7 @@ class _CountingObjective:
         return sum((NB201_OPS.index(op) + 1) * (edge + 1) ** 0.5 for edge, op in enumerate(arch.ops))
 
 
+@pytest.mark.slow
 def test_ea_reaches_top_half_percent_and_beats_random(ground_truth: dict[NB201Arch, float]) -> None:
     sorted_scores = np.sort(np.array(list(ground_truth.values())))
     size = len(sorted_scores)

@@ -27,6 +27,7 @@ def test_without_a_process_group_data_parallel_changes_nothing():
     assert parallel.sum(value) is value
 
 
+@pytest.mark.slow
 def test_torchrun_with_two_gloo_ranks_matches_one_process_on_the_global_batch(tmp_path):
     # the reference runs NCHW: the CPU's channels_last BatchNorm sums its weight gradient less exactly (1e-4 of a
     # sum over 4,096 values), which a dozen SGD steps amplify to 3e-3; the ranks run the default channels_last
@@ -55,6 +56,7 @@ def test_torchrun_with_two_gloo_ranks_matches_one_process_on_the_global_batch(tm
     assert not list((tmp_path / "ddp").glob("**/*.tmp"))
 
 
+@pytest.mark.slow
 def test_torchrun_partition_splits_on_rank_0_and_every_rank_trains_the_children(tmp_path):
     from naslid.partition import PartitionTree
 
