@@ -7,6 +7,7 @@ has one fixed colour in every figure (`method_colour`), abbreviations are spelle
 
 from __future__ import annotations
 
+import io
 import math
 import textwrap
 import zlib
@@ -126,6 +127,15 @@ def _save(figure: Figure, path: Path) -> Path:
         figure.tight_layout()
     write_with(path, lambda handle: figure.savefig(handle, format=path.suffix[1:] or None, dpi=120))
     return path
+
+
+def png_bytes(figure: Figure, dpi: int = 100) -> bytes:
+    """`figure` as PNG bytes (for a page that inlines its figures), laid out like `_save` lays out a file."""
+    if figure.get_layout_engine() is None:
+        figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=dpi)
+    return buffer.getvalue()
 
 
 def _outside_legend(figure: Figure, handles: list, where: str = "lower center", columns: int | None = None,
@@ -383,6 +393,30 @@ def tau_curves_figure(curves: dict[str, list[dict]], plan, splits: dict[str, Seq
                               label=f"whisker: minimum to maximum over {seeds} seeds (dot: the mean)"))
     _outside_legend(figure, handles, where="right upper")
     return figure
+
+
+def ranking_curve_figure(curves: dict[str, list[dict]]) -> Figure:
+    """Kendall tau-b (solid, with markers) and Spearman (dashed, same colour) against epoch, one pair of lines per
+    labelled curve: the ranking while training of one run (`naslid report`), whose points carry both."""
+    figure = Figure(figsize=(7.0, 3.8))
+    FigureCanvasAgg(figure)
+    axis = figure.add_subplot()
+    for label, curve in curves.items():
+        epochs = [point["epoch"] for point in curve]
+        (line,) = axis.plot(epochs, [_nan(p["kendall_tau_b"]) for p in curve], "-o", markersize=3,
+                            label=f"{label}: Kendall tau-b")
+        axis.plot(epochs, [_nan(p.get("spearman")) for p in curve], "--", color=line.get_color(), alpha=0.6,
+                  label=f"{label}: Spearman")
+    axis.axhline(0.0, color="grey", linewidth=0.8)
+    axis.set_xlabel("epoch")
+    axis.set_ylabel("rank correlation with ground truth")
+    axis.legend(fontsize=7)
+    axis.grid(alpha=0.3)
+    return figure
+
+
+def _nan(value: object) -> float:
+    return math.nan if value is None else float(value)
 
 
 def _whiskers(taus: np.ndarray, low: list[float], high: list[float]) -> np.ndarray:
