@@ -9,19 +9,21 @@ evidence (chosen point, groups, every point's score and bootstrap shares, simila
 and any LID profiles (`naslid profile` files) stored in it. A compare folder gets the comparison's tables and plots,
 then each method's leaves and tree. A section whose data the run does not hold says so in one line.
 
-Every string from the run's files is escaped before it goes into the page.
+The page is plain data (the `_Block` dataclasses below) rendered by the Jinja2 templates in `templates/`
+(`report.html.j2`, one macro per block in `blocks.html.j2`) with autoescaping on: every string from the run's
+files is escaped before it goes into the page. The figures it draws come from `naslid.runs.plots`.
 """
 
 from __future__ import annotations
 
 import base64
-import html
-import io
+import functools
 import json
 import math
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from naslid.atomic import check_target, write_text
 from naslid.runs.run_directory import (
@@ -87,38 +89,107 @@ def _verified(folder: Path) -> None:
                          f"`naslid check {folder}` lists every problem")
 
 
-# --- HTML pieces: everything not built here is escaped ---
+# --- the page: blocks of plain data, rendered by the templates in templates/ (every value escaped there) ---
 
 
-class _Html(str):
-    """Markup built by this module; any other string put in the page is escaped."""
+@dataclass(frozen=True)
+class _Cell:
+    """A table cell: a data cell or a header cell (`header`), with an optional class, inline style or code text."""
+
+    text: object
+    class_: str | None = None
+    style: str | None = None
+    header: bool = False
+    code: bool = False
 
 
-def _e(value: object) -> str:
-    return value if isinstance(value, _Html) else html.escape(str(value), quote=True)
+@dataclass(frozen=True)
+class _Text:
+    """A paragraph ("p"), the one line a section shows when the run lacks its data ("missing"), or a heading."""
+
+    text: object
+    kind: str = "p"
 
 
-def _join(parts: Iterable[str]) -> _Html:
-    return _Html("".join(_e(part) for part in parts))
+@dataclass(frozen=True)
+class _Table:
+    """A table: header names (None: no header row), rows of cells, a class and a caption."""
+
+    header: Sequence[object] | None
+    rows: list[list[_Cell]]
+    class_: str | None = None
+    caption: str | None = None
+    kind: ClassVar[str] = "table"
 
 
-def _tag(name: str, content: object = "", **attributes: object) -> _Html:
-    attrs = "".join(f' {key.rstrip("_").replace("_", "-")}="{_e(value)}"' for key, value in attributes.items()
-                    if value is not None)
-    return _Html(f"<{name}{attrs}>{_e(content)}</{name}>")
+@dataclass(frozen=True)
+class _Figure:
+    src: str
+    alt: str
+    caption: str
+    kind: ClassVar[str] = "figure"
 
 
-def _p(text: object, **attributes: object) -> _Html:
-    return _tag("p", text, **attributes)
+@dataclass(frozen=True)
+class _Details:
+    """Blocks folded under a one-line summary."""
+
+    summary: str
+    parts: list[_Block]
+    kind: ClassVar[str] = "details"
 
 
-def _missing(text: str) -> _Html:
+@dataclass(frozen=True)
+class _Section:
+    anchor: str
+    title: str
+    parts: list[_Block]
+    kind: ClassVar[str] = "section"
+
+
+@dataclass(frozen=True)
+class _Split:
+    """A split's evidence: "Split on <point><text>", then its blocks."""
+
+    point: str
+    text: str
+    parts: list[_Block]
+    kind: ClassVar[str] = "split"
+
+
+@dataclass(frozen=True)
+class _TreeNode:
+    id: int
+    anchor: str
+    text: str
+    split: _Split | None
+    children: list[_TreeNode]
+
+
+@dataclass(frozen=True)
+class _Tree:
+    root: _TreeNode
+    kind: ClassVar[str] = "tree"
+
+
+_Block = _Text | _Table | _Figure | _Details | _Section | _Split | _Tree  # what a page's body and sections hold
+
+
+def _p(text: object) -> _Text:
+    return _Text(text)
+
+
+def _missing(text: str) -> _Text:
     """The one line a section shows when the run does not hold its data."""
-    return _tag("p", text, class_="missing")
+    return _Text(text, "missing")
 
 
-def _code(text: object) -> _Html:
-    return _tag("code", text)
+def _code(text: object) -> _Cell:
+    return _Cell(text, code=True)
+
+
+def _numeric(text: object) -> _Cell:
+    return _Cell(text, class_="num")
 
 
 def _num(value: object, digits: int = 3) -> str:
@@ -133,32 +204,28 @@ def _num(value: object, digits: int = 3) -> str:
     return "n/a" if not math.isfinite(number) else f"{number:.{digits}f}"
 
 
-def _table(header: Sequence[object], rows: Iterable[Sequence[object]], class_: str | None = None,
-           caption: str | None = None) -> _Html:
-    head = _tag("tr", _join(_tag("th", cell) for cell in header))
-    body = _join(_tag("tr", _join(cell if isinstance(cell, _Html) and cell.startswith("<td")
-                                  else _tag("td", cell) for cell in row)) for row in rows)
-    parts = [_tag("caption", caption) if caption else "", _tag("thead", head), _tag("tbody", body)]
-    return _tag("table", _join(parts), class_=class_)
+def _table(header: Sequence[object] | None, rows: Iterable[Sequence[object]], class_: str | None = None,
+           caption: str | None = None) -> _Table:
+    """A table whose cells are values or `_Cell`s."""
+    cells = [[cell if isinstance(cell, _Cell) else _Cell(cell) for cell in row] for row in rows]
+    return _Table(None if header is None else list(header), cells, class_, caption)
 
 
-def _pairs(rows: Iterable[tuple[str, object]]) -> _Html:
+def _pairs(rows: Iterable[tuple[str, object]]) -> _Table:
     """A two-column table of settings: name, value."""
-    return _tag("table", _tag("tbody", _join(_tag("tr", _join([_tag("th", name), _tag("td", value)]))
-                                             for name, value in rows if value not in (None, ""))), class_="summary")
+    return _table(None, ([_Cell(name, header=True), value] for name, value in rows if value not in (None, "")),
+                  class_="summary")
 
 
-def _section(anchor: str, title: str, *content: object) -> _Html:
-    return _tag("section", _join([_tag("h2", title), *content]), id=anchor)
+def _section(anchor: str, title: str, *parts: _Block) -> _Section:
+    return _Section(anchor, title, list(parts))
 
 
-def _img(png: bytes, alt: str, caption: str) -> _Html:
-    source = "data:image/png;base64," + base64.b64encode(png).decode("ascii")
-    return _tag("figure", _join([_Html(f'<img class="plot" alt="{_e(alt)}" src="{source}">'),
-                                 _tag("figcaption", caption)]))
+def _img(png: bytes, alt: str, caption: str) -> _Figure:
+    return _Figure("data:image/png;base64," + base64.b64encode(png).decode("ascii"), alt, caption)
 
 
-def _png_file(path: Path, caption: str) -> _Html:
+def _png_file(path: Path, caption: str) -> _Figure | _Text:
     """A PNG the run wrote, inlined; a missing or foreign file is one line."""
     if not path.is_file():
         return _missing(f"{path.name}: not written by this run")
@@ -168,64 +235,19 @@ def _png_file(path: Path, caption: str) -> _Html:
     return _img(data, path.stem.replace("_", " "), caption)
 
 
-def _figure_png(figure) -> bytes:
-    buffer = io.BytesIO()
-    figure.tight_layout()
-    figure.savefig(buffer, format="png", dpi=100)
-    return buffer.getvalue()
+@functools.cache
+def _templates():
+    import jinja2
+
+    return jinja2.Environment(loader=jinja2.PackageLoader("naslid.runs", "templates"), autoescape=True,
+                              trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
+                              undefined=jinja2.StrictUndefined)
 
 
-def _new_figure(width: float = 7.0, height: float = 3.8):
-    from matplotlib.figure import Figure  # the object API: no pyplot, no global backend state
-
-    figure = Figure(figsize=(width, height))
-    return figure, figure.add_subplot()
-
-
-_STYLE = """
-body { font-family: system-ui, sans-serif; margin: 1.5em auto; max-width: 72em; color: #222; line-height: 1.4; }
-h1 { font-size: 1.6em; } h2 { border-bottom: 1px solid #ccc; margin-top: 2em; } h3 { margin-top: 1.5em; }
-table { border-collapse: collapse; margin: 0.6em 0; font-size: 0.9em; }
-th, td { border: 1px solid #ccc; padding: 0.2em 0.5em; text-align: left; vertical-align: top; }
-thead th { background: #f0f0f0; } table.summary th { background: #f7f7f7; font-weight: 600; }
-td.num { text-align: right; font-variant-numeric: tabular-nums; }
-table.matrix td { text-align: right; min-width: 3.5em; }
-.missing { color: #777; font-style: italic; }
-.chosen { font-weight: 700; } tr.chosen td { background: #fff4d6; }
-ul.tree, ul.tree ul { list-style: none; padding-left: 1.4em; border-left: 2px solid #ddd; }
-li.node { margin: 0.6em 0; } .node-title { font-weight: 600; }
-div.split { margin: 0.3em 0 0.3em 0.5em; padding: 0.3em 0.8em; background: #fafafa; border: 1px solid #eee; }
-figure { margin: 1em 0; } img.plot { max-width: 100%; border: 1px solid #eee; }
-figcaption { font-size: 0.85em; color: #555; } code { font-size: 0.9em; } td code { word-break: break-all; }
-caption { text-align: left; font-size: 0.85em; color: #555; white-space: nowrap; }
-footer { margin-top: 3em; font-size: 0.8em; color: #666; }
-"""
-
-# counts the figures that decoded (a broken image has naturalWidth 0) into the footer, for readers and tests
-_FIGURE_CHECK = """
-window.addEventListener("load", function () {
-  var images = Array.prototype.slice.call(document.images);
-  var decoded = images.filter(function (image) { return image.complete && image.naturalWidth > 0; }).length;
-  var check = document.getElementById("figure-check");
-  check.setAttribute("data-decoded", String(decoded));
-  check.setAttribute("data-images", String(images.length));
-  check.textContent = decoded + " of " + images.length + " figures decoded";
-});
-"""
-
-
-def _page(title: str, body: Sequence[object]) -> str:
+def _page(title: str, body: Sequence[_Block]) -> str:
     import naslid
 
-    footer = _tag("footer", _join([
-        _p(f"Written by naslid {naslid.__version__} (naslid report) from the files of the run; nothing was trained "
-           "or measured again."),
-        _p("figure check needs JavaScript", id="figure-check"),
-    ]))
-    return ("<!DOCTYPE html>\n" + _tag("html", _join([
-        _tag("head", _join([_Html('<meta charset="utf-8">'), _tag("title", title), _tag("style", _Html(_STYLE))])),
-        _tag("body", _join([_tag("h1", title), *body, footer, _tag("script", _Html(_FIGURE_CHECK))])),
-    ]), lang="en") + "\n")
+    return _templates().get_template("report.html.j2").render(title=title, body=body, version=naslid.__version__)
 
 
 # --- reading the run's files ---
@@ -348,7 +370,7 @@ def _value(value: object) -> str:
     return "none" if value is None else str(value)
 
 
-def _run_summary(run: _Run) -> _Html:
+def _run_summary(run: _Run) -> _Table:
     cfg = run.config or {}
     if not cfg and run.tree is not None:
         cfg = dict(run.tree.protocol)  # trees record the settings that decide splits
@@ -436,7 +458,7 @@ def _restriction(node, root) -> str:
     return "; ".join(narrowed) or "the whole space"
 
 
-def _leaves(run: _Run, truth: _Truth) -> list[_Html]:
+def _leaves(run: _Run, truth: _Truth) -> list[_Block]:
     tree = run.tree
     if tree is None:
         return [_missing(f"no leaves: {run.tree_problem}")]
@@ -478,7 +500,7 @@ def _leaves(run: _Run, truth: _Truth) -> list[_Html]:
     return parts
 
 
-def _run_tau(run: _Run, truth: _Truth) -> list[_Html]:
+def _run_tau(run: _Run, truth: _Truth) -> list[_Block]:
     tracking = run.tracking()
     if tracking is None:
         return [_missing("this run tracked no ranking while training (train or partition with --track-ranking)")]
@@ -494,60 +516,41 @@ def _run_tau(run: _Run, truth: _Truth) -> list[_Html]:
                f"{tracking.every} epochs by the node that owned each one, ranked against {truth.describe()}.")
     rows = [[point["epoch"], point["n"], _num(point["kendall_tau_b"]), _num(point["spearman"])] for point in curve]
     table = _table(["epoch", "architectures", "Kendall tau-b", "Spearman"], rows, class_="tau")
-    return [intro, table, _img(_curve_png({"this run": curve}), "Kendall tau while training",
+    return [intro, table, _img(_ranking_png({"this run": curve}), "Kendall tau while training",
                                f"Kendall tau-b (and Spearman, dashed) of {tracking.subset} at each scored epoch")]
 
 
-def _curve_png(curves: dict[str, list[dict]]) -> bytes:
-    figure, axis = _new_figure()
-    for label, curve in curves.items():
-        epochs = [point["epoch"] for point in curve]
-        line, = axis.plot(epochs, [_nan(p["kendall_tau_b"]) for p in curve], "-o", markersize=3,
-                          label=f"{label}: Kendall tau-b")
-        axis.plot(epochs, [_nan(p.get("spearman")) for p in curve], "--", color=line.get_color(), alpha=0.6,
-                  label=f"{label}: Spearman")
-    axis.axhline(0.0, color="grey", linewidth=0.8)
-    axis.set_xlabel("epoch")
-    axis.set_ylabel("rank correlation with ground truth")
-    axis.legend(fontsize=7)
-    axis.grid(alpha=0.3)
-    return _figure_png(figure)
+def _ranking_png(curves: dict[str, list[dict]]) -> bytes:
+    from naslid.runs.plots import png_bytes, ranking_curve_figure
+
+    return png_bytes(ranking_curve_figure(curves))
 
 
-def _nan(value: object) -> float:
-    return float("nan") if value is None else float(value)
-
-
-def _tree(run: _Run, prefix: str = "") -> _Html:
+def _tree(run: _Run, prefix: str = "") -> _Tree | _Text:
     tree = run.tree
     if tree is None:
         return _missing(f"no partition tree: {run.tree_problem}")
 
-    def item(node) -> _Html:
+    def item(node) -> _TreeNode:
         state = ("leaf" + (", fine-tuned" if node.finetuned else "")) if node.is_leaf else "split"
-        title = _tag("span", f"node {node.id}", class_="node-title")
-        size = node.subspace.size()
-        parts = [_join([title, f": {size:,} architectures, trained {_epochs(node.trained_epochs)}, {state}"])]
-        if node.split is not None:
-            parts.append(_split(node, tree))
-        if node.children:
-            parts.append(_tag("ul", _join(item(tree.nodes[c]) for c in node.children)))
-        return _tag("li", _join(parts), class_="node", id=f"{prefix}node-{node.id}")
+        text = f"{node.subspace.size():,} architectures, trained {_epochs(node.trained_epochs)}, {state}"
+        return _TreeNode(node.id, f"{prefix}node-{node.id}", text,
+                         None if node.split is None else _split(node, tree),
+                         [item(tree.nodes[child]) for child in node.children])
 
-    return _tag("ul", item(tree.root), class_="tree")
+    return _Tree(item(tree.root))
 
 
 def _epochs(count: int) -> str:
     return f"{count} epoch" + ("" if count == 1 else "s")
 
 
-def _split(node, tree) -> _Html:
+def _split(node, tree) -> _Split:
     record = node.split
     point = record.point_name
-    parts = [_p(_join(["Split on ", _tag("b", point), f" (choice point {record.edge}) by the {record.criterion} "
-                       f"criterion in {_num(record.seconds, 2)} s"
-                       + (f", peak {record.peak_memory_bytes / 2**20:.1f} MiB" if record.peak_memory_bytes else "")
-                       + "."]))]
+    text = (f" (choice point {record.edge}) by the {record.criterion} criterion in {_num(record.seconds, 2)} s"
+            + (f", peak {record.peak_memory_bytes / 2**20:.1f} MiB" if record.peak_memory_bytes else "") + ".")
+    parts: list[_Block] = []
     children = node.children if len(node.children) == len(record.groups) else [None] * len(record.groups)
     parts.append(_table(["group", "child", "ops"],
                         [[index + 1, f"node {child}" if child is not None else "n/a", ", ".join(group)]
@@ -564,8 +567,7 @@ def _split(node, tree) -> _Html:
         for name in points:
             chosen = name == point
             groups = boot.get(name, {}).get("groups") or (record.groups if chosen else None)
-            row = [_tag("td", name, class_="chosen" if chosen else None), _tag("td", _num(record.edge_scores.get(name)),
-                                                                                class_="num"),
+            row = [_Cell(name, class_="chosen" if chosen else None), _numeric(_num(record.edge_scores.get(name))),
                    " / ".join(", ".join(group) for group in groups) if groups else "n/a"]
             if boot:
                 entry = boot.get(name, {})
@@ -582,36 +584,33 @@ def _split(node, tree) -> _Html:
         parts.append(_missing(f"no similarity matrix stored for {point}"))
     others = [name for name in matrices if name != point]
     if others:
-        parts.append(_tag("details", _join([_tag("summary", f"similarity matrices of the other {len(others)} points"),
-                                            *(_matrix(name, matrices[name]) for name in others)])))
-    return _tag("div", _join(parts), class_="split")
+        parts.append(_Details(f"similarity matrices of the other {len(others)} points",
+                              [_matrix(name, matrices[name]) for name in others]))
+    return _Split(point, text, parts)
 
 
 def _percent(share: object) -> str:
     return "n/a" if share is None else f"{100 * float(share):.0f}%"
 
 
-def _matrix(point: str, entry: dict, chosen: bool = False) -> _Html:
+def _matrix(point: str, entry: dict, chosen: bool = False) -> _Table:
     ops, matrix = list(entry.get("ops", [])), entry.get("matrix") or []
     values = [float(v) for i, row in enumerate(matrix) for j, v in enumerate(row)
               if i != j and v is not None and math.isfinite(float(v))]
     low, high = (min(values), max(values)) if values else (0.0, 1.0)
 
-    def cell(value: object) -> _Html:
+    def cell(value: object) -> _Cell:
         if value is None or not math.isfinite(float(value)):
-            return _tag("td", "n/a")
+            return _Cell("n/a")
         shade = 0.0 if high <= low else (float(value) - low) / (high - low)
-        return _tag("td", _num(value), style=f"background: hsl(210, 70%, {96 - 36 * min(max(shade, 0), 1):.0f}%)")
+        return _Cell(_num(value), style=f"background: hsl(210, 70%, {96 - 36 * min(max(shade, 0), 1):.0f}%)")
 
-    rows = [[_tag("th", op), *(cell(v) for v in row)] for op, row in zip(ops, matrix, strict=False)]
+    rows = [[_Cell(op, header=True), *(cell(v) for v in row)] for op, row in zip(ops, matrix, strict=False)]
     caption = f"Similarity of the ops on {point}" + (" (the point split)" if chosen else "")
-    body = _join(_tag("tr", _join(row)) for row in rows)
-    head = _tag("tr", _join([_tag("th", ""), *(_tag("th", op) for op in ops)]))
-    return _tag("table", _join([_tag("caption", caption), _tag("thead", head), _tag("tbody", body)]),
-                class_="matrix")
+    return _table(["", *ops], rows, class_="matrix", caption=caption)
 
 
-def _search(run: _Run, truth: _Truth) -> list[_Html]:
+def _search(run: _Run, truth: _Truth) -> list[_Block]:
     from naslid.spaces import parse_arch
 
     rows = []
@@ -644,7 +643,7 @@ def _search(run: _Run, truth: _Truth) -> list[_Html]:
                    class_="search")]
 
 
-def _run_profiles(run: _Run) -> list[_Html]:
+def _run_profiles(run: _Run) -> list[_Block]:
     """LID profile files (`naslid profile --out RUN/...json`) stored in the run, plotted."""
     from naslid.lid import LID_PROFILE_SCHEMA, load_profiles
 
@@ -670,14 +669,9 @@ def _run_profiles(run: _Run) -> list[_Html]:
 
 
 def _profiles_png(profiles) -> bytes:
-    figure, axis = _new_figure()
-    for profile in profiles:
-        axis.plot(profile.depth, profile.mean, "-o", markersize=3, label=profile.label or "model")
-    axis.set_xlabel("relative depth")
-    axis.set_ylabel("LID")
-    axis.legend(fontsize=7)
-    axis.grid(alpha=0.3)
-    return _figure_png(figure)
+    from naslid.runs.plots import png_bytes, profiles_figure  # the figure of `naslid profile`
+
+    return png_bytes(profiles_figure(profiles))
 
 
 # --- a compare folder ---
@@ -720,12 +714,12 @@ def _compare_page(folder: Path, truth: _Truth) -> str:
             continue
         run = _Run(method_dir)
         note = _p(f"Folder {method_dir.relative_to(folder)}" + (f" (seed {seeds[0]})" if len(seeds) > 1 else "") + ".")
-        body.append(_section(anchor, f"Method {method}", note, _tag("h3", "Leaves"), *_leaves(run, truth),
-                             _tag("h3", "Partition tree and split evidence"), _tree(run, prefix=f"{anchor}-")))
+        body.append(_section(anchor, f"Method {method}", note, _Text("Leaves", "h3"), *_leaves(run, truth),
+                             _Text("Partition tree and split evidence", "h3"), _tree(run, prefix=f"{anchor}-")))
     return _page(f"naslid report: comparison {folder.resolve().name}", body)
 
 
-def _compare_summary(folder: Path, results: dict) -> _Html:
+def _compare_summary(folder: Path, results: dict) -> _Table:
     protocol, environment = results.get("protocol", {}), results.get("environment", {})
     data, truth = protocol.get("data", {}), protocol.get("ground_truth")
     tracking, scale = protocol.get("tracking"), protocol.get("scale")
@@ -752,7 +746,7 @@ def _compare_summary(folder: Path, results: dict) -> _Html:
     return _pairs(rows)
 
 
-def _methods_table(results: dict) -> list[_Html]:
+def _methods_table(results: dict) -> list[_Block]:
     protocol, methods = results.get("protocol", {}), results.get("methods", {})
     if not methods:
         return [_missing("compare.json lists no method")]
@@ -770,8 +764,7 @@ def _methods_table(results: dict) -> list[_Html]:
         by_subset = {entry["subset"]: entry for entry in summary.get("ranking", [])}
         for name in subsets:
             entry = by_subset.get(name, {})
-            row += [_tag("td", _spread(entry, "kendall_tau_b"), class_="num"),
-                    _tag("td", _spread(entry, "spearman"), class_="num")]
+            row += [_numeric(_spread(entry, "kendall_tau_b")), _numeric(_spread(entry, "spearman"))]
         search = summary.get("search") or {}
         ground = (search.get("ground_truth") or {}).get(column) if column else None
         row += [_code(search.get("best_arch", "n/a")), _num(search.get("proxy_score"), 2), _num(ground, 2),
@@ -791,7 +784,7 @@ def _spread(entry: dict, key: str) -> str:
     return _num(entry.get(key))
 
 
-def _paired(paired: dict) -> list[_Html]:
+def _paired(paired: dict) -> list[_Block]:
     rows = []
     for role, baseline in (("against_control", paired.get("control")), ("against_reference", paired.get("reference")),
                            ("against_floor", paired.get("floor"))):
@@ -808,7 +801,7 @@ def _paired(paired: dict) -> list[_Html]:
                     "per seed"], rows, class_="paired")]
 
 
-def _reliability(runs: list[dict]) -> list[_Html]:
+def _reliability(runs: list[dict]) -> list[_Block]:
     rows = [[run.get("seed"), method, f"node {d['node']}", d["point"], " / ".join(", ".join(g) for g in d["groups"]),
              _percent(d.get("chosen_share")), _percent(d.get("grouping_recurrence"))]
             for run in runs for method, decisions in (run.get("split_reliability") or {}).items() for d in decisions]
@@ -818,17 +811,17 @@ def _reliability(runs: list[dict]) -> list[_Html]:
                    class_="reliability")]
 
 
-def _separability(table: dict) -> list[_Html]:
+def _separability(table: dict) -> list[_Block]:
     if not table:
         return [_missing("no method measured similarities at the root")]
     methods = list(table)
     points = list(dict.fromkeys(point for values in table.values() for point in values))
-    rows = [[point, *(_tag("td", _num(table[m].get(point)), class_="num") for m in methods)] for point in points]
+    rows = [[point, *(_numeric(_num(table[m].get(point))) for m in methods)] for point in points]
     return [_table(["point", *methods], rows, class_="separability",
                    caption="Coefficient of variation of the off-diagonal similarities, per point")]
 
 
-def _compare_tau(methods: dict, tracking: dict | None, plots: Path) -> list[_Html]:
+def _compare_tau(methods: dict, tracking: dict | None, plots: Path) -> list[_Block]:
     curves = {method: summary["curve"] for method, summary in methods.items() if summary.get("curve")}
     if not curves:
         return [_missing("the comparison tracked no ranking while training")]
@@ -838,7 +831,7 @@ def _compare_tau(methods: dict, tracking: dict | None, plots: Path) -> list[_Htm
         row: list[object] = [epoch]
         for curve in curves.values():
             point = next((p for p in curve if p["epoch"] == epoch), None)
-            row.append(_tag("td", _num(point["kendall_tau_b"]) if point else "", class_="num"))
+            row.append(_numeric(_num(point["kendall_tau_b"]) if point else ""))
         rows.append(row)
     parts = []
     if tracking:
@@ -848,7 +841,7 @@ def _compare_tau(methods: dict, tracking: dict | None, plots: Path) -> list[_Htm
     if (plots / "tau_while_training.png").is_file():
         parts.append(_png_file(plots / "tau_while_training.png", "Kendall tau-b while training, per method"))
     else:
-        parts.append(_img(_curve_png(curves), "Kendall tau while training", "Kendall tau-b while training"))
+        parts.append(_img(_tau_png(curves, tracking), "Kendall tau while training", "Kendall tau-b while training"))
     return parts
 
 
@@ -861,8 +854,18 @@ _COMPARE_FIGURES = (
 )
 
 
-def _compare_figures(plots: Path) -> list[_Html]:
+def _compare_figures(plots: Path) -> list[_Block]:
     present = [(name, caption) for name, caption in _COMPARE_FIGURES if (plots / name).is_file()]
     if not present:
         return [_missing("no plots in plots/")]
     return [_png_file(plots / name, caption) for name, caption in present]
+
+
+def _tau_png(curves: dict[str, list[dict]], tracking: dict | None) -> bytes:
+    """The comparison's tau-while-training figure, drawn as `naslid compare` draws plots/tau_while_training.png."""
+    from types import SimpleNamespace
+
+    from naslid.runs.plots import png_bytes, tau_curves_figure
+
+    plan = SimpleNamespace(track_subset=(tracking or {}).get("subset"))  # the one field of the plan it reads
+    return png_bytes(tau_curves_figure(curves, plan))
