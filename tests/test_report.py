@@ -273,3 +273,30 @@ def test_compare_report_renders_in_chromium(tmp_path):
     assert len(root.all("table", class_="groups")) == len(splits)  # the root's first, then its children's
     assert root.all("table", class_="groups")[0].rows()[0][2] == ", ".join(tree["nodes"][0]["split"]["groups"][0])
     assert dom.one("li", id="method-spos-node-0").all("li") == []  # SPOS: one leaf
+
+
+def test_every_block_escapes_what_it_shows():
+    """The templates autoescape: a run's strings in any kind of block come out as text, never as markup."""
+    from naslid.runs import report
+
+    odd = "<em>x</em> & 'y'"
+    split = report._Split(odd, odd, [report._Details(odd, [report._matrix(odd, {"ops": [odd], "matrix": [[1.0]]})])])
+    node = report._TreeNode(0, odd, odd, split, [report._TreeNode(1, "node-1", odd, None, [])])
+    body = [report._section(odd, odd, report._p(odd), report._missing(odd), report._Text(odd, "h3"),
+                            report._table([odd], [[odd, report._code(odd), report._numeric(odd)]], odd, odd),
+                            report._pairs([(odd, odd)]), report._img(b"png", odd, odd), report._Tree(node))]
+    page = report._page(odd, body)
+    assert "<em" not in page and "&lt;em&gt;x&lt;/em&gt; &amp; &#39;y&#39;" in page
+    assert page.count('id="&lt;em&gt;x&lt;/em&gt; &amp; &#39;y&#39;"') == 2  # the section's and the tree node's anchor
+
+
+def test_the_templates_ship_as_package_data():
+    import fnmatch
+    import tomllib
+
+    root = Path(__file__).parents[1]
+    patterns = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
+    templates = root / "src" / "naslid" / "runs" / "templates"
+    names = [f"templates/{path.name}" for path in templates.iterdir()]
+    assert "templates/report.html.j2" in names
+    assert all(any(fnmatch.fnmatch(name, pattern) for pattern in patterns["naslid.runs"]) for name in names)
