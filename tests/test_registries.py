@@ -247,3 +247,44 @@ def test_an_imported_module_registers_a_method_the_cli_offers(restored_registrie
     assert main(["--import", str(module), *argv]) == 0
     assert json.loads(capsys.readouterr().out)["config"]["schedule"]["method"] == "spos"
     assert isinstance(METHODS["spos-too"], Method)
+
+
+def test_a_registered_criterion_and_method_are_asked_not_named(restored_registries):
+    """compare and report ask the registries what a criterion is (a control, a gradient rule) and which method
+    splits by it; a user's criterion and method get the built-ins' behaviour with no name-based code."""
+    from types import SimpleNamespace
+
+    from naslid.partition import SplitRecord
+    from naslid.runs import compare
+    from naslid.runs.config import RunConfig
+    from naslid.runs.presets import ComparePlan
+    from naslid.runs.protocols import Setting, method_config, method_splitting_by
+    from naslid.runs.report import _method_name
+
+    noise = CRITERIA["random"].similarities
+    register_criterion(SplitCriterion("coin", "coin flips (a test's control)", noise, measures=False,
+                                      is_control=True))
+    register_criterion(SplitCriterion("slope", "gradients again (a test's rule)", CRITERIA["gradient"].similarities,
+                                      batches_setting="gradient_batches", uses_gradients=True))
+    register_method(Method("slope-nas", "splits by slopes (a test's method)",
+                           (Setting("schedule.method", "split", "a test"),
+                            Setting("split.criterion", "slope", "a test")),
+                           own_protocol="nas-lid-release"))
+    assert method_splitting_by("slope") == "slope-nas" and method_splitting_by("coin") is None
+    assert _method_name({"method": "split"}, {"criterion": "slope"}) == "split by the slope criterion (slope-nas)"
+    assert _method_name({"method": "split"}, {"criterion": "lid"}) == "split by the lid criterion (nas-lid)"
+    cfg = method_config(RunConfig(), "slope-nas")
+    described = compare._method_protocol("slope-nas", cfg, 10, ComparePlan(), "nas-lid-release")
+    assert described["criterion"] == "slope" and described["gradient_parameters"] == "reference"
+    assert compare._method_protocol("nas-lid", method_config(RunConfig(), "nas-lid"), 10, ComparePlan(),
+                                    "nas-lid-release")["gradient_parameters"] is None
+
+    def outcome(method, criterion):
+        record = SplitRecord(edge=0, groups=[["a"], ["b"]], criterion=criterion, edge_scores={},
+                             similarities={"e0": {"ops": ["a", "b"], "matrix": [[1.0, 0.5], [0.5, 1.0]]}})
+        return SimpleNamespace(method=method, run=SimpleNamespace(tree=SimpleNamespace(root=SimpleNamespace(
+            split=record))))
+
+    table = compare._separability([outcome("coin-nas", "coin"), outcome("slope-nas", "slope"),
+                                   outcome("random-split", "random")])
+    assert list(table) == ["slope-nas"]

@@ -26,7 +26,7 @@ from naslid.atomic import copy_file, write_json, write_text
 from naslid.bench import Benchmark, load_benchmark, rank_metrics, select_subset
 from naslid.bench.paired import paired_difference
 from naslid.bench.predictions import PROXY_SCORES_SCHEMA
-from naslid.partition import JobRunner, runner_slots, separability
+from naslid.partition import CRITERIA, JobRunner, runner_slots, separability
 from naslid.rankers import ScoringContext, get_ranker
 from naslid.runs import configure
 from naslid.runs.config import RunConfig, resolve_device
@@ -541,7 +541,8 @@ def _method_protocol(method: str, cfg: RunConfig, steps_per_epoch: int, plan: Co
         "criterion": cfg.split.criterion if schedule.method == "split" else schedule.method,
         "edge_score": cfg.split.edge_score if schedule.method == "split" else None,
         "split_batches": cfg.split.measured_batches if schedule.method == "split" else None,
-        "gradient_parameters": cfg.split.gradient_parameters if cfg.split.criterion == "gradient" else None,
+        "gradient_parameters": (cfg.split.gradient_parameters if CRITERIA[cfg.split.criterion].uses_gradients
+                                else None),
         "finetune": schedule.finetune if schedule.method != "spos" else None,
         "supernet_epochs": schedule.supernet_epochs(),
         "sgd_steps_per_leaf_path": steps_per_leaf_path(cfg, steps_per_epoch),
@@ -640,7 +641,7 @@ def _method_summary(outcome: MethodOutcome) -> dict:
                 "split_peak_memory_mib_max": None, "ranking": outcome.ranking, "search": outcome.search,
                 "run_dir": str(outcome.folder), "reused_root": None, "curve": [], "tracking_overhead": None}
     splits = [node.split for node in run.tree.nodes.values() if node.split is not None]
-    decisions = [s for s in splits if s.criterion not in ("few-shot",)]
+    decisions = [s for s in splits if s.criterion in CRITERIA]  # measured by a criterion; not Few-shot's fixed split
     peaks = [s.peak_memory_bytes for s in decisions if s.peak_memory_bytes is not None]
     return {
         "kind": "trained",
@@ -763,7 +764,10 @@ def _separability(outcomes: list[MethodOutcome]) -> dict:
         if outcome.run is None:
             continue
         root = outcome.run.tree.root.split
-        if root is None or not root.similarities or root.criterion == "random":  # the control's are noise
+        if root is None or not root.similarities:
+            continue
+        criterion = CRITERIA.get(root.criterion)
+        if criterion is not None and criterion.is_control:  # the control's similarities are noise
             continue
         table[outcome.method] = {edge: separability(np.array(entry["matrix"]))
                                  for edge, entry in root.similarities.items()}

@@ -362,6 +362,14 @@ for _method in (
     register_method(_method)
 
 
+def method_splitting_by(criterion: str) -> str | None:
+    """The first registered method that splits by `criterion` (its settings set `split.criterion` to it), if any."""
+    for method in METHODS.values():
+        if any(s.field == "split.criterion" and s.value == criterion for s in method.settings):
+            return method.name
+    return None
+
+
 def get_method(name: str) -> Method:
     try:
         return METHODS[name]
