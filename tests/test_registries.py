@@ -288,3 +288,21 @@ def test_a_registered_criterion_and_method_are_asked_not_named(restored_registri
     table = compare._separability([outcome("coin-nas", "coin"), outcome("slope-nas", "slope"),
                                    outcome("random-split", "random")])
     assert list(table) == ["slope-nas"]
+
+
+def test_a_registered_method_and_criterion_choose_their_colour_and_profile_figure(restored_registries):
+    from naslid.runs import plots
+    from naslid.runs.config import RunConfig
+    from naslid.runs.protocols import Setting, method_config
+
+    settings = (Setting("schedule.method", "split", "a test"), Setting("split.criterion", "lid-too", "a test"))
+    register_criterion(SplitCriterion("lid-too", "LID profiles again (a test's rule)", CRITERIA["lid"].similarities,
+                                      compares_lid_profiles=True))
+    register_method(Method("lid-too-nas", "a test's method", settings, own_protocol="nas-lid-release", colour=9))
+    assert plots.method_colour("lid-too-nas") == plots._TAB10[9] != plots.method_colour("nas-lid")
+    assert plots._splits_by_lid_profiles(method_config(RunConfig(), "lid-too-nas"))
+    assert plots._splits_by_lid_profiles(method_config(RunConfig(), "nas-lid"))
+    assert not any(plots._splits_by_lid_profiles(method_config(RunConfig(), name))
+                   for name in ("spos", "few-shot", "gm-nas", "random-split"))
+    with pytest.raises(ValueError, match="colour=7"):
+        Method("grey", "a test's method", settings, own_protocol="nas-lid-release", colour=7)
