@@ -306,3 +306,29 @@ def test_a_registered_method_and_criterion_choose_their_colour_and_profile_figur
                    for name in ("spos", "few-shot", "gm-nas", "random-split"))
     with pytest.raises(ValueError, match="colour=7"):
         Method("grey", "a test's method", settings, own_protocol="nas-lid-release", colour=7)
+
+
+def test_compare_averages_every_registered_ranking_metric_over_seeds(restored_registries):
+    from naslid.runs.compare import _aggregate
+
+    register_ranking_metric(RankingMetric("n_ties", "tied proxy values (a test's)",
+                                          lambda p, t: float(len(p) - len(np.unique(p)))))
+
+    def seed(tau, ties, precision):
+        entry = {"subset": "all", "rule": "all", "n": 20, "column": "c", "proxy": "p", "kendall_tau_b": tau,
+                 "spearman": tau + 0.1, "pearson": None, "precision_at_k": {"5": precision}, "n_ties": ties,
+                 "note": None}
+        return {"methods": {"spos": {"ranking": [entry], "search": None, "curve": [], "seconds": 1.0}}}
+
+    entry = _aggregate([seed(0.5, 2.0, 0.4), seed(0.7, 4.0, 0.6)], ["spos"])["spos"]["ranking"][0]
+    assert entry["kendall_tau_b"] == pytest.approx(0.6) and entry["kendall_tau_b_seeds"]["values"] == [0.5, 0.7]
+    assert entry["spearman"] == pytest.approx(0.7)
+    # every other metric: the mean beside it, its own key seed 0's value as before
+    assert entry["n_ties_seeds"]["mean"] == 3.0 and entry["n_ties_seeds"]["values"] == [2.0, 4.0]
+    assert entry["n_ties_seeds"]["std"] == pytest.approx(np.std([2.0, 4.0], ddof=1)) and entry["n_ties"] == 2.0
+    assert entry["precision_at_k_seeds"]["5"]["mean"] == pytest.approx(0.5)
+    assert entry["precision_at_k_seeds"]["5"]["values"] == [0.4, 0.6] and entry["precision_at_k"] == {"5": 0.4}
+    assert entry["pearson"] is None and entry["pearson_seeds"]["values"] == [None, None]
+    # the keys written before every metric was averaged keep their place: the metrics, then tau's and spearman's
+    assert list(entry)[:13] == ["subset", "rule", "n", "column", "proxy", "kendall_tau_b", "spearman", "pearson",
+                                "precision_at_k", "n_ties", "note", "kendall_tau_b_seeds", "spearman_seeds"]

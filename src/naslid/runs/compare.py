@@ -23,7 +23,7 @@ import torch
 
 import naslid
 from naslid.atomic import copy_file, write_json, write_text
-from naslid.bench import Benchmark, load_benchmark, rank_metrics, select_subset
+from naslid.bench import RANKING_METRICS, Benchmark, load_benchmark, rank_metrics, select_subset
 from naslid.bench.paired import paired_difference
 from naslid.bench.predictions import PROXY_SCORES_SCHEMA
 from naslid.partition import CRITERIA, JobRunner, runner_slots, separability
@@ -669,9 +669,15 @@ def _spread(values: list[float]) -> dict:
             "min": float(min(finite)), "max": float(max(finite)), "values": values}
 
 
+# the metrics whose own key in compare.json's per-method ranking holds the mean over seeds (the others: seed 0's)
+_MEAN_IN_PLACE = ("kendall_tau_b", "spearman")
+
+
 def _aggregate(runs: list[dict], methods) -> dict:
-    """Per method, the first seed's summary with every ranking figure replaced by its mean over seeds (the
-    per-seed values and spread beside it) and the tau curve averaged over seeds."""
+    """Per method, the first seed's summary with, beside every registered ranking metric, `<metric>_seeds`: its
+    per-seed values, mean and spread (a per-k metric's, per k). Kendall tau-b and Spearman themselves read their
+    mean; the other metrics keep the first seed's value, as compare.json had them before. The tau curve is
+    averaged over seeds."""
     table = {}
     for method in methods:
         summaries = [run["methods"][method] for run in runs]
@@ -679,10 +685,16 @@ def _aggregate(runs: list[dict], methods) -> dict:
         ranking = []
         for position, first in enumerate(summaries[0]["ranking"]):
             entry = dict(first)
-            for key in ("kendall_tau_b", "spearman"):
-                spread = _spread([s["ranking"][position][key] for s in summaries])
-                entry[key] = spread["mean"]
-                entry[f"{key}_seeds"] = spread
+            for name in RANKING_METRICS:
+                if name not in first:
+                    continue
+                values = [s["ranking"][position].get(name) for s in summaries]
+                if isinstance(first[name], dict):  # a per-k metric: {k: value}
+                    entry[f"{name}_seeds"] = {k: _spread([(v or {}).get(k) for v in values]) for k in first[name]}
+                else:
+                    entry[f"{name}_seeds"] = _spread(values)
+                if name in _MEAN_IN_PLACE:
+                    entry[name] = entry[f"{name}_seeds"]["mean"]
             ranking.append(entry)
         merged["ranking"] = ranking
         merged["search_by_seed"] = [s["search"] for s in summaries]
