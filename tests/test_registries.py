@@ -247,3 +247,88 @@ def test_an_imported_module_registers_a_method_the_cli_offers(restored_registrie
     assert main(["--import", str(module), *argv]) == 0
     assert json.loads(capsys.readouterr().out)["config"]["schedule"]["method"] == "spos"
     assert isinstance(METHODS["spos-too"], Method)
+
+
+def test_a_registered_criterion_and_method_are_asked_not_named(restored_registries):
+    """compare and report ask the registries what a criterion is (a control, a gradient rule) and which method
+    splits by it; a user's criterion and method get the built-ins' behaviour with no name-based code."""
+    from types import SimpleNamespace
+
+    from naslid.partition import SplitRecord
+    from naslid.runs import compare
+    from naslid.runs.config import RunConfig
+    from naslid.runs.presets import ComparePlan
+    from naslid.runs.protocols import Setting, method_config, method_splitting_by
+    from naslid.runs.report import _method_name
+
+    noise = CRITERIA["random"].similarities
+    register_criterion(SplitCriterion("coin", "coin flips (a test's control)", noise, measures=False,
+                                      is_control=True))
+    register_criterion(SplitCriterion("slope", "gradients again (a test's rule)", CRITERIA["gradient"].similarities,
+                                      batches_setting="gradient_batches", uses_gradients=True))
+    register_method(Method("slope-nas", "splits by slopes (a test's method)",
+                           (Setting("schedule.method", "split", "a test"),
+                            Setting("split.criterion", "slope", "a test")),
+                           own_protocol="nas-lid-release"))
+    assert method_splitting_by("slope") == "slope-nas" and method_splitting_by("coin") is None
+    assert _method_name({"method": "split"}, {"criterion": "slope"}) == "split by the slope criterion (slope-nas)"
+    assert _method_name({"method": "split"}, {"criterion": "lid"}) == "split by the lid criterion (nas-lid)"
+    cfg = method_config(RunConfig(), "slope-nas")
+    described = compare._method_protocol("slope-nas", cfg, 10, ComparePlan(), "nas-lid-release")
+    assert described["criterion"] == "slope" and described["gradient_parameters"] == "reference"
+    assert compare._method_protocol("nas-lid", method_config(RunConfig(), "nas-lid"), 10, ComparePlan(),
+                                    "nas-lid-release")["gradient_parameters"] is None
+
+    def outcome(method, criterion):
+        record = SplitRecord(edge=0, groups=[["a"], ["b"]], criterion=criterion, edge_scores={},
+                             similarities={"e0": {"ops": ["a", "b"], "matrix": [[1.0, 0.5], [0.5, 1.0]]}})
+        return SimpleNamespace(method=method, run=SimpleNamespace(tree=SimpleNamespace(root=SimpleNamespace(
+            split=record))))
+
+    table = compare._separability([outcome("coin-nas", "coin"), outcome("slope-nas", "slope"),
+                                   outcome("random-split", "random")])
+    assert list(table) == ["slope-nas"]
+
+
+def test_a_registered_method_and_criterion_choose_their_colour_and_profile_figure(restored_registries):
+    from naslid.runs import plots
+    from naslid.runs.config import RunConfig
+    from naslid.runs.protocols import Setting, method_config
+
+    settings = (Setting("schedule.method", "split", "a test"), Setting("split.criterion", "lid-too", "a test"))
+    register_criterion(SplitCriterion("lid-too", "LID profiles again (a test's rule)", CRITERIA["lid"].similarities,
+                                      compares_lid_profiles=True))
+    register_method(Method("lid-too-nas", "a test's method", settings, own_protocol="nas-lid-release", colour=9))
+    assert plots.method_colour("lid-too-nas") == plots._TAB10[9] != plots.method_colour("nas-lid")
+    assert plots._splits_by_lid_profiles(method_config(RunConfig(), "lid-too-nas"))
+    assert plots._splits_by_lid_profiles(method_config(RunConfig(), "nas-lid"))
+    assert not any(plots._splits_by_lid_profiles(method_config(RunConfig(), name))
+                   for name in ("spos", "few-shot", "gm-nas", "random-split"))
+    with pytest.raises(ValueError, match="colour=7"):
+        Method("grey", "a test's method", settings, own_protocol="nas-lid-release", colour=7)
+
+
+def test_compare_averages_every_registered_ranking_metric_over_seeds(restored_registries):
+    from naslid.runs.compare import _aggregate
+
+    register_ranking_metric(RankingMetric("n_ties", "tied proxy values (a test's)",
+                                          lambda p, t: float(len(p) - len(np.unique(p)))))
+
+    def seed(tau, ties, precision):
+        entry = {"subset": "all", "rule": "all", "n": 20, "column": "c", "proxy": "p", "kendall_tau_b": tau,
+                 "spearman": tau + 0.1, "pearson": None, "precision_at_k": {"5": precision}, "n_ties": ties,
+                 "note": None}
+        return {"methods": {"spos": {"ranking": [entry], "search": None, "curve": [], "seconds": 1.0}}}
+
+    entry = _aggregate([seed(0.5, 2.0, 0.4), seed(0.7, 4.0, 0.6)], ["spos"])["spos"]["ranking"][0]
+    assert entry["kendall_tau_b"] == pytest.approx(0.6) and entry["kendall_tau_b_seeds"]["values"] == [0.5, 0.7]
+    assert entry["spearman"] == pytest.approx(0.7)
+    # every other metric: the mean beside it, its own key seed 0's value as before
+    assert entry["n_ties_seeds"]["mean"] == 3.0 and entry["n_ties_seeds"]["values"] == [2.0, 4.0]
+    assert entry["n_ties_seeds"]["std"] == pytest.approx(np.std([2.0, 4.0], ddof=1)) and entry["n_ties"] == 2.0
+    assert entry["precision_at_k_seeds"]["5"]["mean"] == pytest.approx(0.5)
+    assert entry["precision_at_k_seeds"]["5"]["values"] == [0.4, 0.6] and entry["precision_at_k"] == {"5": 0.4}
+    assert entry["pearson"] is None and entry["pearson_seeds"]["values"] == [None, None]
+    # the keys written before every metric was averaged keep their place: the metrics, then tau's and spearman's
+    assert list(entry)[:13] == ["subset", "rule", "n", "column", "proxy", "kendall_tau_b", "spearman", "pearson",
+                                "precision_at_k", "n_ties", "note", "kendall_tau_b_seeds", "spearman_seeds"]

@@ -338,6 +338,9 @@ class SplitCriterion:
     similarities: Callable[..., dict[int, np.ndarray]]
     batches_setting: str = "batches"  # the SplitConfig field counting the batches drawn for it
     measures: bool = True  # False: its similarities come from no batch (no bootstrap, no separation-z)
+    uses_gradients: bool = False  # True: it takes gradients of the shared weights, scoped by `gradient_parameters`
+    is_control: bool = False  # True: a control whose similarities are noise (no separability is reported for it)
+    compares_lid_profiles: bool = False  # True: it compares the candidates' LID profiles (compare's profile figure)
 
 
 CRITERIA: dict[str, SplitCriterion] = {}
@@ -351,11 +354,12 @@ def register_criterion(criterion: SplitCriterion, *, replace: bool = False) -> S
 
 
 for _criterion in (
-    SplitCriterion("lid", "similarity of the candidates' layer-wise LID profiles (NAS-LID)", _lid_similarities),
+    SplitCriterion("lid", "similarity of the candidates' layer-wise LID profiles (NAS-LID)", _lid_similarities,
+                   compares_lid_profiles=True),
     SplitCriterion("gradient", "cosine similarity of the shared weights' gradients under each candidate (GM-NAS)",
-                   _gradient_similarities, batches_setting="gradient_batches"),
+                   _gradient_similarities, batches_setting="gradient_batches", uses_gradients=True),
     SplitCriterion("random", "random similarities, no measurement (ours: the control)", _random_similarities,
-                   measures=False),
+                   measures=False, is_control=True),
 ):
     register_criterion(_criterion)
 

@@ -23,10 +23,10 @@ import torch
 
 import naslid
 from naslid.atomic import copy_file, write_json, write_text
-from naslid.bench import Benchmark, load_benchmark, rank_metrics, select_subset
+from naslid.bench import RANKING_METRICS, Benchmark, load_benchmark, rank_metrics, select_subset
 from naslid.bench.paired import paired_difference
 from naslid.bench.predictions import PROXY_SCORES_SCHEMA
-from naslid.partition import JobRunner, runner_slots, separability
+from naslid.partition import CRITERIA, JobRunner, runner_slots, separability
 from naslid.rankers import ScoringContext, get_ranker
 from naslid.runs import configure
 from naslid.runs.config import RunConfig, resolve_device
@@ -541,7 +541,8 @@ def _method_protocol(method: str, cfg: RunConfig, steps_per_epoch: int, plan: Co
         "criterion": cfg.split.criterion if schedule.method == "split" else schedule.method,
         "edge_score": cfg.split.edge_score if schedule.method == "split" else None,
         "split_batches": cfg.split.measured_batches if schedule.method == "split" else None,
-        "gradient_parameters": cfg.split.gradient_parameters if cfg.split.criterion == "gradient" else None,
+        "gradient_parameters": (cfg.split.gradient_parameters if CRITERIA[cfg.split.criterion].uses_gradients
+                                else None),
         "finetune": schedule.finetune if schedule.method != "spos" else None,
         "supernet_epochs": schedule.supernet_epochs(),
         "sgd_steps_per_leaf_path": steps_per_leaf_path(cfg, steps_per_epoch),
@@ -640,7 +641,7 @@ def _method_summary(outcome: MethodOutcome) -> dict:
                 "split_peak_memory_mib_max": None, "ranking": outcome.ranking, "search": outcome.search,
                 "run_dir": str(outcome.folder), "reused_root": None, "curve": [], "tracking_overhead": None}
     splits = [node.split for node in run.tree.nodes.values() if node.split is not None]
-    decisions = [s for s in splits if s.criterion not in ("few-shot",)]
+    decisions = [s for s in splits if s.criterion in CRITERIA]  # measured by a criterion; not Few-shot's fixed split
     peaks = [s.peak_memory_bytes for s in decisions if s.peak_memory_bytes is not None]
     return {
         "kind": "trained",
@@ -668,9 +669,15 @@ def _spread(values: list[float]) -> dict:
             "min": float(min(finite)), "max": float(max(finite)), "values": values}
 
 
+# the metrics whose own key in compare.json's per-method ranking holds the mean over seeds (the others: seed 0's)
+_MEAN_IN_PLACE = ("kendall_tau_b", "spearman")
+
+
 def _aggregate(runs: list[dict], methods) -> dict:
-    """Per method, the first seed's summary with every ranking figure replaced by its mean over seeds (the
-    per-seed values and spread beside it) and the tau curve averaged over seeds."""
+    """Per method, the first seed's summary with, beside every registered ranking metric, `<metric>_seeds`: its
+    per-seed values, mean and spread (a per-k metric's, per k). Kendall tau-b and Spearman themselves read their
+    mean; the other metrics keep the first seed's value, as compare.json had them before. The tau curve is
+    averaged over seeds."""
     table = {}
     for method in methods:
         summaries = [run["methods"][method] for run in runs]
@@ -678,10 +685,16 @@ def _aggregate(runs: list[dict], methods) -> dict:
         ranking = []
         for position, first in enumerate(summaries[0]["ranking"]):
             entry = dict(first)
-            for key in ("kendall_tau_b", "spearman"):
-                spread = _spread([s["ranking"][position][key] for s in summaries])
-                entry[key] = spread["mean"]
-                entry[f"{key}_seeds"] = spread
+            for name in RANKING_METRICS:
+                if name not in first:
+                    continue
+                values = [s["ranking"][position].get(name) for s in summaries]
+                if isinstance(first[name], dict):  # a per-k metric: {k: value}
+                    entry[f"{name}_seeds"] = {k: _spread([(v or {}).get(k) for v in values]) for k in first[name]}
+                else:
+                    entry[f"{name}_seeds"] = _spread(values)
+                if name in _MEAN_IN_PLACE:
+                    entry[name] = entry[f"{name}_seeds"]["mean"]
             ranking.append(entry)
         merged["ranking"] = ranking
         merged["search_by_seed"] = [s["search"] for s in summaries]
@@ -763,7 +776,10 @@ def _separability(outcomes: list[MethodOutcome]) -> dict:
         if outcome.run is None:
             continue
         root = outcome.run.tree.root.split
-        if root is None or not root.similarities or root.criterion == "random":  # the control's are noise
+        if root is None or not root.similarities:
+            continue
+        criterion = CRITERIA.get(root.criterion)
+        if criterion is not None and criterion.is_control:  # the control's similarities are noise
             continue
         table[outcome.method] = {edge: separability(np.array(entry["matrix"]))
                                  for edge, entry in root.similarities.items()}

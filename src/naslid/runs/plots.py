@@ -26,12 +26,13 @@ from matplotlib.ticker import MaxNLocator
 
 from naslid.atomic import write_with
 from naslid.bench import GroundTruth, kendall_tau_b
-from naslid.partition import lid_profile
+from naslid.partition import CRITERIA, lid_profile
+from naslid.runs.protocols import METHODS
 from naslid.spaces import NB201Arch, format_arch
 
 _TAB10 = tuple(to_hex(colour) for colour in matplotlib.colormaps["tab10"].colors)
-# one tab10 slot per known method; grey (slot 7) is the shared root's, red (slot 3) the zero line's
-_METHOD_SLOTS = {"spos": 0, "few-shot": 1, "nas-lid": 2, "gm-nas": 4, "random-split": 5}
+# a registered method's tab10 slot is its `Method.colour`; grey (slot 7) is the shared root's, red (slot 3) the zero
+# line's
 _SPARE_SLOTS = (9, 8, 6)
 SHARED_ROOT_COLOUR = _TAB10[7]
 _SUBSET_MARKERS = ("o", "^", "s", "D", "v", "P")
@@ -42,9 +43,10 @@ MAX_TICK_LABELS = 40  # more layers than this: every few layers named
 
 
 def method_colour(method: str) -> str:
-    """The colour (hex) of `method` in every figure: a fixed tab10 colour for each known method, for any other
-    a spare tab10 colour chosen by a checksum of its name (so also the same in every figure and every run)."""
-    slot = _METHOD_SLOTS.get(method)
+    """The colour (hex) of `method` in every figure: a registered method's own tab10 colour (`Method.colour`), for
+    any other a spare tab10 colour chosen by a checksum of its name (so also the same in every figure and run)."""
+    registered = METHODS.get(method)
+    slot = registered.colour if registered is not None else None
     if slot is None:
         slot = _SPARE_SLOTS[zlib.crc32(method.encode()) % len(_SPARE_SLOTS)]
     return _TAB10[slot]
@@ -105,11 +107,16 @@ def write_compare_plots(folder: Path, outcomes: list, truth: GroundTruth | None,
         paths.append(_save(tau_curves_figure(curves, plan, marks), folder / "tau_while_training.png"))
     trained = [o for o in outcomes if getattr(o, "run", None) is not None]  # training-free rankers have no leaves
     if trained:
-        profiled = next((o for o in reversed(trained) if o.method == "nas-lid"), trained[-1])
+        profiled = next((o for o in reversed(trained) if _splits_by_lid_profiles(o.run.cfg)), trained[-1])
         paths.append(_profiles(folder / "lid_profiles.png", profiled, truth, plan))
     if separability:
         paths.append(_save(separability_figure(separability), folder / "separability.png"))
     return [str(p) for p in paths]
+
+
+def _splits_by_lid_profiles(cfg) -> bool:
+    """Whether a run's splits compare LID profiles (its criterion says so): its leaves' profiles are the ones shown."""
+    return cfg.schedule.method == "split" and CRITERIA[cfg.split.criterion].compares_lid_profiles
 
 
 def split_epochs_of(outcomes: list) -> dict[str, list[int]]:

@@ -309,6 +309,9 @@ def get_protocol(name: str) -> Protocol:
         raise ValueError(f"unknown protocol {name!r}; known: {sorted(PROTOCOLS)}") from None
 
 
+_METHOD_COLOURS = (0, 1, 2, 4, 5, 6, 8, 9)  # tab10 slots a method may take: 3 and 7 are the figures' own
+
+
 @dataclass(frozen=True)
 class Method:
     """A compared method: the settings that make it, and the protocol its own paper's code ran."""
@@ -317,6 +320,12 @@ class Method:
     description: str
     settings: tuple[Setting, ...]
     own_protocol: str
+    colour: int | None = None  # its tab10 slot in every figure (3 and 7 are taken); None: a spare one by its name
+
+    def __post_init__(self) -> None:
+        if self.colour is not None and self.colour not in _METHOD_COLOURS:
+            raise ValueError(f"method {self.name!r}: colour={self.colour!r}; expected a tab10 slot of "
+                             f"{list(_METHOD_COLOURS)} (3 is the zero line's, 7 the shared root's) or None")
 
     def configure(self, config: RunConfig) -> RunConfig:
         return apply_settings(config, self.settings, f"method {self.name!r}")
@@ -336,10 +345,10 @@ for _method in (
     Method("spos", "single-path one-shot: one supernet, no split",
            (Setting("schedule.method", "spos", "Guo et al. 2020 (SPOS)"),),
            # SPOS publishes no NB201 protocol; its supernet is trained as the NAS-LID release trains its root
-           own_protocol="nas-lid-release"),
+           own_protocol="nas-lid-release", colour=0),
     Method("few-shot", "Few-shot NAS: one child per op of one edge",
            (Setting("schedule.method", "few-shot", "Zhao et al. 2021 (Few-shot NAS)"),),
-           own_protocol="few-shot-nas"),
+           own_protocol="few-shot-nas", colour=1),
     Method("gm-nas", "GM-NAS: two-way splits by the cosine of the cells' gradients, the edge whose groups differ most",
            (Setting("schedule.method", "split", "Hu et al. 2022 (GM-NAS)"),
             Setting("split.criterion", "gradient", f"{_GMNAS}/utils.py (1 - cosine of the concatenated gradients)"),
@@ -349,17 +358,25 @@ for _method in (
                     "NB201: the cells' other edges and the two reduction blocks); skhu101/GM-NAS "
                     "Proxylessnas-GM/search/models/super_nets/super_proxyless.py and once-for-all-GM/elastic_nn/"
                     "networks/ofa_mbv3.py (MobileNet spaces: stem, every other block, head and classifier)")),
-           own_protocol="gm-nas"),
+           own_protocol="gm-nas", colour=4),
     Method("nas-lid", "NAS-LID: two-way splits by the similarity of layer-wise LID profiles",
            (Setting("schedule.method", "split", "He et al. 2023 (NAS-LID)"),
             Setting("split.criterion", "lid", "He et al. 2023 (NAS-LID)")),
-           own_protocol="nas-lid-release"),
+           own_protocol="nas-lid-release", colour=2),
     Method("random-split", "the control: NAS-LID's schedule with random edges and groups",
            (Setting("schedule.method", "split", "ours: the control"),
             Setting("split.criterion", "random", "ours: the control")),
-           own_protocol="nas-lid-release"),
+           own_protocol="nas-lid-release", colour=5),
 ):
     register_method(_method)
+
+
+def method_splitting_by(criterion: str) -> str | None:
+    """The first registered method that splits by `criterion` (its settings set `split.criterion` to it), if any."""
+    for method in METHODS.values():
+        if any(s.field == "split.criterion" and s.value == criterion for s in method.settings):
+            return method.name
+    return None
 
 
 def get_method(name: str) -> Method:

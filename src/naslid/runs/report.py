@@ -355,7 +355,9 @@ def _run_page(folder: Path, truth: _Truth) -> str:
 def _method_name(schedule: dict, split: dict) -> str:
     method = schedule.get("method")
     if method == "split":
-        named = {"lid": "nas-lid", "gradient": "gm-nas", "random": "random-split"}.get(split.get("criterion"))
+        from naslid.runs.protocols import method_splitting_by  # here: importing the report stays torch-free
+
+        named = method_splitting_by(split.get("criterion"))
         return f"split by the {split.get('criterion')} criterion" + (f" ({named})" if named else "")
     return str(method)
 
