@@ -73,3 +73,28 @@ def test_a_run_without_a_trained_supernet_is_one_clear_error(tmp_path):
                                        run_context(PartitionRun(run_dir, config, lock=False)))
     assert main(["rank", "--run", str(run_dir), "--ranker", "proxy", "--subset", "random5",
                  "--out", str(tmp_path / "r.json")]) == 2
+
+
+def test_an_aggregate_shares_isomorphic_architectures_member_by_member(monkeypatch):
+    """`agg[params,synflow]` with share_isomorphic: params (which counts dead ops) scores every architecture, synflow
+    one per isomorphism class, and the aggregate ranks those columns."""
+    from naslid.nn import NB201Config
+    from naslid.rankers import aggregate_ranks
+    from naslid.rankers.training_free import Synflow
+    from naslid.runs.rank import fresh_context
+    from naslid.spaces import get_space
+
+    space = get_space("nb201")
+    archs = [arch for _, arch in zip(range(300), space.all(), strict=False)]
+    classes = {space.canonical_key(arch) for arch in archs}
+    assert len(classes) < len(archs)
+    context = fresh_context("nb201", NB201Config(channels=4, cells_per_stage=1), 8, None)
+    calls = []
+    original = Synflow.score
+    monkeypatch.setattr(Synflow, "score", lambda self, arch, ctx: calls.append(arch) or original(self, arch, ctx))
+    scores = score_architectures(get_ranker("agg[params,synflow]"), archs, context, share_isomorphic=True)
+    assert len(calls) == len(classes)
+    params = get_ranker("params").score_many(archs, context)
+    synflow = dict(zip(map(space.canonical_key, calls), (original(Synflow(), a, context) for a in calls), strict=True))
+    expected = aggregate_ranks([params, [synflow[space.canonical_key(arch)] for arch in archs]]).tolist()
+    assert scores == expected

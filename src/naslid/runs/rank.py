@@ -21,7 +21,15 @@ from torch import nn
 
 from naslid.atomic import write_json
 from naslid.nn.state import preserved_state
-from naslid.rankers import RANKER_SCORES_SCHEMA, Ranker, ScoringContext, checked_score, register_ranker
+from naslid.rankers import (
+    RANKER_SCORES_SCHEMA,
+    Aggregate,
+    Ranker,
+    ScoringContext,
+    aggregate_ranks,
+    checked_score,
+    register_ranker,
+)
 from naslid.rankers.lid_profile import LIDInit
 from naslid.runs.datasets import DataConfig, RunData, load_datasets, make_loader
 from naslid.runs.evaluate import RunEvaluator
@@ -177,6 +185,12 @@ def score_architectures(ranker: Ranker, archs: Sequence[ChoiceArch], context: Sc
     archs = list(archs)
     if not archs:
         raise ValueError("no architecture to rank: the subset or list is empty")
+    if share_isomorphic and isinstance(ranker, Aggregate) and not ranker.shares_isomorphic:
+        # each member shares where it may (a cost counter scores every architecture, the others one per class)
+        ranker.check(context)
+        columns = [score_architectures(member, archs, context, share_isomorphic=True, progress=progress)
+                   for member in ranker.members]
+        return aggregate_ranks(columns, ranker.rule).tolist()
     share_isomorphic = share_isomorphic and ranker.shares_isomorphic
     unique = archs
     if share_isomorphic:
